@@ -1,0 +1,126 @@
+"""Checkpoints: written atomically, read without executing anything.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
+torch.load(path, weights_only=True) reads it. The tutorial's own files are
+whole-model pickles (torch.save(model)); they are read under weights_only=True
+too, with an allowlist of exactly the classes that network is built from.
+"""
+import glob
+import os
+import pickle
+import tempfile
+import zipfile
+
+import torch
+from torch import nn
+
+from data import UserError
+from model import Tudui
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+
+# What a tutorial whole-model pickle may contain; it names its class after the
+# script that saved it, model.py or the training script run as __main__.
+TUTORIAL_PICKLE_CLASSES = [(Tudui, "model.Tudui"), (Tudui, "__main__.Tudui"), nn.Sequential, nn.Conv2d,
+                           nn.MaxPool2d, nn.Flatten, nn.Linear]
+
+
+def atomic_save(obj, path):
+    """torch.save to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise UserError(f"could not write {path}: {e.strerror or e}", code=1) from None
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def read_checkpoint(path):
+    """The checkpoint at `path` as a dict, never running code from it.
+
+    Accepts this project's checkpoints, a bare state_dict, and the tutorial's
+    whole-model pickles. Raises UserError with a one-line reason otherwise."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "checkpoints", "last.pth") if os.path.isdir(os.path.join(path, "checkpoints")) \
+            else os.path.join(path, "last.pth")
+    if not os.path.isfile(path):
+        raise UserError(f"checkpoint {path} not found")
+    try:
+        with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        raise UserError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__})") from None
+    if isinstance(obj, Tudui):  # tutorial: torch.save(model)
+        obj = {"model": obj.state_dict()}
+    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        obj = {"model": obj}  # tutorial: torch.save(model.state_dict())
+    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
+        raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
+    obj.setdefault("classes", CIFAR10_CLASSES[:num_classes(obj["model"])])
+    obj.setdefault("normalize", IDENTITY)  # the tutorial used ToTensor() alone
+    obj.setdefault("config", {})
+    obj["path"] = path
+    return obj
+
+
+def num_classes(state_dict):
+    last = state_dict.get("model.8.bias")
+    return len(last) if last is not None else 10
+
+
+def load_model(ckpt, device="cpu"):
+    """A Tudui with the checkpoint's weights; a clear error when they belong to another network."""
+    model = Tudui(len(ckpt["classes"]))
+    expected = model.state_dict()
+    found = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    if missing or unexpected:
+        raise UserError(f"{ckpt['path']} is for another network: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    for k, v in expected.items():
+        if found[k].shape != v.shape:
+            raise UserError(f"{ckpt['path']} is for another network: {k} expected {tuple(v.shape)}, "
+                            f"found {tuple(found[k].shape)}")
+    model.load_state_dict(found)
+    return model.to(device)
+
+
+def newest_readable(run_dir):
+    """The checkpoint of `run_dir` with the most training steps among those that load; warns about the others."""
+    candidates = glob.glob(os.path.join(run_dir, "checkpoints", "*.pth"))
+    if not candidates:
+        raise UserError(f"no checkpoints in {run_dir}/checkpoints")
+    best = None
+    for path in candidates:
+        try:
+            ckpt = read_checkpoint(path)
+        except UserError as e:
+            print(f"warning: {e}; skipping it", flush=True)
+            continue
+        if best is None or ckpt.get("step", 0) > best.get("step", 0):
+            best = ckpt
+    if best is None:
+        raise UserError(f"no readable checkpoint in {run_dir}/checkpoints")
+    return best

@@ -1,0 +1,363 @@
+"""Data for train.py and test.py: images in, uint8 batches out.
+
+Every image, from CIFAR-10's arrays or from an image folder, becomes a uint8
+tensor (3, 32, 32). Small datasets are decoded once, cached on disk under
+data/cache/ and kept in memory (on the GPU when training there), so a batch is
+one indexing operation. Datasets too large for memory are streamed through a
+DataLoader instead. Both paths yield the same batches in the same order;
+normalization and augmentation are applied afterwards to whole batches.
+"""
+import hashlib
+import math
+import os
+import sys
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from PIL import Image, ImageFile
+from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+IMAGE_SIZE = 32
+CACHE_DIR = os.path.join("data", "cache")
+CACHE_VERSION = 1
+MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
+STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
+
+# Truncated files must fail loudly, not decode half grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class UserError(Exception):
+    """A problem the user can fix: reported as one line, exit code `code`."""
+
+    def __init__(self, message, code=2):
+        super().__init__(message)
+        self.code = code
+
+
+class BadImage(ValueError):
+    """A file that cannot be read as an image."""
+
+
+# ---------------------------------------------------------------- one image
+
+def load_image(path):
+    """Read any image file as a uint8 tensor (3, 32, 32), the way training sees it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
+                img = to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImage("image too large to decode safely") from None
+    except FileNotFoundError:
+        raise BadImage("no such file") from None
+    except IsADirectoryError:
+        raise BadImage("is a directory") from None
+    except Image.UnidentifiedImageError:
+        raise BadImage("not an image file") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise BadImage(f"unreadable image ({e})") from None
+    if img.size != (IMAGE_SIZE, IMAGE_SIZE):
+        img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR, reducing_gap=3.0)
+    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()
+
+
+def to_rgb(img):
+    """Any Pillow mode to 8-bit RGB (16-bit and float images scaled, not clipped)."""
+    img.load()
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if a.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
+# ---------------------------------------------------------------- datasets
+
+class ImageFiles(Dataset):
+    """Image files and labels; item i is (uint8 image or None when unreadable, label, i)."""
+
+    def __init__(self, files, labels):
+        self.files, self.labels = files, labels
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        try:
+            image = load_image(self.files[i])
+        except BadImage:
+            image = None
+        return image, int(self.labels[i]), i
+
+
+def stack_readable(items):
+    """DataLoader collate: stack the readable images; return their indices and those of the others."""
+    good = [item for item in items if item[0] is not None]
+    bad = [i for img, _, i in items if img is None]
+    images = torch.stack([img for img, _, _ in good]) if good else torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE,
+                                                                               dtype=torch.uint8)
+    labels = torch.tensor([y for _, y, _ in good], dtype=torch.long)
+    index = torch.tensor([i for _, _, i in good], dtype=torch.long)
+    return images, labels, index, bad
+
+
+class Split:
+    """One split of a dataset. In memory: `images` (N,3,32,32) uint8 and `labels`.
+    Streamed: `files` and `labels`, decoded batch by batch."""
+
+    def __init__(self, labels, images=None, files=None):
+        self.labels, self.images, self.files = labels, images, files
+
+    def __len__(self):
+        return len(self.labels)
+
+    def to(self, device):
+        """The split with its tensors on `device` (streamed images stay files)."""
+        images = None if self.images is None else self.images.to(device)
+        return Split(self.labels.to(device), images, self.files)
+
+    def subset(self, index):
+        images = None if self.images is None else self.images[index]
+        files = None if self.files is None else [self.files[i] for i in index.tolist()]
+        return Split(self.labels[index], images, files)
+
+
+def list_image_folder(split_dir):
+    """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them."""
+    if not os.path.isdir(split_dir):
+        raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
+    try:
+        classes, class_to_idx = torchvision.datasets.folder.find_classes(split_dir)
+        samples = torchvision.datasets.folder.make_dataset(split_dir, class_to_idx, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as e:  # no class folders, or a class folder without images
+        raise UserError(f"{split_dir}: {e}") from None
+    return classes, [p for p, _ in samples], torch.tensor([c for _, c in samples], dtype=torch.long)
+
+
+def folder_fingerprint(split_dir, files):
+    """A key that changes when any file is added, removed, resized or rewritten."""
+    h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}\n".encode())
+    for path in files:
+        st = os.stat(path)
+        h.update(f"{os.path.relpath(path, split_dir)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def cache_path(split_dir):
+    name = os.path.abspath(split_dir)
+    tag = hashlib.sha256(name.encode()).hexdigest()[:12]
+    parent = os.path.basename(os.path.dirname(name)) or "data"
+    return os.path.join(CACHE_DIR, f"{parent}-{os.path.basename(name)}-{tag}.pt")
+
+
+def read_cache(path, key):
+    """The cached split, or None when absent, stale or unreadable."""
+    if not os.path.exists(path):
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("key") != key:
+            print(f"note: {path} is stale (the dataset changed); rebuilding", file=sys.stderr)
+            return None
+        return blob
+    except Exception as e:  # any damage means rebuild, never a crash
+        print(f"warning: cache file {path} is unreadable ({type(e).__name__}); rebuilding", file=sys.stderr)
+        return None
+
+
+def decode_all(files, labels, num_workers):
+    """Decode every file once, in order; returns images, labels and the unreadable files."""
+    loader = DataLoader(ImageFiles(files, labels), batch_size=256, num_workers=num_workers,
+                        collate_fn=stack_readable)
+    images, kept, bad = [], [], []
+    for x, y, _, bad_idx in loader:
+        images.append(x)
+        kept.append(y)
+        bad += [files[i] for i in bad_idx]
+    return torch.cat(images), torch.cat(kept), bad
+
+
+def warn_skipped(bad, where):
+    if bad:
+        names = ", ".join(os.path.basename(p) for p in bad[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        print(f"warning: skipped {len(bad)} unreadable image(s) in {where}: {names}{more}", file=sys.stderr)
+
+
+def load_folder_split(split_dir, files, labels, num_workers):
+    """Decoded images of one split, from the cache when it is current."""
+    from checkpoint import atomic_save  # local import: checkpoint.py imports this module
+
+    path = cache_path(split_dir)
+    key = folder_fingerprint(split_dir, files)
+    blob = read_cache(path, key)
+    if blob is None:
+        print(f"decoding {len(files)} images in {split_dir} (once; cached in {path})", file=sys.stderr)
+        images, labels, bad = decode_all(files, labels, num_workers)
+        blob = {"key": key, "images": images, "labels": labels, "skipped": bad}
+        try:
+            os.makedirs(CACHE_DIR, exist_ok=True)
+            atomic_save(blob, path)
+        except (OSError, UserError) as e:  # a cache we cannot write only costs time
+            print(f"warning: could not write cache {path}: {e}", file=sys.stderr)
+    warn_skipped(blob["skipped"], split_dir)
+    if len(blob["labels"]) == 0:
+        raise UserError(f"no readable images in {split_dir}")
+    return Split(blob["labels"], images=blob["images"])
+
+
+def load_image_folder(root, data_path, num_workers, with_train):
+    """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
+    classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"))
+    test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"))
+    if classes != test_classes:
+        only = sorted(set(classes) ^ set(test_classes))
+        raise UserError(f"train and test class folders differ in {root}: {', '.join(only)}")
+    if data_path == "auto":
+        data_path = "memory" if len(train_files) * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"
+    if data_path == "stream":
+        train, test = Split(train_labels, files=train_files), Split(test_labels, files=test_files)
+    else:
+        train = with_train and load_folder_split(os.path.join(root, "train"), train_files, train_labels, num_workers)
+        test = load_folder_split(os.path.join(root, "test"), test_files, test_labels, num_workers)
+    return (train if with_train else None), test, classes
+
+
+def load_cifar10(root, download):
+    """CIFAR-10 through torchvision: already an array, so always in memory."""
+    def split(train):
+        ds = torchvision.datasets.CIFAR10(root, train=train, download=download)
+        return Split(torch.tensor(ds.targets), images=torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()), ds.classes
+
+    try:
+        with open(os.devnull, "w") as quiet:  # torchvision prints "Files already downloaded"
+            stdout, sys.stdout = sys.stdout, quiet
+            try:
+                (train, classes), (test, _) = split(True), split(False)
+            finally:
+                sys.stdout = stdout
+    except (OSError, RuntimeError) as e:
+        archive = os.path.join(root, "cifar-10-python.tar.gz")
+        raise UserError(f"CIFAR-10 is not in {root}/ and could not be downloaded ({type(e).__name__}). "
+                        f"Put cifar-10-python.tar.gz at {archive}, or pass --data-dir DIR with DIR/train/<class>/ "
+                        "and DIR/test/<class>/ image folders.") from None
+    return train, test, classes
+
+
+def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):
+    """(train split, test split, class names) of the dataset at `root`.
+
+    `root` holds train/<class>/ and test/<class>/ image folders, or CIFAR-10 as
+    torchvision stores it (downloaded there when `download` is set)."""
+    if os.path.isdir(os.path.join(root, "train")) or os.path.isdir(os.path.join(root, "test")):
+        return load_image_folder(root, data_path, num_workers, with_train)
+    if not os.path.isdir(root) and not download:
+        raise UserError(f"data directory {root} does not exist")
+    cifar_there = os.path.isdir(os.path.join(root, "cifar-10-batches-py")) or \
+        os.path.exists(os.path.join(root, "cifar-10-python.tar.gz"))
+    if not cifar_there and not download:
+        raise UserError(f"{root} holds neither train/ and test/ image folders nor CIFAR-10")
+    os.makedirs(root, exist_ok=True)
+    return load_cifar10(root, download=True)
+
+
+def channel_stats(split):
+    """Per-channel mean and std (in [0,1] units) of a split's images."""
+    if split.images is None:  # streamed: estimate on an evenly spaced sample
+        index = torch.linspace(0, len(split) - 1, min(len(split), STATS_SAMPLE)).long()
+        images = decode_all([split.files[i] for i in index.tolist()], split.labels[index], 0)[0]
+    else:
+        images = split.images
+    x = images.double().div_(255).transpose(0, 1).reshape(3, -1)
+    return {"mean": x.mean(1).tolist(), "std": x.std(1).tolist()}
+
+
+# ---------------------------------------------------------------- batches
+
+class Batches:
+    """The index batches of one epoch, for this process.
+
+    Each epoch's order is a shuffle seeded by (seed, epoch), so it needs no saved
+    RNG state; every global batch is cut into `world` contiguous shards, one per
+    process. Used directly on the in-memory path and as the DataLoader's
+    batch_sampler on the streaming path, so both see the same batches."""
+
+    def __init__(self, n, batch_size, seed=0, shuffle=False, rank=0, world=1):
+        self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle
+        self.rank, self.world = rank, world
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch, skip=0):
+        """Select the epoch, and how many of its first batches were already trained on."""
+        self.epoch, self.skip = epoch, skip
+
+    def order(self):
+        if not self.shuffle:
+            return torch.arange(self.n)
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+
+    def __iter__(self):
+        order = self.order()
+        for start in range(self.skip * self.batch_size, self.n, self.batch_size):
+            yield order[start:start + self.batch_size].tensor_split(self.world)[self.rank]
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size) - self.skip
+
+
+def batch_loader(split, batches, device, num_workers=0):
+    """Yields (uint8 images, labels, their indices in the split) on `device` for each batch."""
+    if split.images is not None:
+        images, labels = split.images.to(device), split.labels.to(device)
+        for index in batches:
+            index = index.to(device)
+            yield images[index], labels[index], index
+        return
+    loader = DataLoader(ImageFiles(split.files, split.labels), batch_sampler=batches, num_workers=num_workers,
+                        collate_fn=stack_readable, pin_memory=device.type == "cuda",
+                        persistent_workers=False)
+    bad = []
+    for x, y, index, bad_idx in loader:
+        bad += [split.files[i] for i in bad_idx]
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True), index.to(device)
+    warn_skipped(bad, "this epoch's batches")
+
+
+# ---------------------------------------------------------------- batch transforms
+
+def normalize(images, stats):
+    """uint8 (B,3,H,W) -> float, scaled to [0,1] then standardized per channel."""
+    mean = torch.tensor(stats["mean"], device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(stats["std"], device=images.device).view(1, 3, 1, 1)
+    return (images.float().div_(255) - mean) / std
+
+
+def augment_params(n, seed, epoch, pad):
+    """Per-image random shifts (in [0, 2*pad]) and flips for one epoch, indexed by image."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)
+    shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=g)
+    flips = torch.rand(n, generator=g) < 0.5
+    return shifts, flips
+
+
+def augment(x, shifts, flips, pad, flip):
+    """Random crop (reflect-padded by `pad`) and horizontal flip of a batch, as tensor ops."""
+    if pad:
+        b, c, h, w = x.shape
+        x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        rows = shifts[:, 0, None] + torch.arange(h, device=x.device)
+        cols = shifts[:, 1, None] + torch.arange(w, device=x.device)
+        x = x.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * pad))
+        x = x.gather(3, cols[:, None, None, :].expand(b, c, h, w))
+    if flip:
+        x = torch.where(flips[:, None, None, None], x.flip(3), x)
+    return x

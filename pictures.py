@@ -1,0 +1,74 @@
+"""Pictures for TensorBoard and test.py: labelled image grids and the confusion matrix.
+
+Drawn with torchvision's make_grid and Pillow's ImageDraw, both already needed,
+so no plotting library is added. Each function returns an (H, W, 3) uint8 array.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+from torchvision.utils import make_grid
+
+TILE = 96        # 32x32 images shown 3x larger
+CAPTION = 28     # pixels of text under each tile
+RIGHT, WRONG = (0, 150, 0), (210, 0, 0)
+
+
+def font(size=11):
+    try:
+        return ImageFont.load_default(size)
+    except TypeError:  # Pillow < 10.1 has only the small bitmap font
+        return ImageFont.load_default()
+
+
+def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
+    """Images (uint8, or floats in [0,1]) in a grid, each captioned with its true class
+    and, when given, the predicted class and probability (green when right, red when wrong)."""
+    x = images.detach().cpu()
+    x = x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
+    x = F.interpolate(x, size=(TILE, TILE), mode="nearest")
+    x = F.pad(x, (0, 0, 0, CAPTION), value=1.0)  # white band for the caption
+    grid = make_grid(x, nrow=per_row, padding=2, pad_value=1.0)
+    canvas = Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    draw, small = ImageDraw.Draw(canvas), font()
+    for i in range(len(x)):
+        left = 2 + (i % per_row) * (TILE + 2)
+        top = 2 + (i // per_row) * (TILE + CAPTION + 2) + TILE
+        if preds is None:
+            if labels is not None:
+                draw.text((left + 2, top + 2), classes[labels[i]], fill=(0, 0, 0), font=small)
+            continue
+        colour = RIGHT if labels is None or preds[i] == labels[i] else WRONG
+        text = f"{classes[preds[i]]} {probs[i]:.2f}"
+        draw.text((left + 2, top + 1), text, fill=colour, font=small)
+        if labels is not None:
+            draw.text((left + 2, top + 14), f"true: {classes[labels[i]]}", fill=(90, 90, 90), font=small)
+        if colour == WRONG:
+            draw.rectangle([left - 1, top - TILE - 1, left + TILE, top + CAPTION - 1], outline=WRONG, width=2)
+    return np.asarray(canvas)
+
+
+def confusion_image(confusion, classes, cell=44):
+    """The confusion matrix (rows: true class, columns: predicted) as a labelled heat map."""
+    counts = confusion.cpu().numpy()
+    n = len(classes)
+    margin = 84
+    canvas = Image.new("RGB", (margin + n * cell + 2, margin + n * cell + 2), "white")
+    draw, small = ImageDraw.Draw(canvas), font()
+    rows = counts.sum(1, keepdims=True).clip(min=1)
+    share = counts / rows
+    for r in range(n):
+        for c in range(n):
+            shade = int(255 * (1 - share[r, c]))
+            colour = (shade, shade, 255) if r == c else (255, shade, shade)
+            box = [margin + c * cell, margin + r * cell, margin + (c + 1) * cell, margin + (r + 1) * cell]
+            draw.rectangle(box, fill=colour, outline=(200, 200, 200))
+            ink = "white" if share[r, c] > 0.6 else "black"
+            draw.text((box[0] + 4, box[1] + cell // 2 - 6), str(counts[r, c]), fill=ink, font=small)
+    for i, name in enumerate(classes):
+        draw.text((2, margin + i * cell + cell // 2 - 6), name[:12], fill="black", font=small)
+        label = Image.new("RGB", (margin - 4, 14), "white")
+        ImageDraw.Draw(label).text((0, 0), name[:12], fill="black", font=small)
+        canvas.paste(label.rotate(90, expand=True), (margin + i * cell + cell // 2 - 7, 2))
+    draw.text((2, 2), "true \u2193  predicted \u2192", fill=(90, 90, 90), font=small)
+    return np.asarray(canvas)

@@ -1,0 +1,174 @@
+"""Use a trained checkpoint: classify images, or score it on the test split.
+
+    python test.py CHECKPOINT dog.png airplane.png   # class and probability of each image
+    python test.py CHECKPOINT                        # accuracy, per class, confusion matrix
+
+CHECKPOINT is a .pth file (this project's, or the tutorial's own whole-model
+pickles such as tudui_9.pth) or a run directory (its last checkpoint). Nothing
+in it is executed: it is read with torch.load(weights_only=True).
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+from PIL import Image
+
+import pictures
+from checkpoint import load_model, read_checkpoint
+from data import IMG_EXTENSIONS, BadImage, UserError, load_dataset, load_image
+from train import Parser, checked, evaluate, prepare
+
+
+def parse_args(argv=None):
+    p = Parser(description="Classify images with a checkpoint, or evaluate it on the test split.")
+    p.add_argument("checkpoint", help="a .pth checkpoint or a run directory")
+    p.add_argument("images", nargs="*", help="image files or folders of images; none: evaluate on the test split")
+    p.add_argument("--topk", type=checked(int, 0, True), default=1, help="classes to show per image (default 1)")
+    p.add_argument("--data-dir", help="dataset for the test split (default: the one the checkpoint was trained on, "
+                                      "else data/)")
+    p.add_argument("--num-workers", type=checked(int, 0, False), default=min(4, os.cpu_count() or 1),
+                   help="decoding processes for the test split")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="(default cpu)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--save-grid", metavar="FILE.png", help="save the images with their predictions as a picture "
+                                                           "(test split: the most confident mistakes, and "
+                                                           "FILE_confusion.png)")
+    return p.parse_args(argv)
+
+
+def pick_device(name):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps asked for, but MPS is not available")
+    return torch.device(name)
+
+
+def expand(paths):
+    """Files as given; a folder stands for the image files directly inside it."""
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            inside = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMG_EXTENSIONS))
+            out += inside or [path]  # an empty folder is reported as unreadable
+        else:
+            out.append(path)
+    return out
+
+
+@torch.no_grad()
+def classify(model, ckpt, paths, topk, device):
+    """Predictions for each path; unreadable ones get an error entry instead."""
+    results, good = [], []
+    for path in paths:
+        try:
+            good.append((path, load_image(path)))
+        except BadImage as e:
+            results.append({"image": path, "error": str(e)})
+    if good:
+        images = torch.stack([img for _, img in good])
+        probs = model(prepare(images.to(device), ckpt["normalize"])).float().softmax(1).cpu()
+        top = probs.topk(min(topk, probs.shape[1]), dim=1)
+        for (path, _), p, i in zip(good, top.values.tolist(), top.indices.tolist()):
+            results.append({"image": path, "predictions": [{"class": ckpt["classes"][c], "probability": round(q, 4)}
+                                                           for c, q in zip(i, p)]})
+        results.sort(key=lambda r: paths.index(r["image"]))
+    return results, good, probs if good else None
+
+
+def print_predictions(results):
+    for r in results:
+        if "predictions" in r:
+            shown = ", ".join(f"{p['class']} {p['probability']:.3f}" for p in r["predictions"])
+            print(f"{r['image']}: {shown}")
+
+
+def print_evaluation(report):
+    classes = report["classes"]
+    print(f"test accuracy {report['accuracy']:.4f} ({report['correct']}/{report['images']} images), "
+          f"mean loss {report['loss']:.4f}")
+    width = max(len(c) for c in classes) + 2
+    print("\nper class:")
+    for name, acc in zip(classes, report["per_class_accuracy"]):
+        print(f"  {name:<{width}}{acc:.4f}")
+    print("\nconfusion matrix (rows: true class, columns: predicted):")
+    short = [c[:6] for c in classes]
+    print(" " * width + "".join(f"{s:>7}" for s in short))
+    for name, row in zip(classes, report["confusion_matrix"]):
+        print(f"{name:<{width}}" + "".join(f"{v:>7}" for v in row))
+
+
+def save_png(array, path):
+    try:
+        Image.fromarray(array).save(path)
+    except (OSError, ValueError) as e:
+        raise UserError(f"could not write {path}: {e}", code=1) from None
+
+
+def evaluate_checkpoint(model, ckpt, args, device):
+    data_dir = args.data_dir or ckpt["config"].get("data_dir") or "data"
+    _, test, classes = load_dataset(data_dir, "auto", args.num_workers, with_train=False)
+    if classes != ckpt["classes"]:
+        raise UserError(f"{data_dir} has classes {classes}, the checkpoint {ckpt['classes']}")
+    result = evaluate(model, test, ckpt["normalize"], device, len(classes), keep_probs=bool(args.save_grid))
+    confusion = result["confusion"]
+    report = {"checkpoint": ckpt["path"], "data_dir": data_dir, "classes": classes,
+              "accuracy": result["accuracy"], "loss": result["loss"],
+              "correct": confusion.trace().item(), "images": confusion.sum().item(),
+              "per_class_accuracy": (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist(),
+              "confusion_matrix": confusion.tolist()}
+    if args.save_grid:
+        probs = result["probs"]
+        conf, pred = probs.max(1)
+        wrong = (pred != test.labels.cpu()).nonzero().squeeze(1)
+        worst = wrong[conf[wrong].argsort(descending=True)[:32]]
+        images = test.images[worst] if test.images is not None else torch.stack([load_image(test.files[i])
+                                                                                 for i in worst.tolist()])
+        save_png(pictures.image_grid(images, test.labels[worst], classes, pred[worst], conf[worst]), args.save_grid)
+        stem, ext = os.path.splitext(args.save_grid)
+        save_png(pictures.confusion_image(confusion, classes), f"{stem}_confusion{ext or '.png'}")
+    return report
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    ckpt = read_checkpoint(args.checkpoint)
+    model = load_model(ckpt, device).to(memory_format=torch.channels_last).eval()
+    if not args.images:
+        report = evaluate_checkpoint(model, ckpt, args, device)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print_evaluation(report)
+        return 0
+    paths = expand(args.images)
+    results, good, probs = classify(model, ckpt, paths, args.topk, device)
+    for r in results:
+        if "error" in r:
+            print(f"test.py: error: {r['image']}: {r['error']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_predictions(results)
+    if args.save_grid and good:
+        conf, pred = probs.max(1)
+        save_png(pictures.image_grid(torch.stack([img for _, img in good]), None, ckpt["classes"], pred, conf),
+                 args.save_grid)
+    return 1 if any("error" in r for r in results) else 0
+
+
+def run(argv=None):
+    try:
+        sys.exit(main(argv))
+    except UserError as e:
+        print(f"test.py: error: {e}", file=sys.stderr)
+        sys.exit(e.code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,502 @@
+"""Train the tutorial CNN (model.py) on CIFAR-10 or on any image folder.
+
+    python train.py                                # CIFAR-10 in data/, default recipe
+    python train.py --data-dir data/cifar10_jpeg   # an image folder: train/<class>/*, test/<class>/*
+    python train.py --preset tutorial              # the tutorial's exact settings
+    python train.py --resume logs_train/<run>      # continue a run
+    torchrun --nproc_per_node=2 train.py ...       # DistributedDataParallel
+
+Each epoch: train, evaluate on the test split, log to TensorBoard
+(logs_train/<run>/) and save a checkpoint (logs_train/<run>/checkpoints/).
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import signal
+import sys
+import time
+import warnings
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+from tqdm import tqdm
+
+import pictures
+from checkpoint import IDENTITY, atomic_save, load_model, newest_readable, read_checkpoint
+from data import UserError, Batches, augment, augment_params, batch_loader, channel_stats, load_dataset, normalize
+from model import Tudui
+
+# The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
+DEFAULTS = dict(
+    epochs=10, batch_size=64, optimizer="sgd", lr=0.02, momentum=0.9, nesterov=True, weight_decay=5e-4,
+    schedule="onecycle", warmup=0.2, label_smoothing=0.1, normalize=True, crop_pad=2, flip=True,
+    seed=0, val_split=0, device="auto", amp=False, compile="auto", deterministic=False,
+    num_workers=min(4, os.cpu_count() or 1), data_dir="data", data_path="auto",
+    log_dir="logs_train", run_name=None, log_every=100, preset=None,
+)
+PRESETS = {
+    # The tutorial: SGD lr 0.01, no momentum, no weight decay, constant lr, ToTensor only.
+    "tutorial": dict(lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule="constant", warmup=0.0,
+                     label_smoothing=0.0, normalize=False, crop_pad=0, flip=False, batch_size=64, epochs=10),
+}
+# Settings that may change when a run is resumed; the others belong to the run.
+RESUMABLE = {"epochs", "device", "num_workers", "data_dir", "data_path", "compile", "amp", "deterministic",
+             "log_every"}
+EVAL_BATCH = 1000
+
+
+class Diverged(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- command line
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not the whole usage text
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def checked(kind, low, strict):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value < low or (strict and value == low) or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text}")
+        return value
+    return parse
+
+
+def parse_args(argv=None):
+    p = Parser(description="Train the tutorial CNN on CIFAR-10 or an image folder.",
+               formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=None)
+    d = DEFAULTS
+    positive, count = checked(int, 0, True), checked(int, 0, False)
+    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named recipe; other flags override it")
+    p.add_argument("--epochs", type=positive, help=f"total epochs (default {d['epochs']})")
+    p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
+                                                        f"(default {d['batch_size']})")
+    p.add_argument("--optimizer", choices=["sgd", "adamw"], help=f"(default {d['optimizer']})")
+    p.add_argument("--lr", type=checked(float, 0, True), help=f"peak learning rate (default {d['lr']})")
+    p.add_argument("--momentum", type=checked(float, 0, False), help=f"(default {d['momentum']})")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help=f"(default {d['nesterov']})")
+    p.add_argument("--weight-decay", type=checked(float, 0, False), help=f"(default {d['weight_decay']})")
+    p.add_argument("--schedule", choices=["onecycle", "constant"],
+                   help=f"onecycle: linear warm-up then linear decay to 0, per batch (default {d['schedule']})")
+    p.add_argument("--warmup", type=checked(float, 0, False), help=f"warm-up fraction of all steps "
+                                                                   f"(default {d['warmup']})")
+    p.add_argument("--label-smoothing", type=checked(float, 0, False), help=f"(default {d['label_smoothing']})")
+    p.add_argument("--normalize", action=argparse.BooleanOptionalAction,
+                   help=f"standardize with the training split's per-channel mean/std (default {d['normalize']})")
+    p.add_argument("--crop-pad", type=count, help=f"random-crop padding in pixels, 0 for none "
+                                                  f"(default {d['crop_pad']})")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, help=f"random horizontal flip "
+                                                                         f"(default {d['flip']})")
+    p.add_argument("--seed", type=count, help=f"(default {d['seed']})")
+    p.add_argument("--val-split", type=count, help="hold out N training images for validation and keep "
+                                                   "best.pth by validation accuracy (default 0: none)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="auto: CUDA, then MPS, then CPU")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bfloat16 autocast (for GPUs)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction,
+                   help="torch.compile with CUDA graphs (default: on for CUDA on Linux, off elsewhere)")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
+                   help="deterministic algorithms only: the same command gives the same weights")
+    p.add_argument("--num-workers", type=count, help=f"decoding processes (default {d['num_workers']})")
+    p.add_argument("--data-dir", help="train/<class>/ and test/<class>/ image folders, or where CIFAR-10 is "
+                                      "(default data/, downloaded when missing)")
+    p.add_argument("--data-path", choices=["auto", "memory", "stream"],
+                   help="memory: decode once and keep in memory; stream: decode every batch (auto: by size)")
+    p.add_argument("--log-dir", help=f"(default {d['log_dir']})")
+    p.add_argument("--run-name", help="run directory under --log-dir (default: date, time and preset)")
+    p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
+    p.add_argument("--resume", help="a checkpoint or a run directory to continue")
+    args = p.parse_args(argv)
+    explicit = {k: v for k, v in vars(args).items() if v is not None and k != "resume"}
+    return explicit, args.resume
+
+
+def make_config(explicit, resume_ckpt):
+    """The run's settings: defaults, then the preset (or the resumed run's own), then explicit flags."""
+    if resume_ckpt is None:
+        config = {**DEFAULTS, **PRESETS.get(explicit.get("preset"), {}), **explicit}
+    else:
+        fixed = sorted(k for k in explicit if k not in RESUMABLE and explicit[k] != resume_ckpt["config"].get(k))
+        if fixed:
+            raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
+        config = {**DEFAULTS, **resume_ckpt["config"], **explicit}
+    if config["run_name"] is None:
+        config["run_name"] = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + f"_{config['preset'] or 'default'}"
+    return config
+
+
+# ---------------------------------------------------------------- device and processes
+
+def setup_processes(config):
+    """(rank, world size, device). Under torchrun: one process per GPU (NCCL) or per CPU share (gloo)."""
+    if config["deterministic"]:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
+        torch.use_deterministic_algorithms(True)
+    wanted = config["device"]
+    if wanted == "auto":
+        wanted = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    if wanted == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps asked for, but MPS is not available")
+    if "RANK" not in os.environ:
+        return 0, 1, torch.device(wanted)
+    rank, world, local_rank = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    if wanted == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise UserError(f"process {local_rank} on this node has no GPU: {torch.cuda.device_count()} GPU(s) "
+                            "for more processes; lower --nproc_per_node")
+        torch.cuda.set_device(local_rank)
+        device, backend = torch.device("cuda", local_rank), "nccl"
+    elif wanted == "cpu":
+        device, backend = torch.device("cpu"), "gloo"
+    else:
+        raise UserError("torchrun supports --device cuda or cpu")
+    if config["batch_size"] % world:
+        raise UserError(f"--batch-size {config['batch_size']} does not split evenly over {world} processes")
+    # A timeout, so that one failed process ends the others instead of hanging them.
+    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=5), device_id=device if wanted == "cuda" else None)
+    return rank, world, device
+
+
+def all_sum(*tensors):
+    if dist.is_initialized():
+        for t in tensors:
+            dist.all_reduce(t)
+
+
+# ---------------------------------------------------------------- model and optimizer
+
+def make_optimizer(model, config, device):
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if config["optimizer"] == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"], **fused)
+    return torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
+                           nesterov=config["nesterov"] and config["momentum"] > 0,
+                           weight_decay=config["weight_decay"], **fused)
+
+
+def lr_at(step, total_steps, config):
+    """One-cycle: linear from lr/10 up to lr over the warm-up, then linearly down to 0."""
+    peak = config["lr"]
+    if config["schedule"] == "constant":
+        return peak
+    warm = config["warmup"] * total_steps
+    if step < warm:
+        return peak * (0.1 + 0.9 * step / warm)
+    return peak * max(0.0, (total_steps - step) / max(1.0, total_steps - warm))
+
+
+def use_compile(config, device):
+    if config["compile"] != "auto":
+        return config["compile"]
+    # Triton, which torch.compile needs on GPUs, runs on Linux with compute capability 7.0 or newer.
+    return device.type == "cuda" and sys.platform == "linux" and torch.cuda.get_device_capability(device)[0] >= 7
+
+
+# ---------------------------------------------------------------- one epoch
+
+def prepare(images, stats, aug=None):
+    """uint8 batch -> normalized float batch in channels_last; augmented when `aug`
+    (shifts, flips, crop padding, flip on/off) is given."""
+    x = normalize(images, stats)
+    if aug is not None:
+        x = augment(x, *aug)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def train_one_epoch(model, optimizer, criterion, train, state, ctx):
+    """Trains one epoch (or its rest, after a mid-epoch resume); returns loss and accuracy on the
+    training batches. `state` holds epoch, step and batch and is updated as training goes."""
+    config, device, stats = ctx["config"], ctx["device"], ctx["stats"]
+    n, batch_size = len(train), config["batch_size"]
+    batches = Batches(n, batch_size, config["seed"], shuffle=True, rank=ctx["rank"], world=ctx["world"])
+    batches.set_epoch(state["epoch"], skip=state["batch"])
+    shifts, flips = (t.to(device) for t in augment_params(n, config["seed"], state["epoch"], config["crop_pad"]))
+    augmenting = config["crop_pad"] > 0 or config["flip"]
+    total_steps = config["epochs"] * math.ceil(n / batch_size)
+    # Running sums stay on the device: reading them would wait for the GPU at every step.
+    loss_total, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    window_loss, window_seen = torch.zeros((), device=device), 0  # since the last log line
+    bar = tqdm(total=len(batches), desc=f"epoch {state['epoch'] + 1}/{config['epochs']}", leave=False,
+               disable=not ctx["show_bar"], dynamic_ncols=True)
+    t0 = time.perf_counter()
+    model.train()
+    for images, labels, index in batch_loader(train, batches, device, config["num_workers"]):
+        lr = lr_at(state["step"], total_steps, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        aug = (shifts[index], flips[index], config["crop_pad"], config["flip"]) if augmenting else None
+        x = prepare(images, stats, aug)
+        # Sum over this process's images / the global batch: averaged over processes by DDP,
+        # this is exactly the mean over the global batch, however it was split.
+        in_batch = min(batch_size, n - state["batch"] * batch_size)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config["amp"]):
+            logits = model(x)
+            loss_sum = criterion(logits.float(), labels)
+        loss = loss_sum * (ctx["world"] / in_batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        state["step"] += 1
+        state["batch"] += 1
+        loss_total += loss_sum.detach()
+        correct += (logits.argmax(1) == labels).sum()
+        seen += len(labels)
+        window_loss += loss_sum.detach()
+        window_seen += len(labels)
+        bar.update()
+        if state["step"] % config["log_every"] == 0:
+            mean_loss = window_loss.item() / max(window_seen, 1)
+            if not math.isfinite(mean_loss):
+                raise Diverged(f"loss became {mean_loss} at step {state['step']} (lr {lr:.4g})")
+            window_loss.zero_()
+            window_seen = 0
+            if ctx["writer"]:
+                ctx["writer"].add_scalar("train/loss", mean_loss, state["step"])
+                ctx["writer"].add_scalar("lr", lr, state["step"])
+            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / max(seen, 1):.3f}",
+                            img_s=f"{seen * ctx['world'] / (time.perf_counter() - t0):,.0f}")
+        if ctx["stop"]["requested"]:
+            break
+    bar.close()
+    sums = torch.stack([loss_total, correct, torch.tensor(float(seen), device=device)])
+    all_sum(sums)
+    loss_total, correct, seen = sums.tolist()
+    if not math.isfinite(loss_total):
+        raise Diverged(f"loss became {loss_total} in epoch {state['epoch'] + 1}")
+    return {"loss": loss_total / max(seen, 1), "accuracy": correct / max(seen, 1), "images": seen}
+
+
+@torch.no_grad()
+def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=False, keep_probs=False):
+    """Mean loss over images, accuracy and confusion matrix (rows: true class) on a whole split;
+    with `keep_probs` (one process only), also every image's class probabilities."""
+    model.eval()
+    confusion = torch.zeros(num_classes * num_classes, dtype=torch.long, device=device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    probs = []
+    for images, labels, _ in batch_loader(split, Batches(len(split), EVAL_BATCH, rank=rank, world=world), device):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(prepare(images, stats)).float()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+        confusion += torch.bincount(labels * num_classes + logits.argmax(1), minlength=num_classes**2)
+        if keep_probs:
+            probs.append(logits.softmax(1).cpu())
+    all_sum(confusion, loss_sum)
+    confusion = confusion.view(num_classes, num_classes).cpu()
+    seen = confusion.sum().item()
+    result = {"loss": loss_sum.item() / seen, "accuracy": confusion.trace().item() / seen, "confusion": confusion}
+    if keep_probs:
+        result["probs"] = torch.cat(probs)
+    return result
+
+
+# ---------------------------------------------------------------- logging and checkpoints
+
+def open_writer(run_dir, config, state, first_start, example, model, classes):
+    """TensorBoard writer for the run. On resume, points logged after the checkpoint are purged."""
+    writer = SummaryWriter(run_dir, purge_step=None if first_start else state["step"])
+    metrics = {f"{split}/{m}": 0 for split in ("test", "val") if split == "test" or config["val_split"]
+               for m in ("accuracy", "loss")}
+    hp = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()}
+    for summary in hparams(hp, metrics):  # the HParams tab reads the metrics' values from the scalars
+        writer.file_writer.add_summary(summary)
+    if first_start:
+        with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns that it is deprecated
+            warnings.simplefilter("ignore")
+            writer.add_graph(model, example[:1])
+        writer.add_image("train/augmented_batch", pictures.image_grid(example[:32], None, classes), 0,
+                         dataformats="HWC")
+    return writer
+
+
+def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
+    for name, value in metrics.items():
+        writer.add_scalar(name, value, epoch)
+    confusion = test_result["confusion"]
+    per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
+    for name, acc in zip(classes, per_class):
+        writer.add_scalar(f"test_per_class/{name}", acc, epoch)
+    writer.add_image("test/confusion_matrix", pictures.confusion_image(confusion, classes), epoch, dataformats="HWC")
+    images, labels, preds, probs = test_preview
+    writer.add_image("test/predictions", pictures.image_grid(images, labels, classes, preds, probs), epoch,
+                     dataformats="HWC")
+    writer.flush()
+
+
+def save_checkpoints(run_dir, ckpt, best):
+    folder = os.path.join(run_dir, "checkpoints")
+    atomic_save(ckpt, os.path.join(folder, f"epoch_{ckpt['epoch']:03d}.pth"))
+    atomic_save(ckpt, os.path.join(folder, "last.pth"))
+    if best:
+        atomic_save(ckpt, os.path.join(folder, "best.pth"))
+
+
+def make_checkpoint(model, optimizer, state, config, classes, stats, metrics):
+    return {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "epoch": state["epoch"], "batch": state["batch"], "step": state["step"],
+        "best_val_accuracy": state["best_val_accuracy"],
+        "config": config, "classes": classes, "normalize": stats, "metrics": metrics,
+    }
+
+
+@torch.no_grad()
+def preview_predictions(model, test, stats, device, count=32):
+    """The first `count` test images with labels, predictions and probabilities, for pictures."""
+    model.eval()
+    images, labels, _ = next(batch_loader(test, Batches(min(count, len(test)), count), device))
+    probs, preds = model(prepare(images, stats)).float().softmax(1).max(1)
+    return images.cpu(), labels.cpu(), preds.cpu(), probs.cpu()
+
+
+# ---------------------------------------------------------------- the run
+
+def main(argv=None):
+    explicit, resume = parse_args(argv)
+    resume_ckpt = None
+    if resume:
+        resume_ckpt = newest_readable(resume) if os.path.isdir(resume) else read_checkpoint(resume)
+        if "optimizer" not in resume_ckpt:
+            raise UserError(f"{resume_ckpt['path']} holds weights only; it cannot be resumed")
+    config = make_config(explicit, resume_ckpt)
+    rank, world, device = setup_processes(config)
+    torch.manual_seed(config["seed"])
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config["deterministic"]
+
+    run_dir = os.path.join(config["log_dir"], config["run_name"])
+    if resume_ckpt is None and os.path.isdir(os.path.join(run_dir, "checkpoints")):
+        raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
+
+    # Data: rank 0 decodes and caches first, the others then read its cache.
+    if rank != 0:
+        dist.barrier()
+    train, test, classes = load_dataset(config["data_dir"], config["data_path"], config["num_workers"],
+                                        download=config["data_dir"] == DEFAULTS["data_dir"])
+    if rank == 0 and world > 1:
+        dist.barrier()
+    if resume_ckpt is not None and resume_ckpt["classes"] != classes:
+        raise UserError(f"the data's classes differ from the resumed run's: {classes} vs {resume_ckpt['classes']}")
+    val = None
+    if config["val_split"]:
+        if config["val_split"] >= len(train):
+            raise UserError(f"--val-split {config['val_split']} leaves no training images (of {len(train)})")
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["seed"]))
+        val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
+    if device.type != "cpu":
+        train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
+    stats = (resume_ckpt["normalize"] if resume_ckpt else channel_stats(train)) if config["normalize"] else IDENTITY
+
+    # Model and optimizer.
+    model = Tudui(len(classes)).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config, device)
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
+    if resume_ckpt is not None:
+        model.load_state_dict(load_model(resume_ckpt).state_dict())
+        optimizer.load_state_dict(resume_ckpt["optimizer"])
+        state.update({k: resume_ckpt[k] for k in state if k in resume_ckpt})
+        if state["epoch"] >= config["epochs"]:
+            raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
+                            "to extend it")
+    forward = model
+    if world > 1:
+        forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if use_compile(config, device):
+        forward = torch.compile(forward, mode="reduce-overhead")
+    criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
+
+    writer = None
+    if rank == 0:
+        os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        example = first_batch_augmented(train, config, device)
+        writer = open_writer(run_dir, config, state, resume_ckpt is None, example, model, classes)
+        print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "
+              f"device {device}, {world} process(es)", flush=True)
+    ctx = {"config": config, "device": device, "stats": stats, "rank": rank, "world": world, "writer": writer,
+           "show_bar": rank == 0 and sys.stdout.isatty(), "stop": {"requested": False}}
+    signal.signal(signal.SIGINT, lambda *_: ctx["stop"].update(requested=True))
+
+    while state["epoch"] < config["epochs"]:
+        t0 = time.perf_counter()
+        train_metrics = train_one_epoch(forward, optimizer, criterion, train, state, ctx)
+        if ctx["stop"]["requested"]:
+            if rank == 0:
+                atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
+                            os.path.join(run_dir, "checkpoints", "interrupt.pth"))
+            raise UserError(f"interrupted at step {state['step']}; continue with: python train.py --resume {run_dir}",
+                            code=130)
+        train_s = time.perf_counter() - t0
+        test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"])
+        metrics = {"train/loss": train_metrics["loss"], "train/accuracy": train_metrics["accuracy"],
+                   "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
+        best = False
+        if val is not None:
+            val_result = evaluate(model, val, stats, device, len(classes), rank, world, config["amp"])
+            metrics.update({"val/loss": val_result["loss"], "val/accuracy": val_result["accuracy"]})
+            best = val_result["accuracy"] > state["best_val_accuracy"]
+            state["best_val_accuracy"] = max(state["best_val_accuracy"], val_result["accuracy"])
+        if not math.isfinite(test_result["loss"]):
+            raise Diverged(f"test loss became {test_result['loss']} in epoch {state['epoch'] + 1}")
+        epoch_s = time.perf_counter() - t0
+        metrics.update({"perf/epoch_s": epoch_s, "perf/images_per_s": train_metrics["images"] / train_s})
+        state["epoch"] += 1
+        state["batch"] = 0
+        if rank == 0:
+            save_checkpoints(run_dir, make_checkpoint(model, optimizer, state, config, classes, stats, metrics), best)
+            log_epoch(writer, state["epoch"], metrics, classes, test_result,
+                      preview_predictions(model, test, stats, device))
+            print(f"epoch {state['epoch']}/{config['epochs']}  train loss {metrics['train/loss']:.4f} "
+                  f"acc {metrics['train/accuracy']:.4f}  test loss {metrics['test/loss']:.4f} "
+                  f"acc {metrics['test/accuracy']:.4f}" +
+                  (f"  val acc {metrics['val/accuracy']:.4f}" if val is not None else "") +
+                  f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
+        if ctx["stop"]["requested"]:
+            raise UserError(f"interrupted after epoch {state['epoch']}; continue with: "
+                            f"python train.py --resume {run_dir}", code=130)
+    if writer:
+        writer.close()
+        print(f"done: test accuracy {metrics['test/accuracy']:.4f}; checkpoints in {run_dir}/checkpoints", flush=True)
+
+
+def first_batch_augmented(train, config, device):
+    """The first 32 training images, augmented as in the first epoch, in [0,1] for TensorBoard."""
+    images, _, index = next(batch_loader(train, Batches(min(32, len(train)), 32), device))
+    shifts, flips = augment_params(len(train), config["seed"], 0, config["crop_pad"])
+    aug = (shifts.to(device)[index], flips.to(device)[index], config["crop_pad"], config["flip"])
+    return prepare(images, IDENTITY, aug)
+
+
+def run(argv=None):
+    """main() with user errors as one line and an exit code, never a traceback."""
+    try:
+        main(argv)
+    except UserError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        sys.exit(e.code)
+    except Diverged as e:
+        print(f"train.py: error: training diverged: {e}. The last good checkpoint is kept; "
+              "try a lower --lr.", file=sys.stderr)
+        sys.exit(3)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    run()
