@@ -24,6 +24,10 @@ def font(size=11):
 def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
     """Images (uint8, or floats in [0,1]) in a grid, each captioned with its true class
     and, when given, the predicted class and probability (green when right, red when wrong)."""
+    if len(images) == 0:  # e.g. no mistakes to show
+        canvas = Image.new("RGB", (TILE * 2, TILE // 2), "white")
+        ImageDraw.Draw(canvas).text((6, 6), "no images to show", fill=(0, 0, 0), font=font())
+        return np.asarray(canvas)
     x = images.detach().cpu()
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
     x = F.interpolate(x, size=(TILE, TILE), mode="nearest")

@@ -46,7 +46,7 @@ PRESETS = {
                      label_smoothing=0.0, normalize=False, crop_pad=0, flip=False, batch_size=64, epochs=10),
 }
 # Settings that may change when a run is resumed; the others belong to the run.
-RESUMABLE = {"epochs", "device", "num_workers", "data_dir", "data_path", "compile", "amp", "deterministic",
+RESUMABLE = {"epochs", "lr", "device", "num_workers", "data_dir", "data_path", "compile", "amp", "deterministic",
              "log_every"}
 EVAL_BATCH = 1000
 
@@ -374,7 +374,6 @@ def main(argv=None):
             raise UserError(f"{resume_ckpt['path']} holds weights only; it cannot be resumed")
     config = make_config(explicit, resume_ckpt)
     rank, world, device = setup_processes(config)
-    torch.manual_seed(config["seed"])
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config["deterministic"]
 
@@ -401,7 +400,9 @@ def main(argv=None):
         train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
     stats = (resume_ckpt["normalize"] if resume_ckpt else channel_stats(train)) if config["normalize"] else IDENTITY
 
-    # Model and optimizer.
+    # Model and optimizer. Seeded here, right before the initial weights are drawn: data loading
+    # may or may not have used the global RNG, depending on whether its cache existed.
+    torch.manual_seed(config["seed"])
     model = Tudui(len(classes)).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config, device)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
@@ -443,7 +444,7 @@ def main(argv=None):
                             code=130)
         train_s = time.perf_counter() - t0
         test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"])
-        metrics = {"train/loss": train_metrics["loss"], "train/accuracy": train_metrics["accuracy"],
+        metrics = {"train/epoch_loss": train_metrics["loss"], "train/accuracy": train_metrics["accuracy"],
                    "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
         best = False
         if val is not None:
@@ -461,7 +462,7 @@ def main(argv=None):
             save_checkpoints(run_dir, make_checkpoint(model, optimizer, state, config, classes, stats, metrics), best)
             log_epoch(writer, state["epoch"], metrics, classes, test_result,
                       preview_predictions(model, test, stats, device))
-            print(f"epoch {state['epoch']}/{config['epochs']}  train loss {metrics['train/loss']:.4f} "
+            print(f"epoch {state['epoch']}/{config['epochs']}  train loss {metrics['train/epoch_loss']:.4f} "
                   f"acc {metrics['train/accuracy']:.4f}  test loss {metrics['test/loss']:.4f} "
                   f"acc {metrics['test/accuracy']:.4f}" +
                   (f"  val acc {metrics['val/accuracy']:.4f}" if val is not None else "") +

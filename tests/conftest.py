@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny image-folder datasets made in temp dirs, and running the CLIs in-process."""
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+FIXTURES = os.path.join(SHARED, "fixtures", "tutorial")
+
+CLASSES = ["circle", "cross", "stripes"]
+
+
+def make_image(cls, i, size=32):
+    """A small, learnable picture of class `cls`, varied by `i`."""
+    rng = np.random.default_rng(1000 * cls + i)
+    a = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    if cls == 0:
+        mask = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
+    elif cls == 1:
+        mask = (abs(yy - size / 2) < 3) | (abs(xx - size / 2) < 3)
+    else:
+        mask = (yy // 4) % 2 == 0
+    a[mask] = [200 + i % 50, 100 + 20 * cls, 50]
+    return Image.fromarray(a)
+
+
+def make_dataset(root, n_train=8, n_test=4, classes=CLASSES, size=32):
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c, name in enumerate(classes):
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(n):
+                make_image(c, i + (0 if split == "train" else 500), size).save(os.path.join(folder, f"{i:03d}.png"))
+    return str(root)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Run in a fresh directory, as a user would in a fresh clone (data/cache and logs_train land here)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny(workdir):
+    """A 3-class image folder: 8 training and 4 test images per class."""
+    return make_dataset(workdir / "tiny")
+
+
+def run_cli(module, argv, capsys=None):
+    """Run train.py or test.py's entry point in-process; returns (exit code, stdout, stderr)."""
+    try:
+        module.run(argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    out, err = capsys.readouterr() if capsys else ("", "")
+    return code, out, err
+
+
+TRAIN_FAST = ["--batch-size", "4", "--num-workers", "0", "--log-every", "2"]

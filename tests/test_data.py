@@ -1,0 +1,134 @@
+import os
+import shutil
+
+import pytest
+import torch
+
+import data
+import train
+from conftest import TRAIN_FAST, make_dataset, run_cli
+
+
+def test_cache_is_built_then_reused(tiny, monkeypatch):
+    train_split, test_split, classes = data.load_dataset(tiny)
+    assert train_split.images.shape == (24, 3, 32, 32) and train_split.images.dtype == torch.uint8
+    assert len(os.listdir(data.CACHE_DIR)) == 2
+
+    def must_not_decode(*args):
+        raise AssertionError("decoded again although the cache is current")
+    monkeypatch.setattr(data, "decode_all", must_not_decode)
+    again, _, _ = data.load_dataset(tiny)
+    assert torch.equal(again.images, train_split.images) and torch.equal(again.labels, train_split.labels)
+
+
+def test_cache_is_rebuilt_when_the_dataset_changes(tiny, capsys):
+    first, _, _ = data.load_dataset(tiny)
+    changed = os.path.join(tiny, "train", "circle", "000.png")
+    from PIL import Image
+    Image.new("RGB", (32, 32), (255, 0, 0)).save(changed)
+    os.utime(changed, ns=(1, 1))  # a new mtime, whatever the clock's resolution
+    second, _, _ = data.load_dataset(tiny)
+    assert "stale" in capsys.readouterr().err
+    assert not torch.equal(first.images, second.images)
+    assert second.images[0, 0].eq(255).all()  # the new red image is in
+
+
+def test_corrupt_cache_file_is_rebuilt_with_a_warning(tiny, capsys):
+    good, _, _ = data.load_dataset(tiny)
+    for name in os.listdir(data.CACHE_DIR):
+        with open(os.path.join(data.CACHE_DIR, name), "r+b") as f:
+            f.truncate(100)
+    again, _, _ = data.load_dataset(tiny)
+    assert "unreadable" in capsys.readouterr().err
+    assert torch.equal(good.images, again.images)
+
+
+def test_any_image_size_and_mode_becomes_uint8_rgb_32x32(workdir):
+    root = make_dataset(workdir / "big", size=50)
+    from PIL import Image
+    Image.new("L", (40, 70), 128).save(os.path.join(root, "train", "cross", "gray.png"))
+    Image.new("RGBA", (33, 33), (10, 20, 30, 0)).save(os.path.join(root, "train", "cross", "rgba.png"))
+    Image.new("P", (64, 64)).save(os.path.join(root, "train", "cross", "palette.png"))
+    train_split, _, _ = data.load_dataset(root)
+    assert train_split.images.shape == (27, 3, 32, 32)
+
+
+def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
+    for i in range(5):
+        with open(os.path.join(tiny, "train", "cross", f"bad{i}.png"), "wb") as f:
+            f.write(b"not a png")
+    train_split, _, _ = data.load_dataset(tiny)
+    err = capsys.readouterr().err
+    assert len(train_split) == 24
+    assert err.count("warning: skipped 5 unreadable") == 1 and "bad0.png" in err and "2 more" in err
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda root: shutil.rmtree(os.path.join(root, "test", "stripes")), "differ"),
+    (lambda root: os.makedirs(os.path.join(root, "train", "empty")), "empty"),
+    (lambda root: os.rename(os.path.join(root, "test"), os.path.join(root, "val")), "missing split"),
+])
+def test_bad_dataset_layouts_exit_2(tiny, capsys, damage, message):
+    damage(tiny)
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_no_readable_images_exits_2(workdir, capsys):
+    root = make_dataset(workdir / "junk", n_train=1, n_test=1)
+    for split in ("train", "test"):
+        for cls in os.listdir(os.path.join(root, split)):
+            with open(os.path.join(root, split, cls, "000.png"), "wb") as f:
+                f.write(b"\0" * 10)
+    code, _, err = run_cli(train, ["--data-dir", root, *TRAIN_FAST], capsys)
+    assert code == 2 and "no readable images" in err
+
+
+def test_streaming_and_memory_paths_learn_exactly_the_same(tiny, capsys):
+    finals = {}
+    for path in ("memory", "stream"):
+        code, out, err = run_cli(train, ["--data-dir", tiny, "--data-path", path, "--run-name", path,
+                                         "--epochs", "2", *TRAIN_FAST], capsys)
+        assert code == 0, err
+        finals[path] = torch.load(f"logs_train/{path}/checkpoints/last.pth", weights_only=True)
+    a, b = finals["memory"], finals["stream"]
+    assert a["metrics"]["train/epoch_loss"] == pytest.approx(b["metrics"]["train/epoch_loss"], rel=1e-6)
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
+    assert a["normalize"] == pytest.approx(b["normalize"])
+
+
+def test_epoch_order_is_a_seeded_shuffle_split_over_processes():
+    one = data.Batches(10, 4, seed=3, shuffle=True)
+    one.set_epoch(2)
+    whole = list(one)
+    assert sorted(torch.cat(whole).tolist()) == list(range(10)) and [len(b) for b in whole] == [4, 4, 2]
+    shards = []
+    for rank in range(2):
+        b = data.Batches(10, 4, seed=3, shuffle=True, rank=rank, world=2)
+        b.set_epoch(2)
+        shards.append(list(b))
+    assert [torch.cat([shards[0][i], shards[1][i]]).tolist() for i in range(3)] == [w.tolist() for w in whole]
+    one.set_epoch(3)
+    assert [b.tolist() for b in one] != [b.tolist() for b in whole]
+    one.set_epoch(2, skip=1)
+    assert [b.tolist() for b in one] == [b.tolist() for b in whole[1:]]
+
+
+def test_augment_crops_and_flips_each_image():
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
+    centre = torch.tensor([[1, 1], [1, 1]])
+    same = data.augment(x, centre, torch.tensor([False, False]), pad=1, flip=True)
+    assert torch.equal(same, x)
+    flipped = data.augment(x, centre, torch.tensor([True, False]), pad=1, flip=True)
+    assert torch.equal(flipped[0], x[0].flip(2)) and torch.equal(flipped[1], x[1])
+    shifted = data.augment(x, torch.tensor([[2, 2], [0, 1]]), torch.tensor([False, False]), pad=1, flip=False)
+    assert torch.equal(shifted[0, 0, :3, :3], x[0, 0, 1:, 1:])  # moved up-left by one pixel
+    assert torch.equal(shifted[1, 0, 1:, :], x[1, 0, :3, :])    # moved down by one pixel
+
+
+def test_normalization_statistics_come_from_the_training_split(tiny):
+    train_split, _, _ = data.load_dataset(tiny)
+    stats = data.channel_stats(train_split)
+    x = data.normalize(train_split.images, stats)
+    assert x.mean(dim=(0, 2, 3)).abs().max() < 1e-4
+    assert (x.std(dim=(0, 2, 3)) - 1).abs().max() < 1e-3

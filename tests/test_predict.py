@@ -1,0 +1,204 @@
+"""test.py: images of every kind, the tutorial's own checkpoints, foreign and malicious files."""
+import io
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import test as predict
+import train
+from conftest import FIXTURES, TRAIN_FAST, run_cli
+from model import Tudui
+
+needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="../shared/fixtures not present")
+
+
+@pytest.fixture
+def checkpoint(workdir):
+    """A freshly initialised 10-class checkpoint in this project's format."""
+    torch.manual_seed(0)
+    path = workdir / "net.pth"
+    torch.save({"model": Tudui().state_dict(), "classes": [f"c{i}" for i in range(10)],
+                "normalize": {"mean": [0.5] * 3, "std": [0.2] * 3}, "config": {}}, path)
+    return str(path)
+
+
+def png_claiming_size(width, height):
+    """A valid PNG whose header claims width x height (a decompression bomb needs no pixels to test)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buf, "PNG")
+    raw = bytearray(buf.getvalue())
+    ihdr = struct.pack(">II", width, height) + bytes(raw[24:29])
+    raw[16:29] = ihdr
+    raw[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(raw)
+
+
+def write_odd_images(folder):
+    """Every kind of file a user may pass, and whether test.py should classify it."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8))
+    files = {}
+
+    def save(name, img, ok, **kw):
+        img.save(folder / name, **kw)
+        files[name] = ok
+    save("rgb.png", rgb, True)
+    save("rgba.png", rgb.convert("RGBA"), True)
+    save("gray.png", rgb.convert("L"), True)
+    save("palette.png", rgb.convert("P"), True)
+    save("palette_transparent.png", rgb.convert("P"), True, transparency=0)
+    save("sixteen_bit.png", Image.fromarray((rng.integers(0, 65535, (40, 40))).astype(np.uint16)), True)
+    save("cmyk.jpg", rgb.convert("CMYK"), True)
+    save("tiny.bmp", rgb.resize((3, 2)), True)
+    frames = [rgb.convert("P"), Image.new("P", (70, 50), 3)]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
+    files["animated.gif"] = True
+    jpeg = io.BytesIO()
+    rgb.save(jpeg, "JPEG")
+    (folder / "truncated.jpg").write_bytes(jpeg.getvalue()[:300])
+    files["truncated.jpg"] = False
+    png = io.BytesIO()
+    rgb.save(png, "PNG")
+    (folder / "truncated.png").write_bytes(png.getvalue()[:200])
+    files["truncated.png"] = False
+    (folder / "empty.png").write_bytes(b"")
+    files["empty.png"] = False
+    (folder / "notes.jpg").write_text("this is not an image")
+    files["notes.jpg"] = False
+    (folder / "huge.png").write_bytes(png_claiming_size(20000, 20000))
+    files["huge.png"] = False
+    return files
+
+
+def test_every_kind_of_image_gets_a_prediction_or_one_error_line(checkpoint, workdir, capsys):
+    files = write_odd_images(workdir / "odd")
+    paths = [str(workdir / "odd" / name) for name in files] + ["missing.png", str(workdir / "no_dir")]
+    os.mkdir(workdir / "no_dir")
+    code, out, err = run_cli(predict, [checkpoint, *paths], capsys)
+    assert code == 1 and "Traceback" not in err
+    for name, ok in files.items():
+        shown_ok = any(line.startswith(str(workdir / "odd" / name) + ":") for line in out.splitlines())
+        shown_bad = any(name in line for line in err.splitlines())
+        assert (shown_ok, shown_bad) == (ok, not ok), name
+    assert "missing.png: no such file" in err and "no_dir: is a directory" in err
+    assert "too large" in err
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped():
+    from data import to_rgb
+    img = Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))
+    assert np.asarray(to_rgb(img))[0, 0].tolist() == [128, 128, 128]
+
+
+def test_topk_and_json(checkpoint, workdir, capsys):
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(workdir / "red.png")
+    code, out, _ = run_cli(predict, [checkpoint, str(workdir / "red.png"), "--topk", "3", "--json"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    probs = [p["probability"] for p in result[0]["predictions"]]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True)
+    assert result[0]["predictions"][0]["class"].startswith("c")
+
+
+def test_a_folder_of_images_is_classified_image_by_image(checkpoint, workdir, capsys):
+    (workdir / "imgs").mkdir()
+    for i in range(3):
+        Image.new("RGB", (32, 32), (i * 80, 0, 0)).save(workdir / "imgs" / f"{i}.png")
+    code, out, _ = run_cli(predict, [checkpoint, str(workdir / "imgs")], capsys)
+    assert code == 0 and len(out.strip().splitlines()) == 3
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", ["tudui_9.pth", "tudui_29_gpu.pth", "tudui_0.pth"])
+def test_tutorial_whole_model_pickles_load_safely(name, capsys):
+    code, out, err = run_cli(predict, [os.path.join(FIXTURES, name), os.path.join(FIXTURES, "dog.png"),
+                                       os.path.join(FIXTURES, "airplane.png")], capsys)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 2
+    if name == "tudui_29_gpu.pth":  # the 30-epoch GPU model, pickled as __main__.Tudui
+        assert "dog.png: dog" in out and "airplane.png: airplane" in out
+
+
+@needs_fixtures
+def test_tutorial_pickles_hold_their_module_names():
+    """The fixtures cover both names a tutorial pickle may carry."""
+    import zipfile
+    names = {}
+    for f in ("tudui_9.pth", "tudui_29_gpu.pth"):
+        with zipfile.ZipFile(os.path.join(FIXTURES, f)) as z:
+            pkl = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+        names[f] = b"__main__" in pkl
+    assert names == {"tudui_9.pth": False, "tudui_29_gpu.pth": True}
+
+
+def test_a_bare_state_dict_works(workdir, capsys):
+    torch.save(Tudui().state_dict(), workdir / "sd.pth")
+    Image.new("RGB", (32, 32)).save(workdir / "x.png")
+    code, out, _ = run_cli(predict, [str(workdir / "sd.pth"), str(workdir / "x.png")], capsys)
+    assert code == 0 and out.startswith(str(workdir / "x.png"))
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_never_runs(workdir, capsys):
+    marker = workdir / "pwned"
+    torch.save({"model": Payload(marker)}, workdir / "evil.pth")
+    Image.new("RGB", (32, 32)).save(workdir / "x.png")
+    code, _, err = run_cli(predict, [str(workdir / "evil.pth"), str(workdir / "x.png")], capsys)
+    assert code == 2 and "refusing" in err and "Traceback" not in err
+    assert not marker.exists()
+    code, _, err = run_cli(train, ["--resume", str(workdir / "evil.pth")], capsys)
+    assert code == 2 and "refusing" in err and not marker.exists()
+
+
+def test_a_checkpoint_of_another_architecture_names_the_shapes(workdir, capsys):
+    state = Tudui().state_dict()
+    state["model.7.weight"] = torch.zeros(64, 2048)
+    torch.save(state, workdir / "wide.pth")
+    Image.new("RGB", (32, 32)).save(workdir / "x.png")
+    code, _, err = run_cli(predict, [str(workdir / "wide.pth"), str(workdir / "x.png")], capsys)
+    assert code == 2 and "expected (64, 1024), found (64, 2048)" in err
+    torch.save({"fc.weight": torch.zeros(3)}, workdir / "other.pth")
+    code, _, err = run_cli(predict, [str(workdir / "other.pth"), str(workdir / "x.png")], capsys)
+    assert code == 2 and "another network" in err
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 10, None])
+def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys, content):
+    bad = workdir / "bad.pth"
+    bad.write_bytes(content if content is not None else open(checkpoint, "rb").read()[:1000])
+    code, _, err = run_cli(predict, [str(bad)], capsys)
+    assert code == 2 and "bad.pth" in err and len(err.strip().splitlines()) == 1
+
+
+def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsys):
+    code, out, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "2", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    trained = torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["metrics"]["test/accuracy"]
+    code, out, err = run_cli(predict, ["logs_train/r", "--json", "--save-grid", "grid.png"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["accuracy"] == trained and report["images"] == 12
+    assert len(report["confusion_matrix"]) == 3 and len(report["per_class_accuracy"]) == 3
+    assert Image.open("grid.png").size[0] > 0 and Image.open("grid_confusion.png").size[0] > 0
+    code, out, _ = run_cli(predict, ["logs_train/r"], capsys)
+    assert f"test accuracy {trained:.4f}" in out and "confusion matrix" in out and "stripes" in out
+
+
+def test_bad_flags_exit_2(checkpoint, capsys):
+    for argv in ([checkpoint, "--topk", "0"], [checkpoint, "--device", "tpu"], []):
+        code, _, err = run_cli(predict, argv, capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1

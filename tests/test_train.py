@@ -1,0 +1,172 @@
+import hashlib
+import json
+import os
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import data
+import train
+from conftest import CLASSES, TRAIN_FAST, run_cli
+
+
+def scalars(run_dir, tag):
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
+
+
+def train_run(capsys, tiny, name, *extra):
+    code, out, err = run_cli(train, ["--data-dir", tiny, "--run-name", name, *TRAIN_FAST, *extra], capsys)
+    assert code == 0, err
+    return os.path.join("logs_train", name), out
+
+
+def weights(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_one_epoch_writes_checkpoints_events_and_config(tiny, capsys):
+    run_dir, out = train_run(capsys, tiny, "one", "--epochs", "1")
+    assert "epoch 1/1" in out
+    ckpts = sorted(os.listdir(os.path.join(run_dir, "checkpoints")))
+    assert ckpts == ["epoch_001.pth", "last.pth"]
+    ckpt = torch.load(os.path.join(run_dir, "checkpoints", "last.pth"), weights_only=True)
+    assert {"model", "optimizer", "epoch", "step", "config", "classes", "normalize", "metrics"} <= set(ckpt)
+    assert ckpt["epoch"] == 1 and ckpt["step"] == 6  # 24 images / batch 4
+    assert ckpt["classes"] == CLASSES
+    assert len(ckpt["normalize"]["mean"]) == 3 and all(s > 0 for s in ckpt["normalize"]["std"])
+    assert ckpt["config"]["batch_size"] == 4 and ckpt["config"]["data_dir"] == tiny
+    assert isinstance(ckpt["metrics"]["test/accuracy"], float)
+    with open(os.path.join(run_dir, "config.json")) as f:
+        assert json.load(f)["run_name"] == "one"
+    for tag in ("train/loss", "lr"):
+        assert [s for s, _ in scalars(run_dir, tag)] == [2, 4, 6]
+    for tag in ("train/accuracy", "test/loss", "test/accuracy", "perf/images_per_s", "perf/epoch_s"):
+        assert [s for s, _ in scalars(run_dir, tag)] == [1]
+    assert scalars(run_dir, "test/accuracy")[0][1] == pytest.approx(ckpt["metrics"]["test/accuracy"])
+
+
+def test_training_learns_the_tiny_dataset(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "learn", "--epochs", "6")
+    accuracy = [v for _, v in scalars(run_dir, "test/accuracy")]
+    assert accuracy[-1] >= 0.9, accuracy
+
+
+def test_resume_gives_the_same_weights_as_a_straight_run(tiny, capsys):
+    # A constant learning rate: the schedule then does not depend on the total epoch count.
+    common = ["--schedule", "constant", "--lr", "0.01"]
+    straight, _ = train_run(capsys, tiny, "straight", "--epochs", "4", *common)
+    split, _ = train_run(capsys, tiny, "split", "--epochs", "2", *common)
+    code, out, err = run_cli(train, ["--resume", split, "--epochs", "4"], capsys)
+    assert code == 0, err
+    a, b = weights(f"{straight}/checkpoints/last.pth"), weights(f"{split}/checkpoints/last.pth")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [s for s, _ in scalars(split, "train/loss")]
+    assert steps == sorted(set(steps)) == list(range(2, 25, 2))  # no duplicated or rewound points
+    assert [s for s, _ in scalars(split, "test/accuracy")] == [1, 2, 3, 4]
+
+
+def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "done", "--epochs", "1")
+    code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth"], capsys)
+    assert code == 2 and "--epochs" in err
+    code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth", "--epochs", "2"], capsys)
+    assert code == 0, err
+    assert torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["epoch"] == 2
+
+
+def test_resume_refuses_to_change_the_recipe(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "fixed", "--epochs", "1")
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--weight-decay", "0.1"], capsys)
+    assert code == 2 and "--weight-decay" in err
+
+
+def test_an_existing_run_is_never_overwritten(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "mine", "--epochs", "1")
+    before = hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest()
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "mine", *TRAIN_FAST], capsys)
+    assert code == 2 and "--resume" in err
+    assert hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest() == before
+
+
+def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "boom", "--epochs", "1")
+    last = f"{run_dir}/checkpoints/last.pth"
+    before = hashlib.sha256(open(last, "rb").read()).digest()
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--lr", "1e12"], capsys)
+    assert code == 3
+    assert "diverged" in err and "lower --lr" in err and "Traceback" not in err
+    assert hashlib.sha256(open(last, "rb").read()).digest() == before
+    assert not os.path.exists(f"{run_dir}/checkpoints/epoch_002.pth")
+
+
+def test_val_split_keeps_best_by_validation_accuracy(tiny, capsys):
+    run_dir, out = train_run(capsys, tiny, "val", "--epochs", "2", "--val-split", "6")
+    assert os.path.exists(f"{run_dir}/checkpoints/best.pth")
+    best = torch.load(f"{run_dir}/checkpoints/best.pth", weights_only=True)
+    val = [v for _, v in scalars(run_dir, "val/accuracy")]
+    assert len(val) == 2 and best["metrics"]["val/accuracy"] == pytest.approx(max(val))
+    assert "val acc" in out
+
+
+def test_preset_tutorial_and_explicit_flags_override_it():
+    explicit, _ = train.parse_args(["--preset", "tutorial", "--epochs", "3"])
+    config = train.make_config(explicit, None)
+    assert config["lr"] == 0.01 and config["momentum"] == 0 and config["weight_decay"] == 0
+    assert config["schedule"] == "constant" and not config["normalize"] and config["crop_pad"] == 0
+    assert config["epochs"] == 3 and config["batch_size"] == 64
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "two"], "--epochs"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--momentum", "-1"], "--momentum"),
+    (["--device", "tpu"], "--device"),
+    (["--preset", "fastest"], "--preset"),
+    (["--val-split", "-3"], "--val-split"),
+    (["--data-path", "disk"], "--data-path"),
+    (["--no-such-flag"], "--no-such-flag"),
+])
+def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, flag, capsys, workdir):
+    code, _, err = run_cli(train, argv, capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and flag in err
+
+
+def test_missing_or_empty_data_dir_exits_2(workdir, capsys):
+    code, _, err = run_cli(train, ["--data-dir", "nowhere"], capsys)
+    assert code == 2 and "nowhere" in err and len(err.strip().splitlines()) == 1
+    os.mkdir("empty")
+    code, _, err = run_cli(train, ["--data-dir", "empty"], capsys)
+    assert code == 2 and "empty" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_asked_for_but_absent_exits_2(tiny, capsys):
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--device", "cuda"], capsys)
+    assert code == 2 and "CUDA" in err
+
+
+def test_offline_without_cifar_says_where_to_put_the_archive(workdir, capsys, monkeypatch):
+    import torchvision.datasets.cifar
+
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", no_network)
+    code, _, err = run_cli(train, [], capsys)
+    assert code == 2
+    assert "cifar-10-python.tar.gz" in err and "--data-dir" in err and "Traceback" not in err
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    config = {**train.DEFAULTS, "lr": 0.1, "warmup": 0.2}
+    lrs = [train.lr_at(s, 100, config) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.01) and max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 20
+    assert lrs[-1] == pytest.approx(0.001) and all(a >= b for a, b in zip(lrs[20:], lrs[21:]))
+    assert train.lr_at(50, 100, {**config, "schedule": "constant"}) == 0.1
