@@ -1,0 +1,408 @@
+"""Where does the time of a CIFAR-10 epoch go? Three pipelines, one run, one machine:
+
+  tutorial  the PyTorch tutorial's way: ImageFolder + ToTensor per image, DataLoader
+            (batch 64, shuffle, no workers), SGD lr 0.01, then evaluation on the test split;
+  project   train.py's own code: data.load_dataset (decoded once, cached, kept in memory),
+            train.train_one_epoch with the DEFAULTS recipe (augmentation, channels_last,
+            train.make_optimizer) and train.evaluate;
+  floor     the same model and batch on tensors already in memory: forward, backward and
+            optimizer step only (the better of the default layout and channels_last).
+
+Each is timed over a limited number of steps after a warm-up, then extrapolated to a
+full epoch: every training image once, then every test image once (CIFAR-10: 50,000 +
+10,000). Then: the project's epoch at batch 64, 256 and 1024, and the time to load the
+dataset the first time (decoding into a fresh cache) against the second (from the cache).
+
+    python bench.py                            # a few minutes on a CPU
+    python bench.py --quick                    # 100 steps, 2,000 test images, no cold decode
+    python bench.py --quick --steps 20         # shorter still
+    python bench.py --quick --decode           # --quick, with the cold decode
+    python bench.py --device cuda --json bench.json
+    python bench.py --data-dir DIR             # DIR/train/<class>/*, DIR/test/<class>/*
+
+Peak memory is per pipeline: the process's peak RSS (getrusage; restarted between
+pipelines on Linux, elsewhere the peak so far) and, on CUDA, torch.cuda.max_memory_allocated.
+"""
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
+
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+import data
+import train
+from checkpoint import IDENTITY
+from model import Tudui
+
+WARMUP = 5                          # untimed steps before each timing
+FULL_STEPS, QUICK_STEPS = 400, 100  # training steps timed at batch 64
+QUICK_EVAL = 2000                   # test images evaluated with --quick (otherwise all of them)
+SCALING_BATCHES = (64, 256, 1024)
+FLOOR_BATCHES = 16                  # distinct random batches the floor cycles through
+
+
+def parse_args(argv=None):
+    p = train.Parser(description="Time one epoch: tutorial pipeline, project pipeline, compute floor.")
+    p.add_argument("--data-dir", default=os.path.join("data", "cifar10_jpeg"),
+                   help="train/<class>/ and test/<class>/ image folders (default data/cifar10_jpeg)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when there is one")
+    p.add_argument("--quick", action="store_true",
+                   help=f"{QUICK_STEPS} steps, {QUICK_EVAL:,} test images, no cold decode (unless --decode)")
+    p.add_argument("--steps", type=train.checked(int, 0, True),
+                   help=f"training steps timed at batch 64 (default {FULL_STEPS}, --quick {QUICK_STEPS}); "
+                        "larger batches are timed on as many images")
+    p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")
+    p.add_argument("--json", metavar="FILE", help="also write the results to FILE")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------- helpers
+
+def pick_device(name):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise data.UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    return torch.device(name)
+
+
+def dataset_sizes(data_dir):
+    """(training images, test images) of an image-folder dataset; UserError when it is not one."""
+    if not os.path.isdir(data_dir):
+        raise data.UserError(f"data directory {data_dir} does not exist")
+    _, train_files, _ = data.list_image_folder(os.path.join(data_dir, "train"))
+    _, test_files, _ = data.list_image_folder(os.path.join(data_dir, "test"))
+    return len(train_files), len(test_files)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(step, steps, device, warmup=WARMUP):
+    """Seconds taken by `steps` calls of step(i), after `warmup` untimed calls."""
+    for i in range(warmup):
+        step(i)
+    sync(device)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(warmup + i)
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def spread(n, k):
+    """k indices evenly spread over range(n): image folders are sorted by class."""
+    return torch.linspace(0, n - 1, k).long()
+
+
+def forever(loader):
+    while True:
+        yield from loader
+
+
+def reset_peak_memory(device):
+    gc.collect()
+    try:  # Linux: restart the peak-RSS count, so that each pipeline reports its own peak
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device):
+    rss = None
+    if resource is not None:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss = maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS, KiB on Linux
+    cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"peak_rss_mib": rss, "peak_cuda_mib": cuda}
+
+
+def row(name, train_s, eval_s, sizes, setup_s):
+    return {"pipeline": name, "epoch_s": train_s + eval_s, "train_s": train_s, "eval_s": eval_s,
+            "train_images_per_s": sizes[0] / train_s, "setup_s": setup_s}
+
+
+def note(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the three pipelines
+
+def bench_tutorial(data_dir, device, sizes, steps, eval_n):
+    """The tutorial's loop: every image decoded and converted by ToTensor at every step."""
+    torch.backends.cudnn.benchmark = False  # the tutorial leaves it off
+    t0 = time.perf_counter()
+    to_tensor = torchvision.transforms.ToTensor()
+    train_data = torchvision.datasets.ImageFolder(os.path.join(data_dir, "train"), transform=to_tensor)
+    test_data = torchvision.datasets.ImageFolder(os.path.join(data_dir, "test"), transform=to_tensor)
+    setup_s = time.perf_counter() - t0
+    train_loader = DataLoader(train_data, batch_size=64, shuffle=True)
+    test_loader = DataLoader(Subset(test_data, spread(len(test_data), eval_n).tolist()), batch_size=64)
+    torch.manual_seed(0)
+    model = Tudui(len(train_data.classes)).to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    batches = forever(train_loader)
+
+    def step(_):
+        imgs, targets = next(batches)
+        imgs, targets = imgs.to(device), targets.to(device)
+        loss = loss_fn(model(imgs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    train_s = timed(step, steps, device) / (steps * 64) * sizes[0]
+
+    model.eval()
+    t0 = time.perf_counter()
+    total_loss, correct = 0.0, 0
+    with torch.no_grad():
+        for imgs, targets in test_loader:
+            imgs, targets = imgs.to(device), targets.to(device)
+            outputs = model(imgs)
+            total_loss += loss_fn(outputs, targets).item()
+            correct += (outputs.argmax(1) == targets).sum()
+    sync(device)
+    eval_s = (time.perf_counter() - t0) / eval_n * sizes[1]
+    return row("tutorial (ImageFolder+ToTensor)", train_s, eval_s, sizes, setup_s)
+
+
+def load_project_data(data_dir, device):
+    """What train.main does before its first epoch: load the dataset (decoded, cached, in memory),
+    move it to the device, compute the normalization statistics."""
+    config = train.DEFAULTS
+    train_split, test_split, classes = data.load_dataset(data_dir, config["data_path"], config["num_workers"])
+    if device.type != "cpu":
+        train_split, test_split = train_split.to(device), test_split.to(device)
+    stats = data.channel_stats(train_split) if config["normalize"] else IDENTITY
+    return {"train": train_split, "test": test_split, "classes": classes, "stats": stats}
+
+
+def project_train_seconds(loaded, device, sizes, batch_size, steps):
+    """train.train_one_epoch itself, run on `steps` batches of random training images after a
+    warm-up run of WARMUP batches; returns the seconds for a whole training epoch, and the model."""
+    config = {**train.DEFAULTS, "batch_size": batch_size}
+    torch.manual_seed(config["seed"])  # model, optimizer, loss and compilation as train.main makes them
+    model = Tudui(len(loaded["classes"])).to(device, memory_format=torch.channels_last)
+    optimizer = train.make_optimizer(model, config, device)
+    forward = model
+    if train.use_compile(config, device):
+        torch.compiler.reset()  # compile afresh for this batch size, as a new train.py process would
+        forward = torch.compile(model, mode="reduce-overhead")
+    criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
+    ctx = {"config": config, "device": device, "stats": loaded["stats"], "rank": 0, "world": 1, "writer": None,
+           "show_bar": False, "stop": {"requested": False}}
+
+    split = loaded["train"]
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))
+    picks = order[torch.arange((WARMUP + steps) * batch_size) % len(split)]  # wraps around on small datasets
+    warm, timed_part = split.subset(picks[:WARMUP * batch_size]), split.subset(picks[WARMUP * batch_size:])
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
+    train.train_one_epoch(forward, optimizer, criterion, warm, state, ctx)
+    state.update(epoch=1, batch=0)  # as train.main does between epochs
+    sync(device)
+    t0 = time.perf_counter()
+    train.train_one_epoch(forward, optimizer, criterion, timed_part, state, ctx)
+    sync(device)
+    return (time.perf_counter() - t0) / len(timed_part) * sizes[0], model
+
+
+def project_eval_seconds(model, loaded, device, sizes, eval_n):
+    """train.evaluate on `eval_n` test images, after an untimed first batch; seconds for the whole test split."""
+    test_split, stats, num_classes = loaded["test"], loaded["stats"], len(loaded["classes"])
+    warm = test_split.subset(spread(len(test_split), min(train.EVAL_BATCH, eval_n)))
+    part = test_split.subset(spread(len(test_split), eval_n))
+    train.evaluate(model, warm, stats, device, num_classes, amp=train.DEFAULTS["amp"])
+    sync(device)
+    t0 = time.perf_counter()
+    train.evaluate(model, part, stats, device, num_classes, amp=train.DEFAULTS["amp"])
+    sync(device)
+    return (time.perf_counter() - t0) / eval_n * sizes[1]
+
+
+def bench_project(data_dir, device, sizes, steps, eval_n):
+    torch.backends.cudnn.benchmark = True  # train.main turns it on for CUDA
+    t0 = time.perf_counter()
+    loaded = load_project_data(data_dir, device)
+    sync(device)
+    setup_s = time.perf_counter() - t0
+    train_s, model = project_train_seconds(loaded, device, sizes, train.DEFAULTS["batch_size"], steps)
+    eval_s = project_eval_seconds(model, loaded, device, sizes, eval_n)
+    result = row("project (train.py)", train_s, eval_s, sizes, setup_s)
+    return result, loaded
+
+
+def floor_seconds(device, sizes, steps, eval_n, memory_format):
+    """(train, eval) seconds per epoch of the bare model on random tensors already on the device."""
+    torch.manual_seed(0)
+    model = Tudui().to(device, memory_format=memory_format)
+    optimizer = train.make_optimizer(model, train.DEFAULTS, device)  # the project's SGD step
+    criterion = nn.CrossEntropyLoss()
+    xs = [torch.rand(64, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
+          for _ in range(FLOOR_BATCHES)]
+    ys = [torch.randint(0, 10, (64,), device=device) for _ in range(FLOOR_BATCHES)]
+
+    def step(i):
+        loss = criterion(model(xs[i % FLOOR_BATCHES]), ys[i % FLOOR_BATCHES])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    train_s = timed(step, steps, device) / (steps * 64) * sizes[0]
+    x = torch.rand(train.EVAL_BATCH, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
+    eval_steps = max(1, eval_n // train.EVAL_BATCH)
+    model.eval()
+    with torch.no_grad():
+        eval_s = timed(lambda i: model(x), eval_steps, device, warmup=1) / (eval_steps * train.EVAL_BATCH) * sizes[1]
+    return train_s, eval_s
+
+
+def bench_floor(device, sizes, steps, eval_n):
+    torch.backends.cudnn.benchmark = True
+    layouts = {name: floor_seconds(device, sizes, steps, eval_n, fmt)
+               for name, fmt in (("default", torch.contiguous_format), ("channels_last", torch.channels_last))}
+    best = min(layouts, key=lambda name: sum(layouts[name]))
+    result = row(f"compute floor ({best})", *layouts[best], sizes, 0.0)
+    result["layouts"] = {name: {"train_s": t, "eval_s": e, "epoch_s": t + e} for name, (t, e) in layouts.items()}
+    return result
+
+
+# ---------------------------------------------------------------- cost as work grows
+
+def bench_batches(loaded, device, sizes, steps, project):
+    """The project's epoch at each of SCALING_BATCHES, timed on the same number of images."""
+    rows = []
+    for batch in SCALING_BATCHES:
+        if batch == train.DEFAULTS["batch_size"]:
+            train_s = project["train_s"]  # measured already
+        else:
+            note(f"timing the project pipeline at batch {batch}")
+            train_s, _ = project_train_seconds(loaded, device, sizes, batch, max(3, steps * 64 // batch))
+        rows.append({"batch": batch, "train_s": train_s, "epoch_s": train_s + project["eval_s"],
+                     "train_images_per_s": sizes[0] / train_s})
+    return rows
+
+
+def time_load(data_dir):
+    t0 = time.perf_counter()
+    data.load_dataset(data_dir, "memory", train.DEFAULTS["num_workers"])
+    return time.perf_counter() - t0
+
+
+def bench_decode(data_dir, cold):
+    """Seconds to load the dataset as train.py does: first run (decoding it into a fresh, temporary
+    cache; only when `cold`), and second run (from that cache, or from data/cache/)."""
+    saved = data.CACHE_DIR
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            if cold:
+                data.CACHE_DIR = tmp
+                note(f"decoding the dataset into a fresh cache in {tmp} (the cold load)")
+            first = time_load(data_dir) if cold else None
+            return {"first_run_s": first, "cached_s": time_load(data_dir)}
+        finally:
+            data.CACHE_DIR = saved
+
+
+# ---------------------------------------------------------------- output
+
+def fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def report(r):
+    sizes = r["epoch_images"]
+    lines = [f"device {r['device']}, torch {r['torch']}, {r['threads']} CPU threads; "
+             f"epoch = {sizes['train']:,} training + {sizes['test']:,} test images",
+             f"timed: {r['steps']} training steps at batch 64 after {WARMUP} warm-up steps, "
+             f"evaluation on {r['eval_images']:,} test images; extrapolated to the full epoch", ""]
+    head = f"{'pipeline':<32}{'epoch s':>9}{'train s':>9}{'eval s':>8}{'train img/s':>13}{'setup s':>9}" \
+           f"{'peak RSS MiB':>14}{'peak CUDA MiB':>15}"
+    lines += [head, "-" * len(head)]
+    for p in r["pipelines"]:
+        lines.append(f"{p['pipeline']:<32}{p['epoch_s']:>9.1f}{p['train_s']:>9.1f}{p['eval_s']:>8.1f}"
+                     f"{p['train_images_per_s']:>13,.0f}{p['setup_s']:>9.1f}{fmt(p['peak_rss_mib'], ',.0f'):>14}"
+                     f"{fmt(p['peak_cuda_mib'], ',.0f'):>15}")
+    floor = r["pipelines"][-1]["layouts"]
+    lines += ["", "floor by layout (epoch s): " + ", ".join(f"{k} {v['epoch_s']:.1f}" for k, v in floor.items()),
+              f"project / floor:    {r['ratios']['project_over_floor']:.2f}x",
+              f"tutorial / project: {r['ratios']['tutorial_over_project']:.2f}x", "",
+              "cost as work grows (project pipeline)",
+              f"{'batch':>6}{'train s':>10}{'epoch s':>10}{'train img/s':>13}"]
+    for b in r["batches"]:
+        lines.append(f"{b['batch']:>6}{b['train_s']:>10.1f}{b['epoch_s']:>10.1f}{b['train_images_per_s']:>13,.0f}")
+    d = r["decode"]
+    first = "skipped (--quick without --decode)" if d["first_run_s"] is None else f"{d['first_run_s']:.1f} s"
+    lines += ["", f"loading {sizes['train'] + sizes['test']:,} images (data.load_dataset)",
+              f"  first run, decoding into a fresh cache: {first}",
+              f"  second run, from the cache:             {d['cached_s']:.1f} s"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the run
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    n_train, n_test = dataset_sizes(args.data_dir)
+    sizes = (n_train, n_test)
+    steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)
+    eval_n = min(n_test, QUICK_EVAL) if args.quick else n_test
+
+    note("timing the compute floor")
+    reset_peak_memory(device)
+    floor = {**bench_floor(device, sizes, steps, eval_n), **peak_memory(device)}
+    note("timing the tutorial pipeline")
+    reset_peak_memory(device)
+    tutorial = {**bench_tutorial(args.data_dir, device, sizes, steps, eval_n), **peak_memory(device)}
+    note("timing the project pipeline")
+    reset_peak_memory(device)
+    project, loaded = bench_project(args.data_dir, device, sizes, steps, eval_n)
+    project.update(peak_memory(device))
+
+    results = {
+        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "epoch_images": {"train": n_train, "test": n_test}, "steps": steps, "eval_images": eval_n,
+        "pipelines": [tutorial, project, floor],
+        "ratios": {"project_over_floor": project["epoch_s"] / floor["epoch_s"],
+                   "tutorial_over_project": tutorial["epoch_s"] / project["epoch_s"]},
+        "batches": bench_batches(loaded, device, sizes, steps, project),
+    }
+    del loaded
+    note("timing data.load_dataset")
+    results["decode"] = bench_decode(args.data_dir, cold=args.decode or not args.quick)
+    print(report(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def run(argv=None):
+    """main() with user errors as one line on stderr and an exit code, never a traceback."""
+    try:
+        main(argv)
+    except data.UserError as e:
+        print(f"bench.py: error: {e}", file=sys.stderr)
+        sys.exit(e.code)
+
+
+if __name__ == "__main__":
+    run()
