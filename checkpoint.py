@@ -8,6 +8,7 @@ too, with an allowlist of exactly the classes that network is built from.
 import glob
 import os
 import pickle
+import sys
 import tempfile
 import zipfile
 
@@ -109,6 +110,8 @@ def load_model(ckpt, device="cpu"):
 
 def newest_readable(run_dir):
     """The checkpoint of `run_dir` with the most training steps among those that load; warns about the others."""
+    for tmp in glob.glob(os.path.join(run_dir, "checkpoints", ".tmp-*")):  # left by a process killed mid-write
+        os.unlink(tmp)
     candidates = glob.glob(os.path.join(run_dir, "checkpoints", "*.pth"))
     if not candidates:
         raise UserError(f"no checkpoints in {run_dir}/checkpoints")
@@ -117,7 +120,7 @@ def newest_readable(run_dir):
         try:
             ckpt = read_checkpoint(path)
         except UserError as e:
-            print(f"warning: {e}; skipping it", flush=True)
+            print(f"warning: {e}; skipping it", file=sys.stderr, flush=True)
             continue
         if best is None or ckpt.get("step", 0) > best.get("step", 0):
             best = ckpt

@@ -308,9 +308,9 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
 def open_writer(run_dir, config, state, first_start, example, model, classes):
     """TensorBoard writer for the run. On resume, points logged after the checkpoint are purged."""
     writer = SummaryWriter(run_dir, purge_step=None if first_start else state["step"])
-    metrics = {f"{split}/{m}": 0 for split in ("test", "val") if split == "test" or config["val_split"]
-               for m in ("accuracy", "loss")}
-    hp = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in config.items()}
+    # Every run declares the same metrics: TensorBoard takes the columns of the HParams tab from one run.
+    metrics = {f"{split}/{m}": 0 for split in ("test", "val") for m in ("accuracy", "loss")}
+    hp = {k: (v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)) for k, v in config.items()}
     for summary in hparams(hp, metrics):  # the HParams tab reads the metrics' values from the scalars
         writer.file_writer.add_summary(summary)
     if first_start:
@@ -431,7 +431,11 @@ def main(argv=None):
               f"device {device}, {world} process(es)", flush=True)
     ctx = {"config": config, "device": device, "stats": stats, "rank": rank, "world": world, "writer": writer,
            "show_bar": rank == 0 and sys.stdout.isatty(), "stop": {"requested": False}}
-    signal.signal(signal.SIGINT, lambda *_: ctx["stop"].update(requested=True))
+
+    def request_stop(*_):  # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
+        ctx["stop"]["requested"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, request_stop)
 
     while state["epoch"] < config["epochs"]:
         t0 = time.perf_counter()
@@ -490,11 +494,15 @@ def run(argv=None):
     except UserError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)
+    except KeyboardInterrupt:  # before training started: nothing to save
+        print("train.py: interrupted", file=sys.stderr)
+        sys.exit(130)
     except Diverged as e:
         print(f"train.py: error: training diverged: {e}. The last good checkpoint is kept; "
               "try a lower --lr.", file=sys.stderr)
         sys.exit(3)
     finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         if dist.is_initialized():
             dist.destroy_process_group()
 

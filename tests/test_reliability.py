@@ -1,0 +1,181 @@
+"""Faults: kill -9, Ctrl-C, full disks, corrupt checkpoints; random bytes as images."""
+import errno
+import glob
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import checkpoint
+import data
+import train
+from conftest import ROOT, TRAIN_FAST, make_dataset, run_cli
+
+DETERMINISTIC = ["--deterministic", "--epochs", "3", *TRAIN_FAST]
+
+
+@pytest.fixture
+def bigger(workdir):
+    """Enough images that an epoch takes a moment, so a kill can land inside one."""
+    return make_dataset(workdir / "bigger", n_train=120, n_test=40)
+
+
+def tensors(path):
+    ckpt = torch.load(path, weights_only=True)
+    flat = dict(ckpt["model"])
+    for i, s in ckpt["optimizer"]["state"].items():
+        flat.update({f"opt.{i}.{k}": v for k, v in s.items()})
+    return flat
+
+
+def same_tensors(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def start(args):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path, proc, timeout=120):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
+def test_kill_9_at_any_moment_then_resume_gives_bit_identical_weights(bigger, capsys):
+    code, _, err = run_cli(train, ["--data-dir", bigger, "--run-name", "straight", *DETERMINISTIC], capsys)
+    assert code == 0, err
+    run = os.path.join("logs_train", "killed")
+    # First kill: right after the first checkpoint appears, inside epoch 2.
+    proc = start(["--data-dir", bigger, "--run-name", "killed", *DETERMINISTIC])
+    wait_for(os.path.join(run, "checkpoints", "epoch_001.pth"), proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Then kills at other moments: during start-up, training, evaluation or a checkpoint write.
+    for delay in (0.5, 3.5, 4.5):
+        proc = start(["--resume", run])
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finish = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--resume", run],
+                            capture_output=True, text=True)
+    assert finish.returncode == 0, finish.stderr
+    assert not glob.glob(os.path.join(run, "checkpoints", ".tmp-*"))
+    assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
+
+
+def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys):
+    code, _, err = run_cli(train, ["--data-dir", bigger, "--run-name", "straight", *DETERMINISTIC], capsys)
+    assert code == 0, err
+    run = os.path.join("logs_train", "stopped")
+    proc = start(["--data-dir", bigger, "--run-name", "stopped", *DETERMINISTIC])
+    wait_for(os.path.join(run, "checkpoints", "epoch_001.pth"), proc)
+    time.sleep(0.3)  # into epoch 2
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert f"python train.py --resume {run}" in err and "Traceback" not in err
+    saved = checkpoint.newest_readable(run)
+    assert saved["step"] > 30  # epoch 1 has 30 steps: the interrupt kept the steps after it
+    code, _, err = run_cli(train, ["--resume", run], capsys)
+    assert code == 0, err
+    assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
+
+
+def test_deterministic_runs_give_identical_checkpoints(tiny, capsys):
+    for name in ("a", "b"):
+        code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", name, *DETERMINISTIC], capsys)
+        assert code == 0, err
+    for f in ("epoch_001.pth", "epoch_002.pth", "last.pth"):
+        assert same_tensors(tensors(f"logs_train/a/checkpoints/{f}"), tensors(f"logs_train/b/checkpoints/{f}"))
+
+
+def test_resume_falls_back_to_the_newest_readable_checkpoint(tiny, capsys):
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", *DETERMINISTIC], capsys)
+    assert code == 0, err
+    folder = "logs_train/r/checkpoints"
+    epoch2 = tensors(f"{folder}/epoch_002.pth")
+    for name in ("last.pth", "epoch_003.pth"):  # as if the disk lost the end of the newest files
+        with open(f"{folder}/{name}", "r+b") as f:
+            f.truncate(500)
+    with open(f"{folder}/.tmp-abc.pth", "wb") as f:  # what a kill in the middle of a write leaves
+        f.write(b"partial")
+    ckpt = checkpoint.newest_readable("logs_train/r")
+    err = capsys.readouterr().err
+    assert ckpt["epoch"] == 2 and "last.pth is truncated or corrupt" in err and "epoch_003.pth" in err
+    assert same_tensors({k: v for k, v in epoch2.items() if not k.startswith("opt.")}, ckpt["model"])
+    code, _, err = run_cli(train, ["--resume", "logs_train/r"], capsys)
+    assert code == 0, err
+    assert torch.load(f"{folder}/last.pth", weights_only=True)["epoch"] == 3
+    assert not os.path.exists(f"{folder}/.tmp-abc.pth")
+
+
+@pytest.mark.parametrize("failure", [
+    OSError(errno.ENOSPC, "No space left on device"),
+    PermissionError(errno.EACCES, "Permission denied"),
+    OSError(errno.EROFS, "Read-only file system"),
+])
+def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_partial_file(tiny, capsys, monkeypatch, failure):
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    last = "logs_train/r/checkpoints/last.pth"
+    before = hashlib.sha256(open(last, "rb").read()).digest()
+    real_save = torch.save
+
+    def failing_save(obj, f):
+        real_save(obj, f)  # part of the file is written, then the disk gives out
+        raise failure
+    monkeypatch.setattr(checkpoint.torch, "save", failing_save)
+    code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
+    assert code == 1 and "could not write" in err and failure.strerror in err and "Traceback" not in err
+    assert hashlib.sha256(open(last, "rb").read()).digest() == before
+    assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "last.pth"]
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--batch-size", "--optimizer", "--lr", "--momentum", "--weight-decay",
+                                  "--schedule", "--warmup", "--label-smoothing", "--crop-pad", "--seed",
+                                  "--val-split", "--device", "--num-workers", "--data-path", "--log-every",
+                                  "--preset"])
+def test_every_flag_with_a_wrong_value_exits_2_naming_it(flag, capsys):
+    code, _, err = run_cli(train, [flag, "-7.5x"], capsys)
+    assert code == 2 and flag in err and len(err.strip().splitlines()) == 1
+
+
+image_bytes = st.one_of(
+    st.binary(max_size=2000),
+    st.builds(lambda a, fmt: _encode(a, fmt),
+              st.integers(1, 40).flatmap(lambda h: st.integers(1, 40).map(lambda w: (h, w))),
+              st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF"])),
+)
+
+
+def _encode(shape, fmt):
+    import io
+    from PIL import Image
+    a = np.random.default_rng(shape[0] * 41 + shape[1]).integers(0, 255, (*shape, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, fmt)
+    return buf.getvalue()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blob=image_bytes, cut=st.one_of(st.none(), st.integers(0, 3000)))
+def test_any_bytes_give_an_image_or_the_clean_error(tmp_path, blob, cut):
+    path = tmp_path / "x.img"
+    path.write_bytes(blob if cut is None else blob[:cut])
+    try:
+        image = data.load_image(str(path))
+    except data.BadImage:
+        return
+    assert image.shape == (3, 32, 32) and image.dtype == torch.uint8
