@@ -1,0 +1,73 @@
+"""DistributedDataParallel under torchrun, 2 CPU processes (gloo), against a single process."""
+import os
+import subprocess
+import sys
+
+import torch
+
+import train
+from conftest import ROOT, TRAIN_FAST, run_cli
+
+# Global batch 4: two images per process under torchrun, four in one process. A constant lr, so that a run
+# stopped after 1 epoch and resumed to 2 follows the same schedule as a straight 2-epoch run.
+COMMON = ["--device", "cpu", "--schedule", "constant", *TRAIN_FAST]
+
+
+def torchrun(*args):
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           os.path.join(ROOT, "train.py"), *COMMON, *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def last(run):
+    return torch.load(f"logs_train/{run}/checkpoints/last.pth", weights_only=True)
+
+
+def assert_same_weights(a, b):
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in a["model"])
+
+
+def test_two_processes_train_like_one_and_resume_across_process_counts(tiny, capsys):
+    # Reference: one process, 2 epochs.
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "one", "--epochs", "2", *COMMON], capsys)
+    assert code == 0, err
+    # Two processes, 2 epochs: same weights, one set of checkpoints and events, all 12 test images counted.
+    out = torchrun("--data-dir", tiny, "--run-name", "two", "--epochs", "2")
+    assert out.count("epoch 2/2") == 1  # only rank 0 prints
+    assert sorted(os.listdir("logs_train/two/checkpoints")) == ["epoch_001.pth", "epoch_002.pth", "last.pth"]
+    assert len([f for f in os.listdir("logs_train/two") if f.startswith("events.out")]) == 1
+    assert_same_weights(last("one"), last("two"))
+    assert sum(map(sum, train_confusion(last("two")))) == 12
+    assert last("two")["metrics"]["test/accuracy"] == last("one")["metrics"]["test/accuracy"]
+    # 2 processes for 1 epoch, then 1 process to finish; and the reverse.
+    torchrun("--data-dir", tiny, "--run-name", "two_then_one", "--epochs", "1")
+    code, _, err = run_cli(train, ["--resume", "logs_train/two_then_one", "--epochs", "2"], capsys)
+    assert code == 0, err
+    assert_same_weights(last("one"), last("two_then_one"))
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "one_then_two", "--epochs", "1", *COMMON],
+                           capsys)
+    assert code == 0, err
+    torchrun("--resume", "logs_train/one_then_two", "--epochs", "2")
+    assert_same_weights(last("one"), last("one_then_two"))
+
+
+def train_confusion(ckpt):
+    """The test split's confusion matrix, recomputed from the checkpoint by test.py's path."""
+    import test as predict
+    from checkpoint import load_model
+    from data import load_dataset
+    _, test_split, classes = load_dataset(ckpt["config"]["data_dir"])
+    model = load_model({**ckpt, "path": "last.pth"}).to(memory_format=torch.channels_last)
+    return train.evaluate(model, test_split, ckpt["normalize"], torch.device("cpu"), len(classes))["confusion"].tolist()
+
+
+def test_an_uneven_global_batch_is_refused(tiny, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--device", "cpu", "--batch-size", "5"], capsys)
+    assert code == 2 and "split evenly" in err
