@@ -69,14 +69,6 @@ def parse_args(argv=None):
 
 # ---------------------------------------------------------------- helpers
 
-def pick_device(name):
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise data.UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
-    return torch.device(name)
-
-
 def dataset_sizes(data_dir):
     """(training images, test images) of an image-folder dataset; UserError when it is not one."""
     if not os.path.isdir(data_dir):
@@ -361,7 +353,7 @@ def report(r):
 
 def main(argv=None):
     args = parse_args(argv)
-    device = pick_device(args.device)
+    device = train.pick_device(args.device)
     n_train, n_test = dataset_sizes(args.data_dir)
     sizes = (n_train, n_test)
     steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)

@@ -7,6 +7,7 @@ one indexing operation. Datasets too large for memory are streamed through a
 DataLoader instead. Both paths yield the same batches in the same order;
 normalization and augmentation are applied afterwards to whole batches.
 """
+import functools
 import hashlib
 import math
 import os
@@ -343,9 +344,14 @@ def batch_loader(split, batches, device, num_workers=0):
 
 def normalize(images, stats):
     """uint8 (B,3,H,W) -> float, scaled to [0,1] then standardized per channel."""
-    mean = torch.tensor(stats["mean"], device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(stats["std"], device=images.device).view(1, 3, 1, 1)
+    mean, std = stats_on(tuple(stats["mean"]), tuple(stats["std"]), images.device)
     return (images.float().div_(255) - mean) / std
+
+
+@functools.lru_cache(maxsize=4)
+def stats_on(mean, std, device):
+    """Mean and std as tensors on `device`, made once: a fresh host-to-GPU copy every batch would stall."""
+    return torch.tensor(mean, device=device).view(1, 3, 1, 1), torch.tensor(std, device=device).view(1, 3, 1, 1)
 
 
 def augment_params(n, seed, epoch, pad):

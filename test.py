@@ -18,7 +18,7 @@ from PIL import Image
 import pictures
 from checkpoint import load_model, read_checkpoint
 from data import IMG_EXTENSIONS, BadImage, UserError, load_dataset, load_image
-from train import Parser, checked, evaluate, prepare
+from train import Parser, checked, evaluate, pick_device, prepare
 
 
 def parse_args(argv=None):
@@ -36,16 +36,6 @@ def parse_args(argv=None):
                                                            "(test split: the most confident mistakes, and "
                                                            "FILE_confusion.png)")
     return p.parse_args(argv)
-
-
-def pick_device(name):
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise UserError("--device mps asked for, but MPS is not available")
-    return torch.device(name)
 
 
 def expand(paths):

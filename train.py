@@ -75,11 +75,11 @@ def checked(kind, low, strict):
 
 
 def parse_args(argv=None):
-    p = Parser(description="Train the tutorial CNN on CIFAR-10 or an image folder.",
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=None)
+    # Defaults are None here so that flags given explicitly can be told apart (presets, resume).
+    p = Parser(description="Train the tutorial CNN on CIFAR-10 or an image folder.")
     d = DEFAULTS
     positive, count = checked(int, 0, True), checked(int, 0, False)
-    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named recipe; other flags override it")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="tutorial: the tutorial's exact settings; other flags override it")
     p.add_argument("--epochs", type=positive, help=f"total epochs (default {d['epochs']})")
     p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
                                                         f"(default {d['batch_size']})")
@@ -102,17 +102,18 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=count, help=f"(default {d['seed']})")
     p.add_argument("--val-split", type=count, help="hold out N training images for validation and keep "
                                                    "best.pth by validation accuracy (default 0: none)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="auto: CUDA, then MPS, then CPU")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bfloat16 autocast (for GPUs)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="auto: CUDA, then MPS, then CPU (default auto)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bfloat16 autocast, for GPUs (default off)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction,
                    help="torch.compile with CUDA graphs (default: on for CUDA on Linux, off elsewhere)")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
-                   help="deterministic algorithms only: the same command gives the same weights")
+                   help="deterministic algorithms only: the same command gives the same weights (default off)")
     p.add_argument("--num-workers", type=count, help=f"decoding processes (default {d['num_workers']})")
     p.add_argument("--data-dir", help="train/<class>/ and test/<class>/ image folders, or where CIFAR-10 is "
                                       "(default data/, downloaded when missing)")
     p.add_argument("--data-path", choices=["auto", "memory", "stream"],
-                   help="memory: decode once and keep in memory; stream: decode every batch (auto: by size)")
+                   help="memory: decode once and keep in memory; stream: decode every batch (default auto: memory up "
+                        "to 2 GiB of decoded images)")
     p.add_argument("--log-dir", help=f"(default {d['log_dir']})")
     p.add_argument("--run-name", help="run directory under --log-dir (default: date, time and preset)")
     p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
@@ -138,18 +139,23 @@ def make_config(explicit, resume_ckpt):
 
 # ---------------------------------------------------------------- device and processes
 
+def pick_device(name):
+    """auto: CUDA, then Apple's MPS, then the CPU; a clear error when the one asked for is absent."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps asked for, but MPS is not available")
+    return torch.device(name)
+
+
 def setup_processes(config):
     """(rank, world size, device). Under torchrun: one process per GPU (NCCL) or per CPU share (gloo)."""
     if config["deterministic"]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
         torch.use_deterministic_algorithms(True)
-    wanted = config["device"]
-    if wanted == "auto":
-        wanted = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU")
-    if wanted == "mps" and not torch.backends.mps.is_available():
-        raise UserError("--device mps asked for, but MPS is not available")
+    wanted = pick_device(config["device"]).type
     if "RANK" not in os.environ:
         return 0, 1, torch.device(wanted)
     rank, world, local_rank = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
@@ -417,7 +423,7 @@ def main(argv=None):
     if world > 1:
         forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if use_compile(config, device):
-        forward = torch.compile(forward, mode="reduce-overhead")
+        forward = torch.compile(forward, mode="reduce-overhead", dynamic=False)  # CUDA graphs: no launch overhead
     criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
 
     writer = None
