@@ -74,5 +74,6 @@ def confusion_image(confusion, classes, cell=44):
         label = Image.new("RGB", (margin - 4, 14), "white")
         ImageDraw.Draw(label).text((0, 0), name[:12], fill="black", font=small)
         canvas.paste(label.rotate(90, expand=True), (margin + i * cell + cell // 2 - 7, 2))
-    draw.text((2, 2), "true \u2193  predicted \u2192", fill=(90, 90, 90), font=small)
+    draw.text((2, 2), "rows: true", fill=(90, 90, 90), font=small)
+    draw.text((2, 16), "columns: predicted", fill=(90, 90, 90), font=small)
     return np.asarray(canvas)

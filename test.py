@@ -158,6 +158,9 @@ def run(argv=None):
     except UserError as e:
         print(f"test.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

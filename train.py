@@ -384,6 +384,9 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = not config["deterministic"]
 
     run_dir = os.path.join(config["log_dir"], config["run_name"])
+    if resume_ckpt is not None:  # continue where the checkpoint lies, wherever the run was moved
+        folder = os.path.dirname(os.path.abspath(resume_ckpt["path"]))
+        run_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else run_dir
     if resume_ckpt is None and os.path.isdir(os.path.join(run_dir, "checkpoints")):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
 

@@ -170,3 +170,11 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
     assert lrs[0] == pytest.approx(0.01) and max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 20
     assert lrs[-1] == pytest.approx(0.001) and all(a >= b for a, b in zip(lrs[20:], lrs[21:]))
     assert train.lr_at(50, 100, {**config, "schedule": "constant"}) == 0.1
+
+
+def test_a_moved_run_resumes_where_it_now_lies(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "moved", "--epochs", "1")
+    os.rename(run_dir, "elsewhere")
+    code, _, err = run_cli(train, ["--resume", "elsewhere", "--epochs", "2"], capsys)
+    assert code == 0, err
+    assert os.path.exists("elsewhere/checkpoints/epoch_002.pth") and not os.path.exists(run_dir)
