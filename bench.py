@@ -42,7 +42,6 @@ from torch.utils.data import DataLoader, Subset
 
 import data
 import train
-from checkpoint import IDENTITY
 from model import Tudui
 
 WARMUP = 5                          # untimed steps before each timing
@@ -180,11 +179,8 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
 def load_project_data(data_dir, device):
     """What train.main does before its first epoch: load the dataset (decoded, cached, in memory),
     move it to the device, compute the normalization statistics."""
-    config = train.DEFAULTS
-    train_split, test_split, classes = data.load_dataset(data_dir, config["data_path"], config["num_workers"])
-    if device.type != "cpu":
-        train_split, test_split = train_split.to(device), test_split.to(device)
-    stats = data.channel_stats(train_split) if config["normalize"] else IDENTITY
+    config = {**train.DEFAULTS, "data_dir": data_dir}
+    train_split, _, test_split, classes, stats = train.load_splits(config, 0, 1, device)
     return {"train": train_split, "test": test_split, "classes": classes, "stats": stats}
 
 
@@ -192,14 +188,8 @@ def project_train_seconds(loaded, device, sizes, batch_size, steps):
     """train.train_one_epoch itself, run on `steps` batches of random training images after a
     warm-up run of WARMUP batches; returns the seconds for a whole training epoch, and the model."""
     config = {**train.DEFAULTS, "batch_size": batch_size}
-    torch.manual_seed(config["seed"])  # model, optimizer, loss and compilation as train.main makes them
-    model = Tudui(len(loaded["classes"])).to(device, memory_format=torch.channels_last)
-    optimizer = train.make_optimizer(model, config, device)
-    forward = model
-    if train.use_compile(config, device):
-        torch.compiler.reset()  # compile afresh for this batch size, as a new train.py process would
-        forward = torch.compile(model, mode="reduce-overhead")
-    criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
+    torch.compiler.reset()  # compile afresh for this batch size (on CUDA), as a new train.py process would
+    model, forward, optimizer, criterion = train.build_model(config, len(loaded["classes"]), device)
     ctx = {"config": config, "device": device, "stats": loaded["stats"], "rank": 0, "world": 1, "writer": None,
            "show_bar": False, "stop": {"requested": False}}
 

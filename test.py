@@ -7,7 +7,6 @@ CHECKPOINT is a .pth file (this project's, or the tutorial's own whole-model
 pickles such as tudui_9.pth) or a run directory (its last checkpoint). Nothing
 in it is executed: it is read with torch.load(weights_only=True).
 """
-import argparse
 import json
 import os
 import sys

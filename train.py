@@ -312,8 +312,8 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
 # ---------------------------------------------------------------- logging and checkpoints
 
 def open_writer(run_dir, config, state, first_start, example, model, classes):
-    """TensorBoard writer for the run. On resume, points logged after the checkpoint are purged."""
-    writer = SummaryWriter(run_dir, purge_step=None if first_start else state["step"])
+    """TensorBoard writer for the run. On resume, points logged after the checkpoint's step are purged."""
+    writer = SummaryWriter(run_dir, purge_step=None if first_start else state["step"] + 1)
     # Every run declares the same metrics: TensorBoard takes the columns of the HParams tab from one run.
     metrics = {f"{split}/{m}": 0 for split in ("test", "val") for m in ("accuracy", "loss")}
     hp = {k: (v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)) for k, v in config.items()}
@@ -371,6 +371,44 @@ def preview_predictions(model, test, stats, device, count=32):
 
 # ---------------------------------------------------------------- the run
 
+def load_splits(config, rank, world, device, resume_ckpt=None):
+    """(train, val or None, test, class names, normalization stats), on `device` when they fit in memory."""
+    if rank != 0:  # rank 0 decodes and caches first, the others then read its cache
+        dist.barrier()
+    train, test, classes = load_dataset(config["data_dir"], config["data_path"], config["num_workers"],
+                                        download=config["data_dir"] == DEFAULTS["data_dir"])
+    if rank == 0 and world > 1:
+        dist.barrier()
+    if resume_ckpt is not None and resume_ckpt["classes"] != classes:
+        raise UserError(f"the data's classes differ from the resumed run's: {classes} vs {resume_ckpt['classes']}")
+    val = None
+    if config["val_split"]:
+        if config["val_split"] >= len(train):
+            raise UserError(f"--val-split {config['val_split']} leaves no training images (of {len(train)})")
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["seed"]))
+        val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
+    if device.type != "cpu":
+        train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
+    stats = (resume_ckpt["normalize"] if resume_ckpt else channel_stats(train)) if config["normalize"] else IDENTITY
+    return train, val, test, classes, stats
+
+
+def build_model(config, num_classes, device, world=1):
+    """(model, what to call in training: DDP-wrapped and/or compiled, optimizer, loss)."""
+    # Seeded here, right before the initial weights are drawn: data loading may or may not
+    # have used the global RNG, depending on whether its cache existed.
+    torch.manual_seed(config["seed"])
+    model = Tudui(num_classes).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config, device)
+    forward = model
+    if world > 1:
+        forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if use_compile(config, device):
+        forward = torch.compile(forward, mode="reduce-overhead", dynamic=False)  # CUDA graphs: no launch overhead
+    criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
+    return model, forward, optimizer, criterion
+
+
 def main(argv=None):
     explicit, resume = parse_args(argv)
     resume_ckpt = None
@@ -390,30 +428,8 @@ def main(argv=None):
     if resume_ckpt is None and os.path.isdir(os.path.join(run_dir, "checkpoints")):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
 
-    # Data: rank 0 decodes and caches first, the others then read its cache.
-    if rank != 0:
-        dist.barrier()
-    train, test, classes = load_dataset(config["data_dir"], config["data_path"], config["num_workers"],
-                                        download=config["data_dir"] == DEFAULTS["data_dir"])
-    if rank == 0 and world > 1:
-        dist.barrier()
-    if resume_ckpt is not None and resume_ckpt["classes"] != classes:
-        raise UserError(f"the data's classes differ from the resumed run's: {classes} vs {resume_ckpt['classes']}")
-    val = None
-    if config["val_split"]:
-        if config["val_split"] >= len(train):
-            raise UserError(f"--val-split {config['val_split']} leaves no training images (of {len(train)})")
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["seed"]))
-        val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
-    if device.type != "cpu":
-        train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
-    stats = (resume_ckpt["normalize"] if resume_ckpt else channel_stats(train)) if config["normalize"] else IDENTITY
-
-    # Model and optimizer. Seeded here, right before the initial weights are drawn: data loading
-    # may or may not have used the global RNG, depending on whether its cache existed.
-    torch.manual_seed(config["seed"])
-    model = Tudui(len(classes)).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config, device)
+    train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
+    model, forward, optimizer, criterion = build_model(config, len(classes), device, world)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
     if resume_ckpt is not None:
         model.load_state_dict(load_model(resume_ckpt).state_dict())
@@ -422,12 +438,6 @@ def main(argv=None):
         if state["epoch"] >= config["epochs"]:
             raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
                             "to extend it")
-    forward = model
-    if world > 1:
-        forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if use_compile(config, device):
-        forward = torch.compile(forward, mode="reduce-overhead", dynamic=False)  # CUDA graphs: no launch overhead
-    criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
 
     writer = None
     if rank == 0:

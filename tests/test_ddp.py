@@ -57,7 +57,6 @@ def test_two_processes_train_like_one_and_resume_across_process_counts(tiny, cap
 
 def train_confusion(ckpt):
     """The test split's confusion matrix, recomputed from the checkpoint by test.py's path."""
-    import test as predict
     from checkpoint import load_model
     from data import load_dataset
     _, test_split, classes = load_dataset(ckpt["config"]["data_dir"])

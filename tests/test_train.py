@@ -6,7 +6,6 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import data
 import train
 from conftest import CLASSES, TRAIN_FAST, run_cli
 
