@@ -184,6 +184,12 @@ def load_project_data(data_dir, device):
     return {"train": train_split, "test": test_split, "classes": classes, "stats": stats}
 
 
+def loader_for(split, batch_size, device):
+    """The training batches of `split` as train.main makes them."""
+    batches = data.Batches(len(split), batch_size, train.DEFAULTS["seed"], shuffle=True)
+    return data.BatchLoader(split, batches, device, train.DEFAULTS["num_workers"])
+
+
 def project_train_seconds(loaded, device, sizes, batch_size, steps):
     """train.train_one_epoch itself, run on `steps` batches of random training images after a
     warm-up run of WARMUP batches; returns the seconds for a whole training epoch, and the model."""
@@ -198,11 +204,11 @@ def project_train_seconds(loaded, device, sizes, batch_size, steps):
     picks = order[torch.arange((WARMUP + steps) * batch_size) % len(split)]  # wraps around on small datasets
     warm, timed_part = split.subset(picks[:WARMUP * batch_size]), split.subset(picks[WARMUP * batch_size:])
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
-    train.train_one_epoch(forward, optimizer, criterion, warm, state, ctx)
+    train.train_one_epoch(forward, optimizer, criterion, loader_for(warm, batch_size, device), state, ctx)
     state.update(epoch=1, batch=0)  # as train.main does between epochs
     sync(device)
     t0 = time.perf_counter()
-    train.train_one_epoch(forward, optimizer, criterion, timed_part, state, ctx)
+    train.train_one_epoch(forward, optimizer, criterion, loader_for(timed_part, batch_size, device), state, ctx)
     sync(device)
     return (time.perf_counter() - t0) / len(timed_part) * sizes[0], model
 

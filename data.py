@@ -322,22 +322,37 @@ class Batches:
         return math.ceil(self.n / self.batch_size) - self.skip
 
 
-def batch_loader(split, batches, device, num_workers=0):
-    """Yields (uint8 images, labels, their indices in the split) on `device` for each batch."""
-    if split.images is not None:
-        images, labels = split.images.to(device), split.labels.to(device)
-        for index in batches:
-            index = index.to(device)
-            yield images[index], labels[index], index
-        return
-    loader = DataLoader(ImageFiles(split.files, split.labels), batch_sampler=batches, num_workers=num_workers,
-                        collate_fn=stack_readable, pin_memory=device.type == "cuda",
-                        persistent_workers=False)
-    bad = []
-    for x, y, index, bad_idx in loader:
-        bad += [split.files[i] for i in bad_idx]
-        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True), index.to(device)
-    warn_skipped(bad, "this epoch's batches")
+class BatchLoader:
+    """(uint8 images, labels, their indices in the split) on `device`, batch by batch.
+
+    Iterate it once per epoch, after `batches.set_epoch(...)`. In memory, a batch is one
+    indexing operation. Streamed, a DataLoader decodes the files in worker processes,
+    kept alive from one epoch to the next, into pinned memory when training on a GPU."""
+
+    def __init__(self, split, batches, device, num_workers=0):
+        self.split, self.batches, self.device = split, batches, device
+        self.stream = None
+        if split.images is None:
+            self.stream = DataLoader(ImageFiles(split.files, split.labels), batch_sampler=batches,
+                                     num_workers=num_workers, collate_fn=stack_readable,
+                                     pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        if self.stream is None:
+            images, labels = self.split.images.to(self.device), self.split.labels.to(self.device)
+            for index in self.batches:
+                index = index.to(self.device)
+                yield images[index], labels[index], index
+            return
+        bad = []
+        for x, y, index, bad_idx in self.stream:
+            bad += [self.split.files[i] for i in bad_idx]
+            yield (x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True),
+                   index.to(self.device))
+        warn_skipped(bad, "this epoch's batches")
 
 
 # ---------------------------------------------------------------- batch transforms

@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 import pictures
 from checkpoint import IDENTITY, atomic_save, load_model, newest_readable, read_checkpoint
-from data import UserError, Batches, augment, augment_params, batch_loader, channel_stats, load_dataset, normalize
+from data import (UserError, BatchLoader, Batches, augment, augment_params, channel_stats, load_dataset,
+                  normalize)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -222,24 +223,23 @@ def prepare(images, stats, aug=None):
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def train_one_epoch(model, optimizer, criterion, train, state, ctx):
+def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     """Trains one epoch (or its rest, after a mid-epoch resume); returns loss and accuracy on the
     training batches. `state` holds epoch, step and batch and is updated as training goes."""
     config, device, stats = ctx["config"], ctx["device"], ctx["stats"]
-    n, batch_size = len(train), config["batch_size"]
-    batches = Batches(n, batch_size, config["seed"], shuffle=True, rank=ctx["rank"], world=ctx["world"])
-    batches.set_epoch(state["epoch"], skip=state["batch"])
+    n, batch_size = loader.batches.n, config["batch_size"]
+    loader.batches.set_epoch(state["epoch"], skip=state["batch"])
     shifts, flips = (t.to(device) for t in augment_params(n, config["seed"], state["epoch"], config["crop_pad"]))
     augmenting = config["crop_pad"] > 0 or config["flip"]
     total_steps = config["epochs"] * math.ceil(n / batch_size)
     # Running sums stay on the device: reading them would wait for the GPU at every step.
     loss_total, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
     window_loss, window_seen = torch.zeros((), device=device), 0  # since the last log line
-    bar = tqdm(total=len(batches), desc=f"epoch {state['epoch'] + 1}/{config['epochs']}", leave=False,
+    bar = tqdm(total=len(loader), desc=f"epoch {state['epoch'] + 1}/{config['epochs']}", leave=False,
                disable=not ctx["show_bar"], dynamic_ncols=True)
     t0 = time.perf_counter()
     model.train()
-    for images, labels, index in batch_loader(train, batches, device, config["num_workers"]):
+    for images, labels, index in loader:
         lr = lr_at(state["step"], total_steps, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -286,14 +286,15 @@ def train_one_epoch(model, optimizer, criterion, train, state, ctx):
 
 
 @torch.no_grad()
-def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=False, keep_probs=False):
+def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=False, keep_probs=False, num_workers=0):
     """Mean loss over images, accuracy and confusion matrix (rows: true class) on a whole split;
     with `keep_probs` (one process only), also every image's class probabilities."""
     model.eval()
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.long, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     probs = []
-    for images, labels, _ in batch_loader(split, Batches(len(split), EVAL_BATCH, rank=rank, world=world), device):
+    batches = Batches(len(split), EVAL_BATCH, rank=rank, world=world)
+    for images, labels, _ in BatchLoader(split, batches, device, num_workers):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(prepare(images, stats)).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum")
@@ -364,7 +365,7 @@ def make_checkpoint(model, optimizer, state, config, classes, stats, metrics):
 def preview_predictions(model, test, stats, device, count=32):
     """The first `count` test images with labels, predictions and probabilities, for pictures."""
     model.eval()
-    images, labels, _ = next(batch_loader(test, Batches(min(count, len(test)), count), device))
+    images, labels, _ = next(iter(BatchLoader(test, Batches(min(count, len(test)), count), device)))
     probs, preds = model(prepare(images, stats)).float().softmax(1).max(1)
     return images.cpu(), labels.cpu(), preds.cpu(), probs.cpu()
 
@@ -456,9 +457,11 @@ def main(argv=None):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGINT, request_stop)
 
+    train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank, world=world)
+    train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
     while state["epoch"] < config["epochs"]:
         t0 = time.perf_counter()
-        train_metrics = train_one_epoch(forward, optimizer, criterion, train, state, ctx)
+        train_metrics = train_one_epoch(forward, optimizer, criterion, train_loader, state, ctx)
         if ctx["stop"]["requested"]:
             if rank == 0:
                 atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
@@ -466,12 +469,14 @@ def main(argv=None):
             raise UserError(f"interrupted at step {state['step']}; continue with: python train.py --resume {run_dir}",
                             code=130)
         train_s = time.perf_counter() - t0
-        test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"])
+        test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
+                               num_workers=config["num_workers"])
         metrics = {"train/epoch_loss": train_metrics["loss"], "train/accuracy": train_metrics["accuracy"],
                    "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
         best = False
         if val is not None:
-            val_result = evaluate(model, val, stats, device, len(classes), rank, world, config["amp"])
+            val_result = evaluate(model, val, stats, device, len(classes), rank, world, config["amp"],
+                                  num_workers=config["num_workers"])
             metrics.update({"val/loss": val_result["loss"], "val/accuracy": val_result["accuracy"]})
             best = val_result["accuracy"] > state["best_val_accuracy"]
             state["best_val_accuracy"] = max(state["best_val_accuracy"], val_result["accuracy"])
@@ -500,7 +505,7 @@ def main(argv=None):
 
 def first_batch_augmented(train, config, device):
     """The first 32 training images, augmented as in the first epoch, in [0,1] for TensorBoard."""
-    images, _, index = next(batch_loader(train, Batches(min(32, len(train)), 32), device))
+    images, _, index = next(iter(BatchLoader(train, Batches(min(32, len(train)), 32), device)))
     shifts, flips = augment_params(len(train), config["seed"], 0, config["crop_pad"])
     aug = (shifts.to(device)[index], flips.to(device)[index], config["crop_pad"], config["flip"])
     return prepare(images, IDENTITY, aug)
