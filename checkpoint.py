@@ -28,12 +28,17 @@ TUTORIAL_PICKLE_CLASSES = [(Tudui, "model.Tudui"), (Tudui, "__main__.Tudui"), nn
 
 
 def atomic_save(obj, path):
-    """torch.save to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    """torch.save `obj` to `path` atomically."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write(path, write):
+    """write(file) into a temporary file beside `path`, then rename: a reader never sees half a file."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

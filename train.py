@@ -28,7 +28,7 @@ from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 import pictures
-from checkpoint import IDENTITY, atomic_save, load_model, newest_readable, read_checkpoint
+from checkpoint import IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
 from data import (UserError, BatchLoader, Batches, augment, augment_params, channel_stats, load_dataset,
                   normalize)
 from model import Tudui
@@ -443,8 +443,7 @@ def main(argv=None):
     writer = None
     if rank == 0:
         os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
+        atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
         example = first_batch_augmented(train, config, device)
         writer = open_writer(run_dir, config, state, resume_ckpt is None, example, model, classes)
         print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "

@@ -109,7 +109,7 @@ def test_resume_falls_back_to_the_newest_readable_checkpoint(tiny, capsys):
     for name in ("last.pth", "epoch_003.pth"):  # as if the disk lost the end of the newest files
         with open(f"{folder}/{name}", "r+b") as f:
             f.truncate(500)
-    with open(f"{folder}/.tmp-abc.pth", "wb") as f:  # what a kill in the middle of a write leaves
+    with open(f"{folder}/.tmp-abc.part", "wb") as f:  # what a kill in the middle of a write leaves
         f.write(b"partial")
     ckpt = checkpoint.newest_readable("logs_train/r")
     err = capsys.readouterr().err
@@ -118,7 +118,7 @@ def test_resume_falls_back_to_the_newest_readable_checkpoint(tiny, capsys):
     code, _, err = run_cli(train, ["--resume", "logs_train/r"], capsys)
     assert code == 0, err
     assert torch.load(f"{folder}/last.pth", weights_only=True)["epoch"] == 3
-    assert not os.path.exists(f"{folder}/.tmp-abc.pth")
+    assert not os.path.exists(f"{folder}/.tmp-abc.part")
 
 
 @pytest.mark.parametrize("failure", [
