@@ -53,14 +53,20 @@ def wait_for(path, proc, timeout=120):
         time.sleep(0.02)
 
 
-def test_kill_9_at_any_moment_then_resume_gives_bit_identical_weights(bigger, capsys):
+def train_straight_then_start(bigger, capsys, name):
+    """An uninterrupted reference run in-process; then run `name` in a subprocess, returned once it is
+    past its first checkpoint."""
     code, _, err = run_cli(train, ["--data-dir", bigger, "--run-name", "straight", *DETERMINISTIC], capsys)
     assert code == 0, err
-    run = os.path.join("logs_train", "killed")
-    # First kill: right after the first checkpoint appears, inside epoch 2.
-    proc = start(["--data-dir", bigger, "--run-name", "killed", *DETERMINISTIC])
+    run = os.path.join("logs_train", name)
+    proc = start(["--data-dir", bigger, "--run-name", name, *DETERMINISTIC])
     wait_for(os.path.join(run, "checkpoints", "epoch_001.pth"), proc)
-    proc.send_signal(signal.SIGKILL)
+    return run, proc
+
+
+def test_kill_9_at_any_moment_then_resume_gives_bit_identical_weights(bigger, capsys):
+    run, proc = train_straight_then_start(bigger, capsys, "killed")
+    proc.send_signal(signal.SIGKILL)  # right after the first checkpoint: inside epoch 2
     proc.wait()
     # Then kills at other moments: during start-up, training, evaluation or a checkpoint write.
     for delay in (0.5, 3.5, 4.5):
@@ -68,19 +74,16 @@ def test_kill_9_at_any_moment_then_resume_gives_bit_identical_weights(bigger, ca
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    finish = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--resume", run],
-                            capture_output=True, text=True)
-    assert finish.returncode == 0, finish.stderr
+    if checkpoint.newest_readable(run)["epoch"] < 3:  # a fast machine may have finished before the last kill
+        finish = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--resume", run],
+                                capture_output=True, text=True)
+        assert finish.returncode == 0, finish.stderr
     assert not glob.glob(os.path.join(run, "checkpoints", ".tmp-*"))
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
 
 
 def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys):
-    code, _, err = run_cli(train, ["--data-dir", bigger, "--run-name", "straight", *DETERMINISTIC], capsys)
-    assert code == 0, err
-    run = os.path.join("logs_train", "stopped")
-    proc = start(["--data-dir", bigger, "--run-name", "stopped", *DETERMINISTIC])
-    wait_for(os.path.join(run, "checkpoints", "epoch_001.pth"), proc)
+    run, proc = train_straight_then_start(bigger, capsys, "stopped")
     time.sleep(0.3)  # into epoch 2
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
