@@ -90,7 +90,7 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     assert proc.returncode == 130
     assert f"python train.py --resume {run}" in err and "Traceback" not in err
     saved = checkpoint.newest_readable(run)
-    assert saved["step"] > 30  # epoch 1 has 30 steps: the interrupt kept the steps after it
+    assert saved["step"] >= 90  # 360 images / batch 4: nothing before the interrupt was lost
     code, _, err = run_cli(train, ["--resume", run], capsys)
     assert code == 0, err
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
