@@ -255,11 +255,12 @@ def floor_seconds(device, sizes, steps, eval_n, memory_format):
         optimizer.step()
 
     train_s = timed(step, steps, device) / (steps * 64) * sizes[0]
-    x = torch.rand(train.EVAL_BATCH, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
-    eval_steps = max(1, eval_n // train.EVAL_BATCH)
+    batch = min(train.EVAL_BATCH, eval_n)
+    x = torch.rand(batch, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
+    eval_steps = max(1, eval_n // batch)
     model.eval()
     with torch.no_grad():
-        eval_s = timed(lambda i: model(x), eval_steps, device, warmup=1) / (eval_steps * train.EVAL_BATCH) * sizes[1]
+        eval_s = timed(lambda i: model(x), eval_steps, device, warmup=1) / (eval_steps * batch) * sizes[1]
     return train_s, eval_s
 
 

@@ -1,0 +1,23 @@
+import json
+
+import bench
+from conftest import run_cli
+
+
+def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "WARMUP", 1)  # keep it short: tiny data, tiny timings
+    monkeypatch.setattr(bench, "SCALING_BATCHES", (64, 128))
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--decode", "--json", "b.json"], capsys)
+    assert code == 0, err
+    results = json.load(open("b.json"))
+    names = [p["pipeline"] for p in results["pipelines"]]
+    assert names[0].startswith("tutorial") and names[1].startswith("project") and names[2].startswith("compute floor")
+    assert all(p["epoch_s"] > 0 and p["peak_rss_mib"] > 0 for p in results["pipelines"])
+    assert [b["batch"] for b in results["batches"]] == [64, 128]
+    assert results["decode"]["first_run_s"] > 0 and results["decode"]["cached_s"] > 0
+    assert "project / floor" in out and "tutorial / project" in out
+
+
+def test_bench_on_a_missing_folder_is_one_line(workdir, capsys):
+    code, _, err = run_cli(bench, ["--data-dir", "nowhere"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "nowhere" in err
