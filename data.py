@@ -50,6 +50,7 @@ def load_image(path):
     """Read any image file as a uint8 tensor (3, 32, 32), the way training sees it."""
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": the pixels still decode
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
