@@ -9,8 +9,10 @@ import train
 from conftest import ROOT, TRAIN_FAST, run_cli
 
 # Global batch 4: two images per process under torchrun, four in one process. A constant lr, so that a run
-# stopped after 1 epoch and resumed to 2 follows the same schedule as a straight 2-epoch run.
-COMMON = ["--device", "cpu", "--schedule", "constant", *TRAIN_FAST]
+# stopped after 1 epoch and resumed to 2 follows the same schedule as a straight 2-epoch run. A small lr: at
+# the default peak this linear network on 24 images amplifies float rounding (gradients summed across
+# processes in another order) from 1e-8 to 1e-5 within a few steps, which would hide a real difference.
+COMMON = ["--device", "cpu", "--schedule", "constant", "--lr", "0.01", *TRAIN_FAST]
 
 
 def torchrun(*args):
