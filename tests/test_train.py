@@ -1,7 +1,11 @@
 import hashlib
+import io
 import json
 import os
+import pickle
+import tarfile
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -161,6 +165,50 @@ def test_offline_without_cifar_says_where_to_put_the_archive(workdir, capsys, mo
     code, _, err = run_cli(train, [], capsys)
     assert code == 2
     assert "cifar-10-python.tar.gz" in err and "--data-dir" in err and "Traceback" not in err
+
+
+def fake_cifar10_archive(path, per_batch=3):
+    """A cifar-10-python.tar.gz in the real archive's layout, with a few random images per batch file;
+    returns the md5 sums torchvision checks, by file name."""
+    rng = np.random.default_rng(0)
+    names = [f"class{i}" for i in range(10)]
+    files = {"batches.meta": {"label_names": names}}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        files[name] = {"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                       "labels": rng.integers(0, 10, per_batch).tolist()}
+    md5 = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in files.items():
+            blob = pickle.dumps(content)
+            md5[name] = hashlib.md5(blob).hexdigest()
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    with open(path, "rb") as f:
+        md5["archive"] = hashlib.md5(f.read()).hexdigest()
+    return names, md5
+
+
+def test_cifar10_archive_placed_by_hand_trains_offline(workdir, capsys, monkeypatch):
+    import torchvision.datasets.cifar
+    import torchvision.datasets.utils
+
+    os.makedirs("data")
+    names, md5 = fake_cifar10_archive("data/cifar-10-python.tar.gz")
+    cifar = torchvision.datasets.cifar.CIFAR10  # torchvision's checksums, set to the fake files'
+    monkeypatch.setattr(cifar, "tgz_md5", md5["archive"])
+    monkeypatch.setattr(cifar, "train_list", [[n, md5[n]] for n, _ in cifar.train_list])
+    monkeypatch.setattr(cifar, "test_list", [[n, md5[n]] for n, _ in cifar.test_list])
+    monkeypatch.setattr(cifar, "meta", {**cifar.meta, "md5": md5["batches.meta"]})
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tried to download")
+    monkeypatch.setattr(torchvision.datasets.utils, "_urlretrieve", no_network)
+    code, out, err = run_cli(train, ["--run-name", "cifar", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    assert "15 training images, 3 test images, 10 classes" in out
+    ckpt = torch.load("logs_train/cifar/checkpoints/last.pth", weights_only=True)
+    assert ckpt["classes"] == names and ckpt["config"]["data_dir"] == "data"
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
