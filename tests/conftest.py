@@ -1,5 +1,6 @@
 """Shared fixtures: tiny image-folder datasets made in temp dirs, and running the CLIs in-process."""
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -64,3 +65,11 @@ def run_cli(module, argv, capsys=None):
 
 
 TRAIN_FAST = ["--batch-size", "4", "--num-workers", "0", "--log-every", "2"]
+
+
+def torchrun(nproc, *args):
+    """train.py under `torchrun --standalone` as users start it; returns its stdout."""
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                           os.path.join(ROOT, "train.py"), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout

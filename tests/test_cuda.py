@@ -2,15 +2,13 @@
 checkpoint used on the CPU, the two data paths and torchrun with NCCL."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import test as predict
 import train
-from conftest import ROOT, TRAIN_FAST, run_cli
+from conftest import TRAIN_FAST, run_cli, torchrun
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -46,10 +44,7 @@ def test_memory_and_streaming_paths_train_alike_on_the_gpu(tiny, capsys):
 
 
 def test_torchrun_on_one_gpu_with_nccl(tiny):
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-                           os.path.join(ROOT, "train.py"), "--data-dir", tiny, "--run-name", "ddp", *TRAIN_FAST,
-                           "--epochs", "2"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "device cuda" in done.stdout
+    out = torchrun(1, "--data-dir", tiny, "--run-name", "ddp", *TRAIN_FAST, "--epochs", "2")
+    assert "device cuda" in out
     ckpt = torch.load("logs_train/ddp/checkpoints/last.pth", map_location="cpu", weights_only=True)
     assert not any(k.startswith(("module.", "_orig_mod.")) for k in ckpt["model"])

@@ -1,26 +1,16 @@
 """DistributedDataParallel under torchrun, 2 CPU processes (gloo), against a single process."""
 import os
-import subprocess
-import sys
 
 import torch
 
 import train
-from conftest import ROOT, TRAIN_FAST, run_cli
+from conftest import TRAIN_FAST, run_cli, torchrun
 
 # Global batch 4: two images per process under torchrun, four in one process. A constant lr, so that a run
 # stopped after 1 epoch and resumed to 2 follows the same schedule as a straight 2-epoch run. A small lr: at
 # the default peak this linear network on 24 images amplifies float rounding (gradients summed across
-# processes in another order) from 1e-8 to 1e-5 within a few steps, which would hide a real difference.
+# processes in another order) from 3e-8 to 2e-5 in 12 steps, which would hide a real difference.
 COMMON = ["--device", "cpu", "--schedule", "constant", "--lr", "0.01", *TRAIN_FAST]
-
-
-def torchrun(*args):
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           os.path.join(ROOT, "train.py"), *COMMON, *args], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def last(run):
@@ -38,7 +28,7 @@ def test_two_processes_train_like_one_and_resume_across_process_counts(tiny, cap
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "one", "--epochs", "2", *COMMON], capsys)
     assert code == 0, err
     # Two processes, 2 epochs: same weights, one set of checkpoints and events, all 12 test images counted.
-    out = torchrun("--data-dir", tiny, "--run-name", "two", "--epochs", "2")
+    out = torchrun(2, *COMMON, "--data-dir", tiny, "--run-name", "two", "--epochs", "2")
     assert out.count("epoch 2/2") == 1  # only rank 0 prints
     assert sorted(os.listdir("logs_train/two/checkpoints")) == ["epoch_001.pth", "epoch_002.pth", "last.pth"]
     assert len([f for f in os.listdir("logs_train/two") if f.startswith("events.out")]) == 1
@@ -46,14 +36,14 @@ def test_two_processes_train_like_one_and_resume_across_process_counts(tiny, cap
     assert sum(map(sum, train_confusion(last("two")))) == 12
     assert last("two")["metrics"]["test/accuracy"] == last("one")["metrics"]["test/accuracy"]
     # 2 processes for 1 epoch, then 1 process to finish; and the reverse.
-    torchrun("--data-dir", tiny, "--run-name", "two_then_one", "--epochs", "1")
+    torchrun(2, *COMMON, "--data-dir", tiny, "--run-name", "two_then_one", "--epochs", "1")
     code, _, err = run_cli(train, ["--resume", "logs_train/two_then_one", "--epochs", "2"], capsys)
     assert code == 0, err
     assert_same_weights(last("one"), last("two_then_one"))
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "one_then_two", "--epochs", "1", *COMMON],
                            capsys)
     assert code == 0, err
-    torchrun("--resume", "logs_train/one_then_two", "--epochs", "2")
+    torchrun(2, *COMMON, "--resume", "logs_train/one_then_two", "--epochs", "2")
     assert_same_weights(last("one"), last("one_then_two"))
 
 
