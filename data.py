@@ -371,11 +371,13 @@ def stats_on(mean, std, device):
 
 
 def augment_params(n, seed, epoch, pad):
-    """Per-image random shifts (in [0, 2*pad]) and flips for one epoch, indexed by image."""
+    """Per-image random shifts (in [0, 2*pad]) and flips for one epoch, indexed by image.
+    Flips alternate (airbench): each image is flipped in every other epoch, from a random
+    first epoch, so any two epochs in a row show both of its sides."""
     g = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)
     shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=g)
-    flips = torch.rand(n, generator=g) < 0.5
-    return shifts, flips
+    first = torch.rand(n, generator=torch.Generator().manual_seed(seed + 12_345)) < 0.5
+    return shifts, first ^ bool(epoch % 2)
 
 
 def augment(x, shifts, flips, pad, flip):

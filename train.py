@@ -98,8 +98,8 @@ def parse_args(argv=None):
                    help=f"standardize with the training split's per-channel mean/std (default {d['normalize']})")
     p.add_argument("--crop-pad", type=count, help=f"random-crop padding in pixels, 0 for none "
                                                   f"(default {d['crop_pad']})")
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, help=f"random horizontal flip "
-                                                                         f"(default {d['flip']})")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, help=f"horizontal flip, each image in every "
+                                                                         f"other epoch (default {d['flip']})")
     p.add_argument("--seed", type=count, help=f"(default {d['seed']})")
     p.add_argument("--val-split", type=count, help="hold out N training images for validation and keep "
                                                    "best.pth by validation accuracy (default 0: none)")

@@ -127,6 +127,16 @@ def test_augment_crops_and_flips_each_image():
     assert torch.equal(shifted[1, 0, 1:, :], x[1, 0, :3, :])    # moved down by one pixel
 
 
+def test_each_image_is_flipped_in_every_other_epoch():
+    _, first = data.augment_params(1000, seed=0, epoch=0, pad=2)
+    _, second = data.augment_params(1000, seed=0, epoch=1, pad=2)
+    _, third = data.augment_params(1000, seed=0, epoch=2, pad=2)
+    assert torch.equal(second, ~first) and torch.equal(third, first)
+    assert 400 < first.sum() < 600  # which epoch comes first is random per image
+    _, other_seed = data.augment_params(1000, seed=1, epoch=0, pad=2)
+    assert not torch.equal(other_seed, first)
+
+
 def test_normalization_statistics_come_from_the_training_split(tiny):
     train_split, _, _ = data.load_dataset(tiny)
     stats = data.channel_stats(train_split)
