@@ -3,14 +3,14 @@
   tutorial  the PyTorch tutorial's way: ImageFolder + ToTensor per image, DataLoader
             (batch 64, shuffle, no workers), SGD lr 0.01, then evaluation on the test split;
   project   train.py's own code: data.load_dataset (decoded once, cached, kept in memory),
-            train.train_one_epoch with the DEFAULTS recipe (augmentation, channels_last,
+            train.train_one_epoch with the DEFAULTS recipe at batch 64 (augmentation, channels_last,
             train.make_optimizer) and train.evaluate;
   floor     the same model and batch on tensors already in memory: forward, backward and
             optimizer step only (the better of the default layout and channels_last).
 
 Each is timed over a limited number of steps after a warm-up, then extrapolated to a
 full epoch: every training image once, then every test image once (CIFAR-10: 50,000 +
-10,000). Then: the project's epoch at batch 64, 256 and 1024, and the time to load the
+10,000). Then: the project's epoch at batch 64, 128, 256 and 1024, and the time to load the
 dataset the first time (decoding into a fresh cache) against the second (from the cache).
 
     python bench.py                            # a few minutes on a CPU
@@ -45,9 +45,10 @@ import train
 from model import Tudui
 
 WARMUP = 5                          # untimed steps before each timing
-FULL_STEPS, QUICK_STEPS = 400, 100  # training steps timed at batch 64
+BATCH = 64                          # the tutorial's batch: the three pipelines are compared at it
+FULL_STEPS, QUICK_STEPS = 400, 100  # training steps timed at BATCH
 QUICK_EVAL = 2000                   # test images evaluated with --quick (otherwise all of them)
-SCALING_BATCHES = (64, 256, 1024)
+SCALING_BATCHES = (64, 128, 256, 1024)
 FLOOR_BATCHES = 16                  # distinct random batches the floor cycles through
 
 
@@ -59,7 +60,7 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true",
                    help=f"{QUICK_STEPS} steps, {QUICK_EVAL:,} test images, no cold decode (unless --decode)")
     p.add_argument("--steps", type=train.checked(int, 0, True),
-                   help=f"training steps timed at batch 64 (default {FULL_STEPS}, --quick {QUICK_STEPS}); "
+                   help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}); "
                         "larger batches are timed on as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")
     p.add_argument("--json", metavar="FILE", help="also write the results to FILE")
@@ -143,8 +144,8 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
     train_data = torchvision.datasets.ImageFolder(os.path.join(data_dir, "train"), transform=to_tensor)
     test_data = torchvision.datasets.ImageFolder(os.path.join(data_dir, "test"), transform=to_tensor)
     setup_s = time.perf_counter() - t0
-    train_loader = DataLoader(train_data, batch_size=64, shuffle=True)
-    test_loader = DataLoader(Subset(test_data, spread(len(test_data), eval_n).tolist()), batch_size=64)
+    train_loader = DataLoader(train_data, batch_size=BATCH, shuffle=True)
+    test_loader = DataLoader(Subset(test_data, spread(len(test_data), eval_n).tolist()), batch_size=BATCH)
     torch.manual_seed(0)
     model = Tudui(len(train_data.classes)).to(device)
     loss_fn = nn.CrossEntropyLoss()
@@ -160,7 +161,7 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
         optimizer.step()
 
     model.train()
-    train_s = timed(step, steps, device) / (steps * 64) * sizes[0]
+    train_s = timed(step, steps, device) / (steps * BATCH) * sizes[0]
 
     model.eval()
     t0 = time.perf_counter()
@@ -232,7 +233,7 @@ def bench_project(data_dir, device, sizes, steps, eval_n):
     loaded = load_project_data(data_dir, device)
     sync(device)
     setup_s = time.perf_counter() - t0
-    train_s, model = project_train_seconds(loaded, device, sizes, train.DEFAULTS["batch_size"], steps)
+    train_s, model = project_train_seconds(loaded, device, sizes, BATCH, steps)
     eval_s = project_eval_seconds(model, loaded, device, sizes, eval_n)
     result = row("project (train.py)", train_s, eval_s, sizes, setup_s)
     return result, loaded
@@ -244,9 +245,9 @@ def floor_seconds(device, sizes, steps, eval_n, memory_format):
     model = Tudui().to(device, memory_format=memory_format)
     optimizer = train.make_optimizer(model, train.DEFAULTS, device)  # the project's SGD step
     criterion = nn.CrossEntropyLoss()
-    xs = [torch.rand(64, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
+    xs = [torch.rand(BATCH, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
           for _ in range(FLOOR_BATCHES)]
-    ys = [torch.randint(0, 10, (64,), device=device) for _ in range(FLOOR_BATCHES)]
+    ys = [torch.randint(0, 10, (BATCH,), device=device) for _ in range(FLOOR_BATCHES)]
 
     def step(i):
         loss = criterion(model(xs[i % FLOOR_BATCHES]), ys[i % FLOOR_BATCHES])
@@ -254,7 +255,7 @@ def floor_seconds(device, sizes, steps, eval_n, memory_format):
         loss.backward()
         optimizer.step()
 
-    train_s = timed(step, steps, device) / (steps * 64) * sizes[0]
+    train_s = timed(step, steps, device) / (steps * BATCH) * sizes[0]
     batch = min(train.EVAL_BATCH, eval_n)
     x = torch.rand(batch, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
     eval_steps = max(1, eval_n // batch)
@@ -280,11 +281,11 @@ def bench_batches(loaded, device, sizes, steps, project):
     """The project's epoch at each of SCALING_BATCHES, timed on the same number of images."""
     rows = []
     for batch in SCALING_BATCHES:
-        if batch == train.DEFAULTS["batch_size"]:
+        if batch == BATCH:
             train_s = project["train_s"]  # measured already
         else:
             note(f"timing the project pipeline at batch {batch}")
-            train_s, _ = project_train_seconds(loaded, device, sizes, batch, max(3, steps * 64 // batch))
+            train_s, _ = project_train_seconds(loaded, device, sizes, batch, max(3, steps * BATCH // batch))
         rows.append({"batch": batch, "train_s": train_s, "epoch_s": train_s + project["eval_s"],
                      "train_images_per_s": sizes[0] / train_s})
     return rows
@@ -321,7 +322,7 @@ def report(r):
     sizes = r["epoch_images"]
     lines = [f"device {r['device']}, torch {r['torch']}, {r['threads']} CPU threads; "
              f"epoch = {sizes['train']:,} training + {sizes['test']:,} test images",
-             f"timed: {r['steps']} training steps at batch 64 after {WARMUP} warm-up steps, "
+             f"timed: {r['steps']} training steps at batch {BATCH} after {WARMUP} warm-up steps, "
              f"evaluation on {r['eval_images']:,} test images; extrapolated to the full epoch", ""]
     head = f"{'pipeline':<32}{'epoch s':>9}{'train s':>9}{'eval s':>8}{'train img/s':>13}{'setup s':>9}" \
            f"{'peak RSS MiB':>14}{'peak CUDA MiB':>15}"

@@ -35,7 +35,7 @@ from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
 DEFAULTS = dict(
-    epochs=10, batch_size=64, optimizer="sgd", lr=0.03, momentum=0.9, nesterov=True, weight_decay=5e-4,
+    epochs=10, batch_size=128, optimizer="sgd", lr=0.03, momentum=0.9, nesterov=True, weight_decay=5e-4,
     schedule="onecycle", warmup=0.1, label_smoothing=0.1, normalize=True, crop_pad=2, flip=True,
     seed=0, val_split=0, device="auto", amp=False, compile="auto", deterministic=False,
     num_workers=min(4, os.cpu_count() or 1), data_dir="data", data_path="auto",
