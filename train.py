@@ -312,6 +312,14 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
 
 # ---------------------------------------------------------------- logging and checkpoints
 
+def first_batch_augmented(train, config, device):
+    """The first 32 training images, augmented as in the first epoch, in [0,1] for TensorBoard."""
+    images, _, index = next(iter(BatchLoader(train, Batches(min(32, len(train)), 32), device)))
+    shifts, flips = augment_params(len(train), config["seed"], 0, config["crop_pad"])
+    aug = (shifts.to(device)[index], flips.to(device)[index], config["crop_pad"], config["flip"])
+    return prepare(images, IDENTITY, aug)
+
+
 def open_writer(run_dir, config, state, first_start, example, model, classes):
     """TensorBoard writer for the run. On resume, points logged after the checkpoint's step are purged."""
     writer = SummaryWriter(run_dir, purge_step=None if first_start else state["step"] + 1)
@@ -500,14 +508,6 @@ def main(argv=None):
     if writer:
         writer.close()
         print(f"done: test accuracy {metrics['test/accuracy']:.4f}; checkpoints in {run_dir}/checkpoints", flush=True)
-
-
-def first_batch_augmented(train, config, device):
-    """The first 32 training images, augmented as in the first epoch, in [0,1] for TensorBoard."""
-    images, _, index = next(iter(BatchLoader(train, Batches(min(32, len(train)), 32), device)))
-    shifts, flips = augment_params(len(train), config["seed"], 0, config["crop_pad"])
-    aug = (shifts.to(device)[index], flips.to(device)[index], config["crop_pad"], config["flip"])
-    return prepare(images, IDENTITY, aug)
 
 
 def run(argv=None):
