@@ -17,7 +17,9 @@ from PIL import Image
 import pictures
 from checkpoint import load_model, read_checkpoint
 from data import IMG_EXTENSIONS, BadImage, UserError, load_dataset, load_image
-from train import Parser, checked, evaluate, pick_device, prepare
+from train import EVAL_BATCH, Parser, checked, evaluate, pick_device, prepare
+
+GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
 
 
 def parse_args(argv=None):
@@ -31,9 +33,9 @@ def parse_args(argv=None):
                    help="decoding processes for the test split")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="(default cpu)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--save-grid", metavar="FILE.png", help="save the images with their predictions as a picture "
-                                                           "(test split: the most confident mistakes, and "
-                                                           "FILE_confusion.png)")
+    p.add_argument("--save-grid", metavar="FILE.png",
+                   help=f"save the images (the first {GRID_IMAGES}) with their predictions as a picture "
+                        "(test split: the most confident mistakes, and FILE_confusion.png)")
     return p.parse_args(argv)
 
 
@@ -51,22 +53,27 @@ def expand(paths):
 
 @torch.no_grad()
 def classify(model, ckpt, paths, topk, device):
-    """Predictions for each path; unreadable ones get an error entry instead."""
-    results, good = [], []
+    """Predictions for each path, in order; unreadable ones get an error entry instead.
+    Also returns the readable images and their probabilities."""
+    results, images = [], []
     for path in paths:
         try:
-            good.append((path, load_image(path)))
+            images.append(load_image(path))
+            results.append({"image": path})
         except BadImage as e:
             results.append({"image": path, "error": str(e)})
-    if good:
-        images = torch.stack([img for _, img in good])
-        probs = model(prepare(images.to(device), ckpt["normalize"])).float().softmax(1).cpu()
-        top = probs.topk(min(topk, probs.shape[1]), dim=1)
-        for (path, _), p, i in zip(good, top.values.tolist(), top.indices.tolist()):
-            results.append({"image": path, "predictions": [{"class": ckpt["classes"][c], "probability": round(q, 4)}
-                                                           for c, q in zip(i, p)]})
-        results.sort(key=lambda r: paths.index(r["image"]))
-    return results, good, probs if good else None
+    if not images:
+        return results, None, None
+    images = torch.stack(images)
+    # Batch by batch: one forward pass over a big folder would need gigabytes of activations.
+    batches = (prepare(images[i:i + EVAL_BATCH].to(device), ckpt["normalize"])
+               for i in range(0, len(images), EVAL_BATCH))
+    probs = torch.cat([model(x).float().softmax(1).cpu() for x in batches])
+    top = probs.topk(min(topk, probs.shape[1]), dim=1)
+    readable = [r for r in results if "error" not in r]
+    for r, p, i in zip(readable, top.values.tolist(), top.indices.tolist()):
+        r["predictions"] = [{"class": ckpt["classes"][c], "probability": round(q, 4)} for c, q in zip(i, p)]
+    return results, images, probs
 
 
 def print_predictions(results):
@@ -136,7 +143,7 @@ def main(argv=None):
             print_evaluation(report)
         return 0
     paths = expand(args.images)
-    results, good, probs = classify(model, ckpt, paths, args.topk, device)
+    results, images, probs = classify(model, ckpt, paths, args.topk, device)
     for r in results:
         if "error" in r:
             print(f"test.py: error: {r['image']}: {r['error']}", file=sys.stderr)
@@ -144,10 +151,9 @@ def main(argv=None):
         print(json.dumps(results, indent=2))
     else:
         print_predictions(results)
-    if args.save_grid and good:
-        conf, pred = probs.max(1)
-        save_png(pictures.image_grid(torch.stack([img for _, img in good]), None, ckpt["classes"], pred, conf),
-                 args.save_grid)
+    if args.save_grid and images is not None:
+        conf, pred = probs[:GRID_IMAGES].max(1)
+        save_png(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), args.save_grid)
     return 1 if any("error" in r for r in results) else 0
 
 

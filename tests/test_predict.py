@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import pictures
 import test as predict
 import train
 from conftest import FIXTURES, TRAIN_FAST, run_cli
@@ -113,6 +114,27 @@ def test_a_folder_of_images_is_classified_image_by_image(checkpoint, workdir, ca
         Image.new("RGB", (32, 32), (i * 80, 0, 0)).save(workdir / "imgs" / f"{i}.png")
     code, out, _ = run_cli(predict, [checkpoint, str(workdir / "imgs")], capsys)
     assert code == 0 and len(out.strip().splitlines()) == 3
+
+
+def test_many_images_are_classified_in_batches_in_the_order_given(checkpoint, workdir, capsys, monkeypatch):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(5):
+        paths.append(str(workdir / f"{i}.png"))
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(paths[-1])
+    (workdir / "bad.png").write_text("not an image")
+    paths.insert(2, str(workdir / "bad.png"))
+    code, whole, _ = run_cli(predict, [checkpoint, *paths, "--json", "--topk", "3"], capsys)
+    monkeypatch.setattr(predict, "EVAL_BATCH", 2)  # 5 readable images: batches of 2, 2 and 1
+    monkeypatch.setattr(predict, "GRID_IMAGES", 4)
+    code2, batched, _ = run_cli(predict, [checkpoint, *paths, "--json", "--topk", "3", "--save-grid", "g.png"], capsys)
+    assert code == code2 == 1
+    assert json.loads(batched) == json.loads(whole)
+    assert [r["image"] for r in json.loads(batched)] == paths and "error" in json.loads(batched)[2]
+    four = pictures.image_grid(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), None, ["c"],
+                               torch.zeros(4, dtype=torch.long), torch.zeros(4))
+    with Image.open("g.png") as grid:
+        assert grid.size == (four.shape[1], four.shape[0])  # the first 4 images, not all 5
 
 
 @needs_fixtures
