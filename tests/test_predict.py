@@ -129,8 +129,12 @@ def test_many_images_are_classified_in_batches_in_the_order_given(checkpoint, wo
     monkeypatch.setattr(predict, "GRID_IMAGES", 4)
     code2, batched, _ = run_cli(predict, [checkpoint, *paths, "--json", "--topk", "3", "--save-grid", "g.png"], capsys)
     assert code == code2 == 1
-    assert json.loads(batched) == json.loads(whole)
-    assert [r["image"] for r in json.loads(batched)] == paths and "error" in json.loads(batched)[2]
+    whole, batched = json.loads(whole), json.loads(batched)
+    assert [r["image"] for r in batched] == [r["image"] for r in whole] == paths and "error" in batched[2]
+    for a, b in zip(whole, batched):  # the same classes; probabilities equal up to float rounding
+        assert [p["class"] for p in a.get("predictions", [])] == [p["class"] for p in b.get("predictions", [])]
+        assert [p["probability"] for p in a.get("predictions", [])] == \
+            pytest.approx([p["probability"] for p in b.get("predictions", [])], abs=2e-4)
     four = pictures.image_grid(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), None, ["c"],
                                torch.zeros(4, dtype=torch.long), torch.zeros(4))
     with Image.open("g.png") as grid:
