@@ -6,7 +6,8 @@
             train.train_one_epoch with the DEFAULTS recipe at batch 64 (augmentation,
             channels_last, train.make_optimizer) and train.evaluate;
   floor     the same model and batch on tensors already in memory: forward, backward and
-            optimizer step only (the better of the default layout and channels_last).
+            optimizer step only (the best of the default layout, channels_last and, on
+            CUDA, channels_last with each step replayed as one CUDA graph).
 
 Each is timed over a limited number of steps after a warm-up, then extrapolated to a
 full epoch: every training image once, then every test image once (CIFAR-10: 50,000 +
@@ -195,10 +196,11 @@ def project_train_seconds(loaded, device, sizes, batch_size, steps):
     """train.train_one_epoch itself, run on `steps` batches of random training images after a
     warm-up run of WARMUP batches; returns the seconds for a whole training epoch, and the model."""
     config = {**train.DEFAULTS, "batch_size": batch_size}
-    torch.compiler.reset()  # compile afresh for this batch size (on CUDA), as a new train.py process would
-    model, forward, optimizer, criterion = train.build_model(config, len(loaded["classes"]), device)
+    graphs = train.use_cuda_graphs(config, device, 1)
+    model, forward, optimizer, criterion = train.build_model(config, len(loaded["classes"]), device, 1, graphs)
     ctx = {"config": config, "device": device, "stats": loaded["stats"], "rank": 0, "world": 1, "writer": None,
            "show_bar": False, "stop": {"requested": False}}
+    ctx["graphed_step"] = train.graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
 
     split = loaded["train"]
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))
@@ -239,23 +241,26 @@ def bench_project(data_dir, device, sizes, steps, eval_n):
     return result, loaded
 
 
-def floor_seconds(device, sizes, steps, eval_n, memory_format):
-    """(train, eval) seconds per epoch of the bare model on random tensors already on the device."""
+def floor_seconds(device, sizes, steps, eval_n, memory_format, graphed=False):
+    """(train, eval) seconds per epoch of the bare model on random tensors already on the device;
+    with `graphed`, each training step replayed as one CUDA graph."""
     torch.manual_seed(0)
     model = Tudui().to(device, memory_format=memory_format)
-    optimizer = train.make_optimizer(model, train.DEFAULTS, device)  # the project's SGD step
+    optimizer = train.make_optimizer(model, train.DEFAULTS, device, graphed)  # the project's SGD step
     criterion = nn.CrossEntropyLoss()
     xs = [torch.rand(BATCH, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
           for _ in range(FLOOR_BATCHES)]
     ys = [torch.randint(0, 10, (BATCH,), device=device) for _ in range(FLOOR_BATCHES)]
 
-    def step(i):
-        loss = criterion(model(xs[i % FLOOR_BATCHES]), ys[i % FLOOR_BATCHES])
+    def train_step(x, y):
+        loss = criterion(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        return loss.detach()
 
-    train_s = timed(step, steps, device) / (steps * BATCH) * sizes[0]
+    run = train.GraphedStep(train_step) if graphed else train_step
+    train_s = timed(lambda i: run(xs[i % FLOOR_BATCHES], ys[i % FLOOR_BATCHES]), steps, device) / (steps * BATCH) * sizes[0]
     batch = min(train.EVAL_BATCH, eval_n)
     x = torch.rand(batch, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
     eval_steps = max(1, eval_n // batch)
@@ -267,8 +272,11 @@ def floor_seconds(device, sizes, steps, eval_n, memory_format):
 
 def bench_floor(device, sizes, steps, eval_n):
     torch.backends.cudnn.benchmark = True
-    layouts = {name: floor_seconds(device, sizes, steps, eval_n, fmt)
-               for name, fmt in (("default", torch.contiguous_format), ("channels_last", torch.channels_last))}
+    variants = {"default": (torch.contiguous_format, False), "channels_last": (torch.channels_last, False)}
+    if device.type == "cuda":  # what the project does on CUDA: no per-kernel launch cost
+        variants["channels_last+graph"] = (torch.channels_last, True)
+    layouts = {name: floor_seconds(device, sizes, steps, eval_n, fmt, graphed)
+               for name, (fmt, graphed) in variants.items()}
     best = min(layouts, key=lambda name: sum(layouts[name]))
     result = row(f"compute floor ({best})", *layouts[best], sizes, 0.0)
     result["layouts"] = {name: {"train_s": t, "eval_s": e, "epoch_s": t + e} for name, (t, e) in layouts.items()}
@@ -324,21 +332,21 @@ def report(r):
              f"epoch = {sizes['train']:,} training + {sizes['test']:,} test images",
              f"timed: {r['steps']} training steps at batch {BATCH} after {WARMUP} warm-up steps, "
              f"evaluation on {r['eval_images']:,} test images; extrapolated to the full epoch", ""]
-    head = f"{'pipeline':<32}{'epoch s':>9}{'train s':>9}{'eval s':>8}{'train img/s':>13}{'setup s':>9}" \
+    head = f"{'pipeline':<36}{'epoch s':>9}{'train s':>9}{'eval s':>8}{'train img/s':>13}{'setup s':>9}" \
            f"{'peak RSS MiB':>14}{'peak CUDA MiB':>15}"
     lines += [head, "-" * len(head)]
     for p in r["pipelines"]:
-        lines.append(f"{p['pipeline']:<32}{p['epoch_s']:>9.1f}{p['train_s']:>9.1f}{p['eval_s']:>8.1f}"
+        lines.append(f"{p['pipeline']:<36}{p['epoch_s']:>9.2f}{p['train_s']:>9.2f}{p['eval_s']:>8.2f}"
                      f"{p['train_images_per_s']:>13,.0f}{p['setup_s']:>9.1f}{fmt(p['peak_rss_mib'], ',.0f'):>14}"
                      f"{fmt(p['peak_cuda_mib'], ',.0f'):>15}")
     floor = r["pipelines"][-1]["layouts"]
-    lines += ["", "floor by layout (epoch s): " + ", ".join(f"{k} {v['epoch_s']:.1f}" for k, v in floor.items()),
+    lines += ["", "floor by layout (epoch s): " + ", ".join(f"{k} {v['epoch_s']:.2f}" for k, v in floor.items()),
               f"project / floor:    {r['ratios']['project_over_floor']:.2f}x",
               f"tutorial / project: {r['ratios']['tutorial_over_project']:.2f}x", "",
               "cost as work grows (project pipeline)",
               f"{'batch':>6}{'train s':>10}{'epoch s':>10}{'train img/s':>13}"]
     for b in r["batches"]:
-        lines.append(f"{b['batch']:>6}{b['train_s']:>10.1f}{b['epoch_s']:>10.1f}{b['train_images_per_s']:>13,.0f}")
+        lines.append(f"{b['batch']:>6}{b['train_s']:>10.2f}{b['epoch_s']:>10.2f}{b['train_images_per_s']:>13,.0f}")
     d = r["decode"]
     first = "skipped (--quick without --decode)" if d["first_run_s"] is None else f"{d['first_run_s']:.1f} s"
     lines += ["", f"loading {sizes['train'] + sizes['test']:,} images (data.load_dataset)",

@@ -11,6 +11,7 @@ Each epoch: train, evaluate on the test split, log to TensorBoard
 """
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -37,7 +38,7 @@ from model import Tudui
 DEFAULTS = dict(
     epochs=10, batch_size=128, optimizer="sgd", lr=0.03, momentum=0.9, nesterov=True, weight_decay=5e-4,
     schedule="onecycle", warmup=0.1, label_smoothing=0.1, normalize=True, crop_pad=2, flip=True,
-    seed=0, val_split=0, device="auto", amp=False, compile="auto", deterministic=False,
+    seed=0, val_split=0, device="auto", amp=False, cuda_graphs="auto", deterministic=False,
     num_workers=min(4, os.cpu_count() or 1), data_dir="data", data_path="auto",
     log_dir="logs_train", run_name=None, log_every=100, preset=None,
 )
@@ -47,7 +48,7 @@ PRESETS = {
                      label_smoothing=0.0, normalize=False, crop_pad=0, flip=False, batch_size=64, epochs=10),
 }
 # Settings that may change when a run is resumed; the others belong to the run.
-RESUMABLE = {"epochs", "lr", "device", "num_workers", "data_dir", "data_path", "compile", "amp", "deterministic",
+RESUMABLE = {"epochs", "lr", "device", "num_workers", "data_dir", "data_path", "cuda_graphs", "amp", "deterministic",
              "log_every"}
 EVAL_BATCH = 1000
 
@@ -105,8 +106,9 @@ def parse_args(argv=None):
                                                    "best.pth by validation accuracy (default 0: none)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="auto: CUDA, then MPS, then CPU (default auto)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bfloat16 autocast, for GPUs (default off)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction,
-                   help="torch.compile with CUDA graphs (default: on for CUDA on Linux, off elsewhere)")
+    p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction,
+                   help="replay each training step as one captured CUDA graph (default: on for CUDA with one "
+                        "process)")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                    help="deterministic algorithms only: the same command gives the same weights (default off)")
     p.add_argument("--num-workers", type=count, help=f"decoding processes (default {d['num_workers']})")
@@ -185,13 +187,37 @@ def all_sum(*tensors):
 
 # ---------------------------------------------------------------- model and optimizer
 
-def make_optimizer(model, config, device):
+def make_optimizer(model, config, device, graphs=False):
+    # A CUDA graph replays the step with the values it was captured with: there the learning
+    # rate is a tensor on the GPU, set in place (set_lr), and AdamW counts its steps on the GPU.
+    lr = torch.tensor(config["lr"], device=device) if graphs else config["lr"]
     fused = {"fused": True} if device.type == "cuda" else {}
     if config["optimizer"] == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"], **fused)
-    return torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config["weight_decay"], capturable=graphs,
+                                 **fused)
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=config["momentum"],
                            nesterov=config["nesterov"] and config["momentum"] > 0,
                            weight_decay=config["weight_decay"], **fused)
+
+
+def set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+# Optimizer settings that belong to the device and process, not to the run.
+DEVICE_SETTINGS = ("lr", "fused", "foreach", "capturable")
+
+
+def load_optimizer_state(optimizer, saved):
+    """The saved optimizer state, with this process's own DEVICE_SETTINGS: a run saved on a GPU
+    resumes on a CPU and the reverse (the learning rate itself is set at every step)."""
+    groups = [{**saved_group, **{k: group[k] for k in DEVICE_SETTINGS if k in group}}
+              for saved_group, group in zip(saved["param_groups"], optimizer.param_groups)]
+    optimizer.load_state_dict({**saved, "param_groups": groups})
 
 
 def lr_at(step, total_steps, config):
@@ -205,11 +231,14 @@ def lr_at(step, total_steps, config):
     return peak * max(0.0, (total_steps - step) / max(1.0, total_steps - warm))
 
 
-def use_compile(config, device):
-    if config["compile"] != "auto":
-        return config["compile"]
-    # Triton, which torch.compile needs on GPUs, runs on Linux with compute capability 7.0 or newer.
-    return device.type == "cuda" and sys.platform == "linux" and torch.cuda.get_device_capability(device)[0] >= 7
+def use_cuda_graphs(config, device, world):
+    """Auto: on CUDA with one process. (Under DDP the gradient all-reduce would have to be
+    captured too, which needs its own set-up; those steps run as they are.)"""
+    if config["cuda_graphs"] == "auto":
+        return device.type == "cuda" and world == 1
+    if config["cuda_graphs"] and (device.type != "cuda" or world > 1):
+        raise UserError("--cuda-graphs needs --device cuda and a single process (or pass --no-cuda-graphs)")
+    return config["cuda_graphs"]
 
 
 # ---------------------------------------------------------------- one epoch
@@ -223,14 +252,66 @@ def prepare(images, stats, aug=None):
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def train_step(model, optimizer, criterion, ctx, scale, images, labels, shifts, flips):
+    """One optimizer step on a uint8 batch and its augmentation parameters; returns the batch's
+    summed loss and its count of correct predictions, as tensors on the device. `scale` turns
+    the summed loss into the one to minimize."""
+    config = ctx["config"]
+    augmenting = config["crop_pad"] > 0 or config["flip"]
+    x = prepare(images, ctx["stats"], (shifts, flips, config["crop_pad"], config["flip"]) if augmenting else None)
+    # No cache of bf16 weight copies: CUDA graph capture requires that (each weight is cast once anyway).
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config["amp"], cache_enabled=False):
+        logits = model(x)
+        loss_sum = criterion(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    (loss_sum * scale).backward()
+    optimizer.step()
+    return loss_sum.detach(), (logits.argmax(1) == labels).sum()
+
+
+class GraphedStep:
+    """A step function captured once as a CUDA graph, then replayed: one launch per training
+    step instead of dozens of small ones, which take longer than this network's
+    arithmetic. The first WARMUP calls run as they are, on a side stream (capture needs cuDNN's
+    choices and the optimizer's state made first). Every call must pass tensors of the same shapes."""
+    WARMUP = 3
+
+    def __init__(self, step):
+        self.step, self.calls, self.graph = step, 0, None
+        self.side = torch.cuda.Stream()
+
+    def __call__(self, *inputs):
+        if self.calls < self.WARMUP:
+            self.calls += 1
+            self.side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.side):
+                outputs = self.step(*inputs)
+            torch.cuda.current_stream().wait_stream(self.side)
+            return outputs
+        if self.graph is None:  # capturing records the step without running it: replayed below
+            self.inputs = [t.clone() for t in inputs]
+            self.graph = torch.cuda.CUDAGraph()
+            # thread_local: the DataLoader's pin-memory thread may allocate meanwhile.
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                self.outputs = self.step(*self.inputs)
+        for static, t in zip(self.inputs, inputs):
+            static.copy_(t)
+        self.graph.replay()
+        return self.outputs  # overwritten by the next replay
+
+
+def graphed_train_step(model, optimizer, criterion, ctx):
+    """train_step on full batches of one process, as a CUDA graph."""
+    return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
+
+
 def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     """Trains one epoch (or its rest, after a mid-epoch resume); returns loss and accuracy on the
     training batches. `state` holds epoch, step and batch and is updated as training goes."""
-    config, device, stats = ctx["config"], ctx["device"], ctx["stats"]
+    config, device = ctx["config"], ctx["device"]
     n, batch_size = loader.batches.n, config["batch_size"]
     loader.batches.set_epoch(state["epoch"], skip=state["batch"])
     shifts, flips = (t.to(device) for t in augment_params(n, config["seed"], state["epoch"], config["crop_pad"]))
-    augmenting = config["crop_pad"] > 0 or config["flip"]
     total_steps = config["epochs"] * math.ceil(n / batch_size)
     # Running sums stay on the device: reading them would wait for the GPU at every step.
     loss_total, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
@@ -241,26 +322,21 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     model.train()
     for images, labels, index in loader:
         lr = lr_at(state["step"], total_steps, config)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        aug = (shifts[index], flips[index], config["crop_pad"], config["flip"]) if augmenting else None
-        x = prepare(images, stats, aug)
-        # Sum over this process's images / the global batch: averaged over processes by DDP,
-        # this is exactly the mean over the global batch, however it was split.
+        set_lr(optimizer, lr)
+        batch = (images, labels, shifts[index], flips[index])
         in_batch = min(batch_size, n - state["batch"] * batch_size)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config["amp"]):
-            logits = model(x)
-            loss_sum = criterion(logits.float(), labels)
-        loss = loss_sum * (ctx["world"] / in_batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if ctx["graphed_step"] and in_batch == batch_size:
+            loss_sum, right = ctx["graphed_step"](*batch)
+        else:
+            # Sum over this process's images / the global batch: averaged over processes by DDP,
+            # this is exactly the mean over the global batch, however it was split.
+            loss_sum, right = train_step(model, optimizer, criterion, ctx, ctx["world"] / in_batch, *batch)
         state["step"] += 1
         state["batch"] += 1
-        loss_total += loss_sum.detach()
-        correct += (logits.argmax(1) == labels).sum()
+        loss_total += loss_sum
+        correct += right
         seen += len(labels)
-        window_loss += loss_sum.detach()
+        window_loss += loss_sum
         window_seen += len(labels)
         bar.update()
         if state["step"] % config["log_every"] == 0:
@@ -402,18 +478,16 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
     return train, val, test, classes, stats
 
 
-def build_model(config, num_classes, device, world=1):
-    """(model, what to call in training: DDP-wrapped and/or compiled, optimizer, loss)."""
+def build_model(config, num_classes, device, world=1, graphs=False):
+    """(model, what to call in training: the model or its DDP wrapper, optimizer, loss)."""
     # Seeded here, right before the initial weights are drawn: data loading may or may not
     # have used the global RNG, depending on whether its cache existed.
     torch.manual_seed(config["seed"])
     model = Tudui(num_classes).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config, device)
+    optimizer = make_optimizer(model, config, device, graphs)
     forward = model
     if world > 1:
         forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if use_compile(config, device):
-        forward = torch.compile(forward, mode="reduce-overhead", dynamic=False)  # CUDA graphs: no launch overhead
     criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
     return model, forward, optimizer, criterion
 
@@ -427,6 +501,7 @@ def main(argv=None):
             raise UserError(f"{resume_ckpt['path']} holds weights only; it cannot be resumed")
     config = make_config(explicit, resume_ckpt)
     rank, world, device = setup_processes(config)
+    graphs = use_cuda_graphs(config, device, world)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config["deterministic"]
 
@@ -438,11 +513,11 @@ def main(argv=None):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
 
     train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
-    model, forward, optimizer, criterion = build_model(config, len(classes), device, world)
+    model, forward, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
     if resume_ckpt is not None:
         model.load_state_dict(load_model(resume_ckpt).state_dict())
-        optimizer.load_state_dict(resume_ckpt["optimizer"])
+        load_optimizer_state(optimizer, resume_ckpt["optimizer"])
         state.update({k: resume_ckpt[k] for k in state if k in resume_ckpt})
         if state["epoch"] >= config["epochs"]:
             raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
@@ -458,6 +533,7 @@ def main(argv=None):
               f"device {device}, {world} process(es)", flush=True)
     ctx = {"config": config, "device": device, "stats": stats, "rank": rank, "world": world, "writer": writer,
            "show_bar": rank == 0 and sys.stdout.isatty(), "stop": {"requested": False}}
+    ctx["graphed_step"] = graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
 
     def request_stop(*_):  # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
         ctx["stop"]["requested"] = True

@@ -1,5 +1,6 @@
 """On a CUDA GPU (all skipped without one): training there with AMP and CUDA graphs, the
-checkpoint used on the CPU, the two data paths and torchrun with NCCL."""
+checkpoint used on the CPU, graphed and plain steps alike, the two data paths alike, a CPU
+run resumed on the GPU, and torchrun with NCCL."""
 import json
 import os
 
@@ -20,10 +21,27 @@ def train_on_cuda(tiny, capsys, name, *extra):
     return os.path.join("logs_train", name)
 
 
-def test_amp_and_cuda_graphs_learn_and_the_checkpoint_scores_the_same_on_the_cpu(tiny, capsys):
-    run_dir = train_on_cuda(tiny, capsys, "gpu", "--amp", "--compile")
+def last_weights(run_dir):
+    return torch.load(os.path.join(run_dir, "checkpoints", "last.pth"), map_location="cpu", weights_only=True)["model"]
+
+
+@pytest.fixture
+def graphs_made(monkeypatch):
+    """Every GraphedStep that training makes, to check that it captured and replayed."""
+    made = []
+
+    class Recorded(train.GraphedStep):
+        def __init__(self, step):
+            super().__init__(step)
+            made.append(self)
+    monkeypatch.setattr(train, "GraphedStep", Recorded)
+    return made
+
+
+def test_amp_and_cuda_graphs_learn_and_the_checkpoint_scores_the_same_on_the_cpu(tiny, capsys, graphs_made):
+    run_dir = train_on_cuda(tiny, capsys, "gpu", "--amp")
+    assert graphs_made and graphs_made[0].graph is not None  # on by default on CUDA
     ckpt = torch.load(os.path.join(run_dir, "checkpoints", "last.pth"), map_location="cpu", weights_only=True)
-    # Unwrapped weights, stored as CPU-loadable tensors without the compiled module's prefix.
     assert all(k.startswith("model.") for k in ckpt["model"])
     assert ckpt["metrics"]["test/accuracy"] >= 0.9
     code, out, err = run_cli(predict, [run_dir, "--device", "cpu", "--json"], capsys)
@@ -32,15 +50,35 @@ def test_amp_and_cuda_graphs_learn_and_the_checkpoint_scores_the_same_on_the_cpu
     assert json.loads(out)["accuracy"] == pytest.approx(ckpt["metrics"]["test/accuracy"], abs=0.17)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_graphed_steps_train_like_plain_steps(tiny, capsys, graphs_made, optimizer):
+    # Deterministic kernels, so that both runs use the same ones; 3 epochs of 6 steps each,
+    # 3 of them warm-up, then captured and replayed, the batch order and augmentation the same.
+    common = ["--deterministic", "--optimizer", optimizer, "--lr", "0.01"]
+    plain = last_weights(train_on_cuda(tiny, capsys, "plain", "--no-cuda-graphs", *common))
+    assert not graphs_made
+    graphed = last_weights(train_on_cuda(tiny, capsys, "graphed", "--cuda-graphs", *common))
+    assert graphs_made[0].graph is not None
+    for k in plain:
+        torch.testing.assert_close(graphed[k], plain[k], atol=1e-5, rtol=0, msg=k)
+
+
 def test_memory_and_streaming_paths_train_alike_on_the_gpu(tiny, capsys):
-    finals = {}
-    for path in ("memory", "stream"):
-        run_dir = train_on_cuda(tiny, capsys, path, "--data-path", path, "--no-compile")
-        finals[path] = torch.load(os.path.join(run_dir, "checkpoints", "last.pth"), map_location="cpu",
-                                  weights_only=True)["model"]
+    finals = {path: last_weights(train_on_cuda(tiny, capsys, path, "--data-path", path, "--deterministic"))
+              for path in ("memory", "stream")}
     for k in finals["memory"]:
-        # cuDNN may pick other kernels from run to run: equal up to float rounding, not bit for bit.
-        assert torch.allclose(finals["memory"][k], finals["stream"][k], atol=1e-4), k
+        torch.testing.assert_close(finals["stream"][k], finals["memory"][k], atol=1e-5, rtol=0, msg=k)
+
+
+def test_optimizer_state_saved_on_the_cpu_keeps_the_graphs_learning_rate_tensor():
+    model = torch.nn.Linear(3, 2)
+    cpu_optimizer = train.make_optimizer(model, train.DEFAULTS, torch.device("cpu"))
+    model.cuda()
+    optimizer = train.make_optimizer(model, train.DEFAULTS, torch.device("cuda"), graphs=True)
+    train.load_optimizer_state(optimizer, cpu_optimizer.state_dict())
+    # A float here would be captured as a constant: the schedule would stop at the captured value.
+    lr = optimizer.param_groups[0]["lr"]
+    assert isinstance(lr, torch.Tensor) and lr.is_cuda
 
 
 def test_torchrun_on_one_gpu_with_nccl(tiny):

@@ -80,6 +80,20 @@ def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, 
     assert torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["epoch"] == 2
 
 
+def test_a_run_saved_with_gpu_optimizer_settings_resumes_on_the_cpu(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "gpu_saved", "--epochs", "1", "--optimizer", "adamw")
+    for name in ("epoch_001.pth", "last.pth"):
+        path = f"{run_dir}/checkpoints/{name}"
+        ckpt = torch.load(path, weights_only=True)
+        for group in ckpt["optimizer"]["param_groups"]:  # as a CUDA-graph run on a GPU saves them
+            group.update(capturable=True, fused=True, lr=torch.tensor(0.001))
+        torch.save(ckpt, path)
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
+    assert code == 0, err
+    group = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["optimizer"]["param_groups"][0]
+    assert group["capturable"] is False and isinstance(group["lr"], float)
+
+
 def test_resume_refuses_to_change_the_recipe(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "fixed", "--epochs", "1")
     code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--weight-decay", "0.1"], capsys)
@@ -135,6 +149,7 @@ def test_preset_tutorial_and_explicit_flags_override_it():
     (["--val-split", "-3"], "--val-split"),
     (["--data-path", "disk"], "--data-path"),
     (["--no-such-flag"], "--no-such-flag"),
+    (["--cuda-graphs", "--device", "cpu"], "--cuda-graphs"),
 ])
 def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, flag, capsys, workdir):
     code, _, err = run_cli(train, argv, capsys)
