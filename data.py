@@ -123,9 +123,11 @@ class Split:
         return len(self.labels)
 
     def to(self, device):
-        """The split with its tensors on `device` (streamed images stay files)."""
-        images = None if self.images is None else self.images.to(device)
-        return Split(self.labels.to(device), images, self.files)
+        """The split with its tensors on `device`. A streamed split stays on the CPU: its
+        DataLoader workers read the labels, and a worker process cannot use a GPU's memory."""
+        if self.images is None:
+            return self
+        return Split(self.labels.to(device), self.images.to(device), self.files)
 
     def subset(self, index):
         images = None if self.images is None else self.images[index]

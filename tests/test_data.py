@@ -89,7 +89,8 @@ def test_streaming_and_memory_paths_learn_exactly_the_same(tiny, capsys):
     for path in ("memory", "stream"):
         # The streamed run decodes in 2 worker processes, kept from epoch 1 to epoch 2.
         code, out, err = run_cli(train, ["--data-dir", tiny, "--data-path", path, "--run-name", path,
-                                         "--epochs", "2", *TRAIN_FAST, "--num-workers", "2"], capsys)
+                                         "--epochs", "2", *TRAIN_FAST, "--num-workers", "2",
+                                         "--device", "cpu"], capsys)
         assert code == 0, err
         finals[path] = torch.load(f"logs_train/{path}/checkpoints/last.pth", weights_only=True)
     a, b = finals["memory"], finals["stream"]

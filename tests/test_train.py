@@ -81,7 +81,7 @@ def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, 
 
 
 def test_a_run_saved_with_gpu_optimizer_settings_resumes_on_the_cpu(tiny, capsys):
-    run_dir, _ = train_run(capsys, tiny, "gpu_saved", "--epochs", "1", "--optimizer", "adamw")
+    run_dir, _ = train_run(capsys, tiny, "gpu_saved", "--epochs", "1", "--optimizer", "adamw", "--device", "cpu")
     for name in ("epoch_001.pth", "last.pth"):
         path = f"{run_dir}/checkpoints/{name}"
         ckpt = torch.load(path, weights_only=True)
