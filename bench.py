@@ -260,7 +260,8 @@ def floor_seconds(device, sizes, steps, eval_n, memory_format, graphed=False):
         return loss.detach()
 
     run = train.GraphedStep(train_step) if graphed else train_step
-    train_s = timed(lambda i: run(xs[i % FLOOR_BATCHES], ys[i % FLOOR_BATCHES]), steps, device) / (steps * BATCH) * sizes[0]
+    seconds = timed(lambda i: run(xs[i % FLOOR_BATCHES], ys[i % FLOOR_BATCHES]), steps, device)
+    train_s = seconds / (steps * BATCH) * sizes[0]
     batch = min(train.EVAL_BATCH, eval_n)
     x = torch.rand(batch, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
     eval_steps = max(1, eval_n // batch)

@@ -259,7 +259,7 @@ def train_step(model, optimizer, criterion, ctx, scale, images, labels, shifts, 
     config = ctx["config"]
     augmenting = config["crop_pad"] > 0 or config["flip"]
     x = prepare(images, ctx["stats"], (shifts, flips, config["crop_pad"], config["flip"]) if augmenting else None)
-    # No cache of bf16 weight copies: CUDA graph capture requires that (each weight is cast once anyway).
+    # No cache of bf16 weight copies, as PyTorch's notes on CUDA graphs ask (each weight is cast once anyway).
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config["amp"], cache_enabled=False):
         logits = model(x)
         loss_sum = criterion(logits.float(), labels)
