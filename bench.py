@@ -252,14 +252,14 @@ def floor_seconds(device, sizes, steps, eval_n, memory_format, graphed=False):
           for _ in range(FLOOR_BATCHES)]
     ys = [torch.randint(0, 10, (BATCH,), device=device) for _ in range(FLOOR_BATCHES)]
 
-    def train_step(x, y):
+    def bare_step(x, y):
         loss = criterion(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return loss.detach()
 
-    run = train.GraphedStep(train_step) if graphed else train_step
+    run = train.GraphedStep(bare_step) if graphed else bare_step
     seconds = timed(lambda i: run(xs[i % FLOOR_BATCHES], ys[i % FLOOR_BATCHES]), steps, device)
     train_s = seconds / (steps * BATCH) * sizes[0]
     batch = min(train.EVAL_BATCH, eval_n)

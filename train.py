@@ -277,8 +277,8 @@ class GraphedStep:
     WARMUP = 3
 
     def __init__(self, step):
-        self.step, self.calls, self.graph = step, 0, None
-        self.side = torch.cuda.Stream()
+        self.step, self.calls, self.side = step, 0, torch.cuda.Stream()
+        self.graph = self.inputs = self.outputs = None  # made by the capture
 
     def __call__(self, *inputs):
         if self.calls < self.WARMUP:
