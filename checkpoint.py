@@ -6,6 +6,7 @@ whole-model pickles (torch.save(model)); they are read under weights_only=True
 too, with an allowlist of exactly the classes that network is built from.
 """
 import glob
+import math
 import os
 import pickle
 import sys
@@ -20,6 +21,7 @@ from model import Tudui
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * 5 * 5}  # "whiten": optional (data.whitening_filter)
 
 # What a tutorial whole-model pickle may contain; it names its class after the
 # script that saved it, model.py or the training script run as __main__.
@@ -86,9 +88,22 @@ def read_checkpoint(path):
         raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
     obj.setdefault("classes", CIFAR10_CLASSES[:num_classes(obj["model"])])
     obj.setdefault("normalize", IDENTITY)  # the tutorial used ToTensor() alone
+    if not valid_normalize(obj["normalize"]):
+        raise UserError(f"{path} has a malformed 'normalize' entry: expected 3 means, 3 positive stds and "
+                        f"optionally a whitening filter of {NORMALIZE_SIZES['whiten']} numbers")
     obj.setdefault("config", {})
     obj["path"] = path
     return obj
+
+
+def valid_normalize(stats):
+    if not isinstance(stats, dict) or not {"mean", "std"} <= stats.keys() <= NORMALIZE_SIZES.keys():
+        return False
+    for key, values in stats.items():
+        if not (isinstance(values, (list, tuple)) and len(values) == NORMALIZE_SIZES[key]
+                and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)):
+            return False
+    return min(stats["std"]) > 0
 
 
 def num_classes(state_dict):

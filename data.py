@@ -27,6 +27,8 @@ CACHE_DIR = os.path.join("data", "cache")
 CACHE_VERSION = 1
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
+WHITEN_SAMPLE = 5_000  # images whose 5x5 patches give the whitening filter
+WHITEN_EPS = 0.1  # added to the patch covariance's eigenvalues (pixel variance is 1): measured, README "Accuracy"
 
 # Truncated files must fail loudly, not decode half grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -276,11 +278,7 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
 
 def channel_stats(split):
     """Per-channel mean and std (in [0,1] units) of a split's images."""
-    if split.images is None:  # streamed: estimate on an evenly spaced sample
-        index = torch.linspace(0, len(split) - 1, min(len(split), STATS_SAMPLE)).long()
-        images = decode_all([split.files[i] for i in index.tolist()], split.labels[index], 0)[0]
-    else:
-        images = split.images
+    images = split.images if split.images is not None else sample_images(split, STATS_SAMPLE)
     total, squares = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
     for chunk in images.split(4096):  # in chunks: a float copy of the whole split would be 8x its size
         x = chunk.to("cpu", torch.float64).div_(255)
@@ -290,6 +288,32 @@ def channel_stats(split):
     mean = total / n
     std = ((squares / n - mean.square()) * n / (n - 1)).sqrt()
     return {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def sample_images(split, count):
+    """`count` of the split's images, evenly spaced, as uint8 on the CPU (decoded when streamed)."""
+    index = torch.linspace(0, len(split) - 1, min(len(split), count)).long()
+    if split.images is None:
+        return decode_all([split.files[i] for i in index.tolist()], split.labels[index], 0)[0]
+    return split.images[index.to(split.images.device)].cpu()
+
+
+def whitening_filter(split, stats):
+    """A fixed 5x5 convolution (3 channels in, 3 out) that decorrelates neighbouring pixels and
+    channels of the standardized images: the centre rows of the ZCA whitening matrix of their
+    5x5 patches, each output channel scaled to unit variance. As a flat list of 225 floats."""
+    cov, total, count = torch.zeros(75, 75, dtype=torch.float64), torch.zeros(75, dtype=torch.float64), 0
+    for chunk in sample_images(split, WHITEN_SAMPLE).split(500):
+        patches = F.unfold(normalize(chunk, stats).double(), 5).transpose(1, 2).reshape(-1, 75)
+        cov += patches.T @ patches
+        total += patches.sum(0)
+        count += len(patches)
+    mean = total / count
+    eigenvalues, u = torch.linalg.eigh(cov / count - mean.outer(mean))
+    centre = u[[c * 25 + 12 for c in range(3)]]  # the centre pixel of each channel (unfold's order)
+    rows = centre * (eigenvalues + WHITEN_EPS).rsqrt() @ u.T
+    variance = (centre * (eigenvalues / (eigenvalues + WHITEN_EPS)) @ centre.T).diag()
+    return (rows / variance.sqrt()[:, None]).flatten().tolist()
 
 
 # ---------------------------------------------------------------- batches
@@ -361,15 +385,24 @@ class BatchLoader:
 # ---------------------------------------------------------------- batch transforms
 
 def normalize(images, stats):
-    """uint8 (B,3,H,W) -> float, scaled to [0,1] then standardized per channel."""
+    """uint8 (B,3,H,W) -> float, scaled to [0,1], standardized per channel, then whitened
+    when `stats` hold a filter (see whitening_filter)."""
     mean, std = stats_on(tuple(stats["mean"]), tuple(stats["std"]), images.device)
-    return (images.float().div_(255) - mean) / std
+    x = (images.float().div_(255) - mean) / std
+    if "whiten" in stats:
+        x = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), filter_on(tuple(stats["whiten"]), images.device))
+    return x
 
 
 @functools.lru_cache(maxsize=4)
 def stats_on(mean, std, device):
     """Mean and std as tensors on `device`, made once: a fresh host-to-GPU copy every batch would stall."""
     return torch.tensor(mean, device=device).view(1, 3, 1, 1), torch.tensor(std, device=device).view(1, 3, 1, 1)
+
+
+@functools.lru_cache(maxsize=4)
+def filter_on(weights, device):
+    return torch.tensor(weights, device=device).view(3, 3, 5, 5)
 
 
 def augment_params(n, seed, epoch, pad):

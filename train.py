@@ -31,13 +31,13 @@ from tqdm import tqdm
 import pictures
 from checkpoint import IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
 from data import (UserError, BatchLoader, Batches, augment, augment_params, channel_stats, load_dataset,
-                  normalize)
+                  normalize, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
 DEFAULTS = dict(
     epochs=10, batch_size=128, optimizer="sgd", lr=0.03, momentum=0.9, nesterov=True, weight_decay=5e-4,
-    schedule="onecycle", warmup=0.1, label_smoothing=0.1, normalize=True, crop_pad=2, flip=True,
+    schedule="onecycle", warmup=0.1, label_smoothing=0.1, normalize=True, whiten=True, crop_pad=2, flip=True,
     seed=0, val_split=0, device="auto", amp=False, cuda_graphs="auto", deterministic=False,
     num_workers=min(4, os.cpu_count() or 1), data_dir="data", data_path="auto",
     log_dir="logs_train", run_name=None, log_every=100, preset=None,
@@ -45,7 +45,8 @@ DEFAULTS = dict(
 PRESETS = {
     # The tutorial: SGD lr 0.01, no momentum, no weight decay, constant lr, ToTensor only.
     "tutorial": dict(lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule="constant", warmup=0.0,
-                     label_smoothing=0.0, normalize=False, crop_pad=0, flip=False, batch_size=64, epochs=10),
+                     label_smoothing=0.0, normalize=False, whiten=False, crop_pad=0, flip=False, batch_size=64,
+                     epochs=10),
 }
 # Settings that may change when a run is resumed; the others belong to the run.
 RESUMABLE = {"epochs", "lr", "device", "num_workers", "data_dir", "data_path", "cuda_graphs", "amp", "deterministic",
@@ -97,6 +98,9 @@ def parse_args(argv=None):
     p.add_argument("--label-smoothing", type=checked(float, 0, False), help=f"(default {d['label_smoothing']})")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction,
                    help=f"standardize with the training split's per-channel mean/std (default {d['normalize']})")
+    p.add_argument("--whiten", action=argparse.BooleanOptionalAction,
+                   help=f"then decorrelate neighbouring pixels with a fixed 5x5 ZCA filter made from the training "
+                        f"split (default {d['whiten']})")
     p.add_argument("--crop-pad", type=count, help=f"random-crop padding in pixels, 0 for none "
                                                   f"(default {d['crop_pad']})")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, help=f"horizontal flip, each image in every "
@@ -134,7 +138,8 @@ def make_config(explicit, resume_ckpt):
         fixed = sorted(k for k in explicit if k not in RESUMABLE and explicit[k] != resume_ckpt["config"].get(k))
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
-        config = {**DEFAULTS, **resume_ckpt["config"], **explicit}
+        # Runs saved before --whiten existed did not whiten.
+        config = {**DEFAULTS, "whiten": False, **resume_ckpt["config"], **explicit}
     if config["run_name"] is None:
         config["run_name"] = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + f"_{config['preset'] or 'default'}"
     return config
@@ -371,8 +376,9 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     probs = []
     batches = Batches(len(split), EVAL_BATCH, rank=rank, world=world)
     for images, labels, _ in BatchLoader(split, batches, device, num_workers):
+        x = prepare(images, stats)  # in float32, as in training
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(prepare(images, stats)).float()
+            logits = model(x).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum")
         confusion += torch.bincount(labels * num_classes + logits.argmax(1), minlength=num_classes**2)
         if keep_probs:
@@ -474,7 +480,12 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
         val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
     if device.type != "cpu":
         train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
-    stats = (resume_ckpt["normalize"] if resume_ckpt else channel_stats(train)) if config["normalize"] else IDENTITY
+    if resume_ckpt is not None:
+        stats = resume_ckpt["normalize"]
+    else:
+        stats = channel_stats(train) if config["normalize"] else IDENTITY
+        if config["whiten"]:
+            stats = {**stats, "whiten": whitening_filter(train, stats)}
     return train, val, test, classes, stats
 
 

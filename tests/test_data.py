@@ -144,3 +144,24 @@ def test_normalization_statistics_come_from_the_training_split(tiny):
     x = data.normalize(train_split.images, stats)
     assert x.mean(dim=(0, 2, 3)).abs().max() < 1e-4
     assert (x.std(dim=(0, 2, 3)) - 1).abs().max() < 1e-3
+
+
+def neighbour_and_channel_correlation(x):
+    """Correlation of each pixel with its right neighbour (channel 0), and of channels 0 and 1."""
+    right = torch.corrcoef(torch.stack([x[:, 0, :, :-1].flatten(), x[:, 0, :, 1:].flatten()]))[0, 1]
+    channels = torch.corrcoef(torch.stack([x[:, 0].flatten(), x[:, 1].flatten()]))[0, 1]
+    return right.item(), channels.item()
+
+
+def test_whitening_decorrelates_neighbouring_pixels_and_channels_and_keeps_unit_variance():
+    g = torch.Generator().manual_seed(0)
+    noise, shared = torch.rand(300, 3, 36, 36, generator=g), torch.rand(300, 1, 36, 36, generator=g)
+    smooth = torch.nn.functional.avg_pool2d(noise + 2 * shared, 5, stride=1)  # like photos: correlated
+    images = (smooth / smooth.max() * 255).to(torch.uint8)
+    split = data.Split(torch.zeros(300, dtype=torch.long), images=images)
+    stats = data.channel_stats(split)
+    before = neighbour_and_channel_correlation(data.normalize(images, stats))
+    whitened = data.normalize(images, {**stats, "whiten": data.whitening_filter(split, stats)})
+    after = neighbour_and_channel_correlation(whitened)
+    assert min(before) > 0.75 and max(after) < 0.4  # partly: WHITEN_EPS spares the faintest directions
+    assert whitened.shape == images.shape and (whitened.std((0, 2, 3)) - 1).abs().max() < 0.05

@@ -212,6 +212,16 @@ def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys,
     assert code == 2 and "bad.pth" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("normalize", [
+    "stripes", {"mean": [0.5] * 3}, {"mean": [0.5] * 3, "std": [0.0] * 3}, {"mean": [0.5] * 3, "std": [0.2] * 2},
+    {"mean": [0.5] * 3, "std": [0.2] * 3, "whiten": [0.1] * 10}, {"mean": [0.5] * 3, "std": [float("nan")] * 3}])
+def test_a_malformed_normalization_is_named(workdir, capsys, normalize):
+    torch.save({"model": Tudui().state_dict(), "normalize": normalize}, workdir / "odd.pth")
+    Image.new("RGB", (32, 32)).save(workdir / "x.png")
+    code, _, err = run_cli(predict, [str(workdir / "odd.pth"), str(workdir / "x.png")], capsys)
+    assert code == 2 and "odd.pth has a malformed 'normalize'" in err and len(err.strip().splitlines()) == 1
+
+
 def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsys):
     code, out, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "2", *TRAIN_FAST], capsys)
     assert code == 0, err

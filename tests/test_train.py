@@ -40,6 +40,7 @@ def test_one_epoch_writes_checkpoints_events_and_config(tiny, capsys):
     assert ckpt["epoch"] == 1 and ckpt["step"] == 6  # 24 images / batch 4
     assert ckpt["classes"] == CLASSES
     assert len(ckpt["normalize"]["mean"]) == 3 and all(s > 0 for s in ckpt["normalize"]["std"])
+    assert len(ckpt["normalize"]["whiten"]) == 225  # the whitening filter, which test.py applies too
     assert ckpt["config"]["batch_size"] == 4 and ckpt["config"]["data_dir"] == tiny
     assert isinstance(ckpt["metrics"]["test/accuracy"], float)
     with open(os.path.join(run_dir, "config.json")) as f:
@@ -94,6 +95,19 @@ def test_a_run_saved_with_gpu_optimizer_settings_resumes_on_the_cpu(tiny, capsys
     assert group["capturable"] is False and isinstance(group["lr"], float)
 
 
+def test_a_run_saved_before_whitening_existed_resumes_without_it(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "older", "--epochs", "1", "--no-whiten")
+    for name in ("epoch_001.pth", "last.pth"):
+        path = f"{run_dir}/checkpoints/{name}"
+        ckpt = torch.load(path, weights_only=True)
+        del ckpt["config"]["whiten"]
+        torch.save(ckpt, path)
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
+    assert code == 0, err
+    ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["config"]["whiten"] is False and "whiten" not in ckpt["normalize"]
+
+
 def test_resume_refuses_to_change_the_recipe(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "fixed", "--epochs", "1")
     code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--weight-decay", "0.1"], capsys)
@@ -132,7 +146,8 @@ def test_preset_tutorial_and_explicit_flags_override_it():
     explicit, _ = train.parse_args(["--preset", "tutorial", "--epochs", "3"])
     config = train.make_config(explicit, None)
     assert config["lr"] == 0.01 and config["momentum"] == 0 and config["weight_decay"] == 0
-    assert config["schedule"] == "constant" and not config["normalize"] and config["crop_pad"] == 0
+    assert config["schedule"] == "constant" and not config["normalize"] and not config["whiten"]
+    assert config["crop_pad"] == 0
     assert config["epochs"] == 3 and config["batch_size"] == 64
 
 
