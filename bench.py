@@ -3,8 +3,8 @@
   tutorial  the PyTorch tutorial's way: ImageFolder + ToTensor per image, DataLoader
             (batch 64, shuffle, no workers), SGD lr 0.01, then evaluation on the test split;
   project   train.py's own code: data.load_dataset (decoded once, cached, kept in memory),
-            train.train_one_epoch with the DEFAULTS recipe at batch 64 (augmentation,
-            channels_last, train.make_optimizer) and train.evaluate;
+            train.train_one_epoch with the DEFAULTS recipe at batch 64 (normalization and
+            whitening, augmentation, channels_last, train.make_optimizer) and train.evaluate;
   floor     the same model and batch on tensors already in memory: forward, backward and
             optimizer step only (the best of the default layout, channels_last and, on
             CUDA, channels_last with each step replayed as one CUDA graph).
