@@ -16,12 +16,12 @@ import zipfile
 import torch
 from torch import nn
 
-from data import UserError
+from data import WHITEN_SIZE, UserError
 from model import Tudui
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
-NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * 5 * 5}  # "whiten": optional (data.whitening_filter)
+NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * WHITEN_SIZE**2}  # "whiten": optional (data.whitening_filter)
 
 # What a tutorial whole-model pickle may contain; it names its class after the
 # script that saved it, model.py or the training script run as __main__.

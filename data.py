@@ -27,6 +27,7 @@ CACHE_DIR = os.path.join("data", "cache")
 CACHE_VERSION = 1
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
+WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
 WHITEN_SAMPLE = 5_000  # images whose 5x5 patches give the whitening filter
 WHITEN_EPS = 0.1  # added to the patch covariance's eigenvalues (pixel variance is 1): measured, README "Accuracy"
 
@@ -302,15 +303,17 @@ def whitening_filter(split, stats):
     """A fixed 5x5 convolution (3 channels in, 3 out) that decorrelates neighbouring pixels and
     channels of the standardized images: the centre rows of the ZCA whitening matrix of their
     5x5 patches, each output channel scaled to unit variance. As a flat list of 225 floats."""
-    cov, total, count = torch.zeros(75, 75, dtype=torch.float64), torch.zeros(75, dtype=torch.float64), 0
+    area = WHITEN_SIZE * WHITEN_SIZE
+    dims = 3 * area  # one patch: 3 channels of WHITEN_SIZE x WHITEN_SIZE pixels
+    cov, total, count = torch.zeros(dims, dims, dtype=torch.float64), torch.zeros(dims, dtype=torch.float64), 0
     for chunk in sample_images(split, WHITEN_SAMPLE).split(100):  # 100 images: about 50 MB of float64 patches
-        patches = F.unfold(normalize(chunk, stats).double(), 5).transpose(1, 2).reshape(-1, 75)
+        patches = F.unfold(normalize(chunk, stats).double(), WHITEN_SIZE).transpose(1, 2).reshape(-1, dims)
         cov += patches.T @ patches
         total += patches.sum(0)
         count += len(patches)
     mean = total / count
     eigenvalues, u = torch.linalg.eigh(cov / count - mean.outer(mean))
-    centre = u[[c * 25 + 12 for c in range(3)]]  # the centre pixel of each channel (unfold's order)
+    centre = u[[c * area + area // 2 for c in range(3)]]  # the centre pixel of each channel (unfold's order)
     rows = centre * (eigenvalues + WHITEN_EPS).rsqrt() @ u.T
     variance = (centre * (eigenvalues / (eigenvalues + WHITEN_EPS)) @ centre.T).diag()
     return (rows / variance.sqrt()[:, None]).flatten().tolist()
@@ -390,7 +393,8 @@ def normalize(images, stats):
     mean, std = stats_on(tuple(stats["mean"]), tuple(stats["std"]), images.device)
     x = (images.float().div_(255) - mean) / std
     if "whiten" in stats:
-        x = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), filter_on(tuple(stats["whiten"]), images.device))
+        pad = (WHITEN_SIZE // 2,) * 4
+        x = F.conv2d(F.pad(x, pad, mode="reflect"), filter_on(tuple(stats["whiten"]), images.device))
     return x
 
 
@@ -402,7 +406,7 @@ def stats_on(mean, std, device):
 
 @functools.lru_cache(maxsize=4)
 def filter_on(weights, device):
-    return torch.tensor(weights, device=device).view(3, 3, 5, 5)
+    return torch.tensor(weights, device=device).view(3, 3, WHITEN_SIZE, WHITEN_SIZE)
 
 
 def augment_params(n, seed, epoch, pad):

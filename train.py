@@ -138,8 +138,8 @@ def make_config(explicit, resume_ckpt):
         fixed = sorted(k for k in explicit if k not in RESUMABLE and explicit[k] != resume_ckpt["config"].get(k))
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
-        # Runs saved before --whiten existed did not whiten.
-        config = {**DEFAULTS, "whiten": False, **resume_ckpt["config"], **explicit}
+        # A run saved before --whiten existed has no "whiten" setting: its stats say whether it whitens.
+        config = {**DEFAULTS, "whiten": "whiten" in resume_ckpt["normalize"], **resume_ckpt["config"], **explicit}
     if config["run_name"] is None:
         config["run_name"] = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + f"_{config['preset'] or 'default'}"
     return config
