@@ -278,17 +278,20 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
 
 
 def channel_stats(split):
-    """Per-channel mean and std (in [0,1] units) of a split's images."""
+    """Per-channel mean and std (in [0,1] units) of a split's images. A channel with one value
+    in every pixel has nothing to scale: its std is given as 1, as scikit-learn's StandardScaler
+    does, where 0 would turn it into NaN."""
     images = split.images if split.images is not None else sample_images(split, STATS_SAMPLE)
-    total, squares = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
-    for chunk in images.split(4096):  # in chunks: a float copy of the whole split would be 8x its size
-        x = chunk.to("cpu", torch.float64).div_(255)
+    total, squares = torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64)
+    for chunk in images.split(4096):  # exact integer sums, in chunks: an int64 copy is 8x the images
+        x = chunk.to("cpu", torch.int64)
         total += x.sum((0, 2, 3))
         squares += x.square_().sum((0, 2, 3))
     n = images.numel() // 3
-    mean = total / n
-    std = ((squares / n - mean.square()) * n / (n - 1)).sqrt()
-    return {"mean": mean.tolist(), "std": std.tolist()}
+    mean = [t / n / 255 for t in total.tolist()]
+    # Python integers: exact, so a constant channel gives 0 and never a rounding error's sqrt.
+    variance = [(n * q - t * t) / (n * (n - 1)) for t, q in zip(total.tolist(), squares.tolist())]
+    return {"mean": mean, "std": [math.sqrt(v) / 255 if v > 0 else 1.0 for v in variance]}
 
 
 def sample_images(split, count):
@@ -316,7 +319,9 @@ def whitening_filter(split, stats):
     centre = u[[c * area + area // 2 for c in range(3)]]  # the centre pixel of each channel (unfold's order)
     rows = centre * (eigenvalues + WHITEN_EPS).rsqrt() @ u.T
     variance = (centre * (eigenvalues / (eigenvalues + WHITEN_EPS)) @ centre.T).diag()
-    return (rows / variance.sqrt()[:, None]).flatten().tolist()
+    # A channel that does not vary (see channel_stats) has nothing to scale either.
+    scale = variance.sqrt().where(variance > 1e-6, torch.ones_like(variance))
+    return (rows / scale[:, None]).flatten().tolist()
 
 
 # ---------------------------------------------------------------- batches

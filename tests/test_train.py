@@ -1,3 +1,4 @@
+import glob
 import hashlib
 import io
 import json
@@ -8,10 +9,11 @@ import tarfile
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
-from conftest import CLASSES, TRAIN_FAST, run_cli
+from conftest import CLASSES, TRAIN_FAST, make_dataset, run_cli
 
 
 def scalars(run_dir, tag):
@@ -131,6 +133,25 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tiny, c
     assert "diverged" in err and "lower --lr" in err and "Traceback" not in err
     assert hashlib.sha256(open(last, "rb").read()).digest() == before
     assert not os.path.exists(f"{run_dir}/checkpoints/epoch_002.pth")
+
+
+@pytest.mark.parametrize("change", ["blue channel zero", "one colour"])
+def test_a_channel_that_never_varies_trains_without_nan(workdir, capsys, change):
+    """Its std is 0: dividing by it made every input NaN, and the run stopped as if the lr were too high."""
+    root = make_dataset(workdir / "flat")
+    for path in glob.glob(f"{root}/*/*/*.png"):
+        pixels = np.array(Image.open(path))
+        if change == "blue channel zero":
+            pixels[..., 2] = 0
+        else:
+            pixels[...] = (120, 60, 200)
+        Image.fromarray(pixels).save(path)
+    run_dir, _ = train_run(capsys, root, "flat", "--epochs", "2", "--lr", "0.01")
+    ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["normalize"]["std"][2] == 1.0
+    assert all(np.isfinite(ckpt["normalize"]["whiten"])) and np.isfinite(ckpt["metrics"]["train/epoch_loss"])
+    if change == "blue channel zero":  # the other two channels still carry the pictures
+        assert ckpt["metrics"]["test/accuracy"] > 0.5
 
 
 def test_val_split_keeps_best_by_validation_accuracy(tiny, capsys):
