@@ -319,7 +319,8 @@ def whitening_filter(split, stats):
     centre = u[[c * area + area // 2 for c in range(3)]]  # the centre pixel of each channel (unfold's order)
     rows = centre * (eigenvalues + WHITEN_EPS).rsqrt() @ u.T
     variance = (centre * (eigenvalues / (eigenvalues + WHITEN_EPS)) @ centre.T).diag()
-    # A channel that does not vary (see channel_stats) has nothing to scale either.
+    # A channel that does not vary (see channel_stats) has nothing to scale either; one that
+    # varies keeps a variance of order 0.1 to 1 here (it was standardized), far above 1e-6.
     scale = variance.sqrt().where(variance > 1e-6, torch.ones_like(variance))
     return (rows / scale[:, None]).flatten().tolist()
 
