@@ -23,6 +23,10 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * WHITEN_SIZE**2}  # "whiten": optional (data.whitening_filter)
 
+# The other entries of this project's checkpoints that are read back, and the type each must have.
+ENTRY_TYPES = {"classes": list, "config": dict, "optimizer": dict, "epoch": int, "batch": int, "step": int,
+               "best_val_accuracy": (int, float)}
+
 # What a tutorial whole-model pickle may contain; it names its class after the
 # script that saved it, model.py or the training script run as __main__.
 TUTORIAL_PICKLE_CLASSES = [(Tudui, "model.Tudui"), (Tudui, "__main__.Tudui"), nn.Sequential, nn.Conv2d,
@@ -84,8 +88,13 @@ def read_checkpoint(path):
         obj = {"model": obj.state_dict()}
     elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         obj = {"model": obj}  # tutorial: torch.save(model.state_dict())
-    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
+    if not isinstance(obj, dict) or not is_state_dict(obj.get("model")):
         raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
+    for key, kind in ENTRY_TYPES.items():
+        if key in obj and not isinstance(obj[key], kind):
+            raise UserError(f"{path} has a malformed {key!r} entry")
+    if not all(isinstance(name, str) for name in obj.get("classes", [])):
+        raise UserError(f"{path} has a malformed 'classes' entry")
     obj.setdefault("classes", CIFAR10_CLASSES[:num_classes(obj["model"])])
     obj.setdefault("normalize", IDENTITY)  # the tutorial used ToTensor() alone
     if not valid_normalize(obj["normalize"]):
@@ -94,6 +103,11 @@ def read_checkpoint(path):
     obj.setdefault("config", {})
     obj["path"] = path
     return obj
+
+
+def is_state_dict(weights):
+    return isinstance(weights, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                             for k, v in weights.items())
 
 
 def valid_normalize(stats):

@@ -220,9 +220,12 @@ DEVICE_SETTINGS = ("lr", "fused", "foreach", "capturable")
 def load_optimizer_state(optimizer, saved):
     """The saved optimizer state, with this process's own DEVICE_SETTINGS: a run saved on a GPU
     resumes on a CPU and the reverse (the learning rate itself is set at every step)."""
-    groups = [{**saved_group, **{k: group[k] for k in DEVICE_SETTINGS if k in group}}
-              for saved_group, group in zip(saved["param_groups"], optimizer.param_groups)]
-    optimizer.load_state_dict({**saved, "param_groups": groups})
+    try:
+        groups = [{**saved_group, **{k: group[k] for k in DEVICE_SETTINGS if k in group}}
+                  for saved_group, group in zip(saved["param_groups"], optimizer.param_groups)]
+        optimizer.load_state_dict({**saved, "param_groups": groups})
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"the checkpoint's optimizer state does not fit this network ({type(e).__name__}: {e})") from None
 
 
 def lr_at(step, total_steps, config):
@@ -503,13 +506,21 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     return model, forward, optimizer, criterion
 
 
+def read_run_checkpoint(path):
+    """The checkpoint to resume from: a file, or a run directory's newest readable one. It must hold a
+    train.py run's state (weights, optimizer, epoch, step, settings), not weights only."""
+    ckpt = newest_readable(path) if os.path.isdir(path) else read_checkpoint(path)
+    if "optimizer" not in ckpt:
+        raise UserError(f"{ckpt['path']} holds weights only; it cannot be resumed")
+    if "epoch" not in ckpt or "step" not in ckpt or not ckpt["config"]:
+        raise UserError(f"{ckpt['path']} is not a checkpoint of a train.py run (no epoch, step or settings); "
+                        "it cannot be resumed")
+    return ckpt
+
+
 def main(argv=None):
     explicit, resume = parse_args(argv)
-    resume_ckpt = None
-    if resume:
-        resume_ckpt = newest_readable(resume) if os.path.isdir(resume) else read_checkpoint(resume)
-        if "optimizer" not in resume_ckpt:
-            raise UserError(f"{resume_ckpt['path']} holds weights only; it cannot be resumed")
+    resume_ckpt = read_run_checkpoint(resume) if resume else None
     config = make_config(explicit, resume_ckpt)
     rank, world, device = setup_processes(config)
     graphs = use_cuda_graphs(config, device, world)

@@ -222,6 +222,20 @@ def test_a_malformed_normalization_is_named(workdir, capsys, normalize):
     assert code == 2 and "odd.pth has a malformed 'normalize'" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("entries, message", [
+    ({"model": {"model.0.weight": [0.0] * 3}}, "not a checkpoint of this project"),
+    ({"classes": "abcdefghij"}, "malformed 'classes'"),
+    ({"classes": [0] * 10}, "malformed 'classes'"),
+    ({"config": ["data"]}, "malformed 'config'"),
+    ({"step": "6"}, "malformed 'step'"),
+])
+def test_entries_of_the_wrong_type_are_named(workdir, capsys, entries, message):
+    torch.save({"model": Tudui().state_dict(), **entries}, workdir / "odd.pth")
+    Image.new("RGB", (32, 32)).save(workdir / "x.png")
+    code, _, err = run_cli(predict, [str(workdir / "odd.pth"), str(workdir / "x.png")], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
 def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsys):
     code, out, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "2", *TRAIN_FAST], capsys)
     assert code == 0, err

@@ -116,6 +116,25 @@ def test_resume_refuses_to_change_the_recipe(tiny, capsys):
     assert code == 2 and "--weight-decay" in err
 
 
+def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
+    """Weights only, a model-and-optimizer dict saved by one's own loop, an optimizer state of
+    another network, an entry of the wrong type: one line and exit 2, nothing trained or written."""
+    run_dir, _ = train_run(capsys, tiny, "ours", "--epochs", "1")
+    ours = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    other = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9).state_dict()
+    cases = {
+        "weights only": (ours["model"], "holds weights only"),
+        "own loop": ({"model": ours["model"], "optimizer": ours["optimizer"]}, "not a checkpoint of a train.py run"),
+        "other optimizer": ({**ours, "optimizer": other}, "optimizer state does not fit"),
+        "step as text": ({**ours, "step": "6"}, "malformed 'step'"),
+    }
+    for name, (ckpt, message) in cases.items():
+        torch.save(ckpt, "foreign.pth")
+        code, _, err = run_cli(train, ["--resume", "foreign.pth", "--epochs", "2"], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)
+    assert sorted(os.listdir(f"{run_dir}/checkpoints")) == ["epoch_001.pth", "last.pth"]
+
+
 def test_an_existing_run_is_never_overwritten(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "mine", "--epochs", "1")
     before = hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest()
