@@ -21,6 +21,7 @@ import torchvision
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.datasets.utils import check_integrity
 
 IMAGE_SIZE = 32
 CACHE_DIR = os.path.join("data", "cache")
@@ -253,7 +254,10 @@ def load_cifar10(root, download):
             finally:
                 sys.stdout = stdout
     except (OSError, RuntimeError) as e:
-        archive = os.path.join(root, "cifar-10-python.tar.gz")
+        archive = os.path.join(root, torchvision.datasets.CIFAR10.filename)
+        if os.path.isfile(archive) and not check_integrity(archive, torchvision.datasets.CIFAR10.tgz_md5):
+            raise UserError(f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); "
+                            "delete it and download it again") from None
         raise UserError(f"CIFAR-10 is not in {root}/ and could not be downloaded ({type(e).__name__}). "
                         f"Put cifar-10-python.tar.gz at {archive}, or pass --data-dir DIR with DIR/train/<class>/ "
                         "and DIR/test/<class>/ image folders.") from None
@@ -267,13 +271,18 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
     torchvision stores it (downloaded there when `download` is set)."""
     if os.path.isdir(os.path.join(root, "train")) or os.path.isdir(os.path.join(root, "test")):
         return load_image_folder(root, data_path, num_workers, with_train)
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise UserError(f"data directory {root} is a file, not a directory")
     if not os.path.isdir(root) and not download:
         raise UserError(f"data directory {root} does not exist")
     cifar_there = os.path.isdir(os.path.join(root, "cifar-10-batches-py")) or \
         os.path.exists(os.path.join(root, "cifar-10-python.tar.gz"))
     if not cifar_there and not download:
         raise UserError(f"{root} holds neither train/ and test/ image folders nor CIFAR-10")
-    os.makedirs(root, exist_ok=True)
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"could not create data directory {root}: {e.strerror or e}", code=1) from None
     return load_cifar10(root, download=True)
 
 

@@ -436,6 +436,15 @@ def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
     writer.flush()
 
 
+def create_run_dir(run_dir, config):
+    """The run's folder, with checkpoints/ (which marks the name as taken) and config.json."""
+    try:
+        os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    except OSError as e:
+        raise UserError(f"could not create {run_dir}: {e.strerror or e}", code=1) from None
+    atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
+
+
 def save_checkpoints(run_dir, ckpt, best):
     folder = os.path.join(run_dir, "checkpoints")
     atomic_save(ckpt, os.path.join(folder, f"epoch_{ckpt['epoch']:03d}.pth"))
@@ -547,8 +556,7 @@ def main(argv=None):
 
     writer = None
     if rank == 0:
-        os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-        atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
+        create_run_dir(run_dir, config)
         example = first_batch_augmented(train, config, device)
         writer = open_writer(run_dir, config, state, resume_ckpt is None, example, model, classes)
         print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "

@@ -148,6 +148,21 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_partial_file(
     assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "last.pth"]
 
 
+def test_a_log_dir_that_cannot_be_made_or_written_is_one_line(tiny, capsys, monkeypatch):
+    open("afile", "w").close()
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "afile/logs", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 1 and "could not create afile/logs" in err.strip().splitlines()[-1]
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+
+    def read_only(*args, **kwargs):  # the file system turned read-only: not even a temporary file
+        raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", read_only)
+    code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
+    assert code == 1 and "could not write" in err and "Read-only file system" in err
+    assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "last.pth"]
+
+
 @pytest.mark.parametrize("flag", ["--epochs", "--batch-size", "--optimizer", "--lr", "--momentum", "--weight-decay",
                                   "--schedule", "--warmup", "--label-smoothing", "--crop-pad", "--seed",
                                   "--val-split", "--device", "--num-workers", "--data-path", "--log-every",

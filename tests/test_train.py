@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import tarfile
 
 import numpy as np
@@ -235,6 +236,23 @@ def test_offline_without_cifar_says_where_to_put_the_archive(workdir, capsys, mo
     code, _, err = run_cli(train, [], capsys)
     assert code == 2
     assert "cifar-10-python.tar.gz" in err and "--data-dir" in err and "Traceback" not in err
+
+
+def test_a_broken_cifar_archive_or_a_file_named_data_is_one_line_offline(workdir, capsys, monkeypatch):
+    import torchvision.datasets.cifar
+
+    def no_network(*args, **kwargs):
+        raise OSError("network unreachable")
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", no_network)
+    os.makedirs("data")
+    with open("data/cifar-10-python.tar.gz", "wb") as f:
+        f.write(b"the first bytes of an interrupted download")
+    code, _, err = run_cli(train, [], capsys)
+    assert code == 2 and "data/cifar-10-python.tar.gz is incomplete or corrupt" in err
+    shutil.rmtree("data")
+    open("data", "w").close()
+    code, _, err = run_cli(train, [], capsys)
+    assert code == 2 and "data directory data is a file" in err
 
 
 def fake_cifar10_archive(path, per_batch=3):
