@@ -30,8 +30,8 @@ from tqdm import tqdm
 
 import pictures
 from checkpoint import IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
-from data import (UserError, BatchLoader, Batches, augment, augment_params, channel_stats, load_dataset,
-                  normalize, whitening_filter)
+from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
+                  load_dataset, normalize, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -65,7 +65,9 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def checked(kind, low, strict):
+def checked(kind, low, strict, high=math.inf, high_strict=False):
+    """An argparse type: a `kind` above `low` (or equal to it unless `strict`) and up to `high`
+    (or below it when `high_strict`)."""
     def parse(text):
         try:
             value = kind(text)
@@ -73,6 +75,8 @@ def checked(kind, low, strict):
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
         if value < low or (strict and value == low) or not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text}")
+        if value > high or (high_strict and value == high):
+            raise argparse.ArgumentTypeError(f"must be {'<' if high_strict else '<='} {high}, got {text}")
         return value
     return parse
 
@@ -81,31 +85,31 @@ def parse_args(argv=None):
     # Defaults are None here so that flags given explicitly can be told apart (presets, resume).
     p = Parser(description="Train the tutorial CNN on CIFAR-10 or an image folder.")
     d = DEFAULTS
-    positive, count = checked(int, 0, True), checked(int, 0, False)
+    positive, count, fraction = checked(int, 0, True), checked(int, 0, False), checked(float, 0, False, high=1)
     p.add_argument("--preset", choices=sorted(PRESETS), help="tutorial: the tutorial's exact settings; other flags override it")
     p.add_argument("--epochs", type=positive, help=f"total epochs (default {d['epochs']})")
     p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
                                                         f"(default {d['batch_size']})")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], help=f"(default {d['optimizer']})")
     p.add_argument("--lr", type=checked(float, 0, True), help=f"peak learning rate (default {d['lr']})")
-    p.add_argument("--momentum", type=checked(float, 0, False), help=f"(default {d['momentum']})")
+    p.add_argument("--momentum", type=checked(float, 0, False, high=1, high_strict=True),
+                   help=f"(default {d['momentum']})")
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help=f"(default {d['nesterov']})")
     p.add_argument("--weight-decay", type=checked(float, 0, False), help=f"(default {d['weight_decay']})")
     p.add_argument("--schedule", choices=["onecycle", "constant"],
                    help=f"onecycle: linear warm-up then linear decay to 0, per batch (default {d['schedule']})")
-    p.add_argument("--warmup", type=checked(float, 0, False), help=f"warm-up fraction of all steps "
-                                                                   f"(default {d['warmup']})")
-    p.add_argument("--label-smoothing", type=checked(float, 0, False), help=f"(default {d['label_smoothing']})")
+    p.add_argument("--warmup", type=fraction, help=f"warm-up fraction of all steps (default {d['warmup']})")
+    p.add_argument("--label-smoothing", type=fraction, help=f"(default {d['label_smoothing']})")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction,
                    help=f"standardize with the training split's per-channel mean/std (default {d['normalize']})")
     p.add_argument("--whiten", action=argparse.BooleanOptionalAction,
                    help=f"then decorrelate neighbouring pixels with a fixed 5x5 ZCA filter made from the training "
                         f"split (default {d['whiten']})")
-    p.add_argument("--crop-pad", type=count, help=f"random-crop padding in pixels, 0 for none "
-                                                  f"(default {d['crop_pad']})")
+    p.add_argument("--crop-pad", type=checked(int, 0, False, high=IMAGE_SIZE - 1),
+                   help=f"random-crop padding in pixels, 0 for none (default {d['crop_pad']})")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, help=f"horizontal flip, each image in every "
                                                                          f"other epoch (default {d['flip']})")
-    p.add_argument("--seed", type=count, help=f"(default {d['seed']})")
+    p.add_argument("--seed", type=checked(int, 0, False, high=2**32 - 1), help=f"(default {d['seed']})")
     p.add_argument("--val-split", type=count, help="hold out N training images for validation and keep "
                                                    "best.pth by validation accuracy (default 0: none)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="auto: CUDA, then MPS, then CPU (default auto)")

@@ -172,6 +172,16 @@ def test_every_flag_with_a_wrong_value_exits_2_naming_it(flag, capsys):
     assert code == 2 and flag in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("flag, value, limit", [
+    ("--label-smoothing", "1.5", "<= 1"), ("--warmup", "3", "<= 1"), ("--momentum", "1", "< 1"),
+    ("--crop-pad", "32", "<= 31"), ("--seed", str(2**64), "<= 4294967295")])
+def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
+    """Values that used to fail deep inside training with a traceback (label smoothing, crop
+    padding, seed) or to train nonsense quietly (warm-up, momentum)."""
+    code, _, err = run_cli(train, [flag, value], capsys)
+    assert code == 2 and flag in err and limit in err and len(err.strip().splitlines()) == 1
+
+
 image_bytes = st.one_of(
     st.binary(max_size=2000),
     st.builds(lambda a, fmt: _encode(a, fmt),
