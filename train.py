@@ -81,6 +81,14 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
     return parse
 
 
+def folder_name(text):
+    """An argparse type: a name of a folder of its own (an empty --run-name from an unset shell
+    variable would put the run in --log-dir itself, and the next runs inside it)."""
+    if text.strip() in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return text
+
+
 def parse_args(argv=None):
     # Defaults are None here so that flags given explicitly can be told apart (presets, resume).
     p = Parser(description="Train the tutorial CNN on CIFAR-10 or an image folder.")
@@ -126,7 +134,8 @@ def parse_args(argv=None):
                    help="memory: decode once and keep in memory; stream: decode every batch (default auto: memory up "
                         "to 2 GiB of decoded images)")
     p.add_argument("--log-dir", help=f"(default {d['log_dir']})")
-    p.add_argument("--run-name", help="run directory under --log-dir (default: date, time and preset)")
+    p.add_argument("--run-name", type=folder_name,
+                   help="run directory under --log-dir (default: date, time and preset)")
     p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
     p.add_argument("--resume", help="a checkpoint or a run directory to continue")
     args = p.parse_args(argv)

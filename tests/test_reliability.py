@@ -182,6 +182,12 @@ def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     assert code == 2 and flag in err and limit in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("name", ["", " ", ".", ".."])
+def test_a_run_name_that_is_no_folder_of_its_own_exits_2(name, capsys):
+    code, _, err = run_cli(train, ["--run-name", name], capsys)
+    assert code == 2 and "--run-name" in err and len(err.strip().splitlines()) == 1
+
+
 image_bytes = st.one_of(
     st.binary(max_size=2000),
     st.builds(lambda a, fmt: _encode(a, fmt),
