@@ -254,7 +254,7 @@ def load_cifar10(root, download):
             finally:
                 sys.stdout = stdout
     except (OSError, RuntimeError) as e:
-        archive = os.path.join(root, torchvision.datasets.CIFAR10.filename)
+        archive = os.path.join(root, "cifar-10-python.tar.gz")
         if os.path.isfile(archive) and not check_integrity(archive, torchvision.datasets.CIFAR10.tgz_md5):
             raise UserError(f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); "
                             "delete it and download it again") from None
