@@ -43,6 +43,7 @@ from torch.utils.data import DataLoader, Subset
 
 import data
 import train
+from checkpoint import atomic_write
 from model import Tudui
 
 WARMUP = 5                          # untimed steps before each timing
@@ -72,8 +73,7 @@ def parse_args(argv=None):
 
 def dataset_sizes(data_dir):
     """(training images, test images) of an image-folder dataset; UserError when it is not one."""
-    if not os.path.isdir(data_dir):
-        raise data.UserError(f"data directory {data_dir} does not exist")
+    data.require_directory(data_dir)
     _, train_files, _ = data.list_image_folder(os.path.join(data_dir, "train"))
     _, test_files, _ = data.list_image_folder(os.path.join(data_dir, "test"))
     return len(train_files), len(test_files)
@@ -390,8 +390,7 @@ def main(argv=None):
     results["decode"] = bench_decode(args.data_dir, cold=args.decode or not args.quick)
     print(report(results))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        atomic_write(args.json, lambda f: f.write(json.dumps(results, indent=2).encode()))
 
 
 def run(argv=None):
@@ -401,6 +400,9 @@ def run(argv=None):
     except data.UserError as e:
         print(f"bench.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)
+    except train.Diverged as e:  # the timings of a diverged run mean nothing
+        print(f"bench.py: error: training diverged on this data: {e}", file=sys.stderr)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

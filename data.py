@@ -264,6 +264,13 @@ def load_cifar10(root, download):
     return train, test, classes
 
 
+def require_directory(root):
+    if not os.path.exists(root):
+        raise UserError(f"data directory {root} does not exist")
+    if not os.path.isdir(root):
+        raise UserError(f"data directory {root} is a file, not a directory")
+
+
 def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):
     """(train split, test split, class names) of the dataset at `root`.
 
@@ -271,10 +278,8 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
     torchvision stores it (downloaded there when `download` is set)."""
     if os.path.isdir(os.path.join(root, "train")) or os.path.isdir(os.path.join(root, "test")):
         return load_image_folder(root, data_path, num_workers, with_train)
-    if os.path.exists(root) and not os.path.isdir(root):
-        raise UserError(f"data directory {root} is a file, not a directory")
-    if not os.path.isdir(root) and not download:
-        raise UserError(f"data directory {root} does not exist")
+    if os.path.exists(root) or not download:  # a missing one is made for the download
+        require_directory(root)
     cifar_there = os.path.isdir(os.path.join(root, "cifar-10-batches-py")) or \
         os.path.exists(os.path.join(root, "cifar-10-python.tar.gz"))
     if not cifar_there and not download:

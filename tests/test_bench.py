@@ -1,6 +1,7 @@
 import json
 
 import bench
+import train
 from conftest import run_cli
 
 
@@ -21,3 +22,17 @@ def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkey
 def test_bench_on_a_missing_folder_is_one_line(workdir, capsys):
     code, _, err = run_cli(bench, ["--data-dir", "nowhere"], capsys)
     assert code == 2 and err.count("\n") == 1 and "nowhere" in err
+
+
+def test_bench_on_a_file_or_a_diverging_run_or_an_unwritable_json_is_one_line(tiny, workdir, capsys, monkeypatch):
+    open("afile", "w").close()
+    code, _, err = run_cli(bench, ["--data-dir", "afile"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "afile is a file" in err
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
+    quick = ["--data-dir", tiny, "--quick", "--steps", "2"]
+    code, out, err = run_cli(bench, [*quick, "--json", "no/such/folder/b.json"], capsys)
+    assert code == 1 and "could not write no/such/folder/b.json" in err and "project / floor" in out
+    monkeypatch.setattr(train, "lr_at", lambda *args: 1e30)
+    code, _, err = run_cli(bench, quick, capsys)
+    assert code == 3 and "diverged" in err.strip().splitlines()[-1]
