@@ -178,13 +178,13 @@ def test_every_flag_with_a_wrong_value_exits_2_naming_it(flag, capsys):
 def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     """Values that used to fail deep inside training with a traceback (label smoothing, crop
     padding, seed) or to train nonsense quietly (warm-up, momentum)."""
-    code, _, err = run_cli(train, [flag, value], capsys)
+    code, _, err = run_cli(train, [flag, value, "--data-dir", "nowhere"], capsys)  # never a download
     assert code == 2 and flag in err and limit in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("name", ["", " ", ".", ".."])
 def test_a_run_name_that_is_no_folder_of_its_own_exits_2(name, capsys):
-    code, _, err = run_cli(train, ["--run-name", name], capsys)
+    code, _, err = run_cli(train, ["--run-name", name, "--data-dir", "nowhere"], capsys)
     assert code == 2 and "--run-name" in err and len(err.strip().splitlines()) == 1
 
 
