@@ -88,7 +88,7 @@ def read_checkpoint(path):
         raise UserError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__})") from None
     if isinstance(obj, Tudui):  # tutorial: torch.save(model)
         obj = {"model": obj.state_dict()}
-    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+    elif is_state_dict(obj) and obj:
         obj = {"model": obj}  # tutorial: torch.save(model.state_dict())
     if not isinstance(obj, dict) or not is_state_dict(obj.get("model")):
         raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
