@@ -74,8 +74,11 @@ def read_checkpoint(path):
     Accepts this project's checkpoints, a bare state_dict, and the tutorial's
     whole-model pickles. Raises UserError with a one-line reason otherwise."""
     if os.path.isdir(path):
-        path = os.path.join(path, "checkpoints", "last.pth") if os.path.isdir(os.path.join(path, "checkpoints")) \
-            else os.path.join(path, "last.pth")
+        folder = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
+        path = os.path.join(folder, "last.pth")
+        others = sorted(f for f in os.listdir(folder) if f.endswith(".pth"))
+        if not os.path.isfile(path) and others:  # e.g. a run stopped in its first epoch: interrupt.pth only
+            raise UserError(f"{folder} has no last.pth; name one of its checkpoints: {', '.join(others)}")
     if not os.path.isfile(path):
         raise UserError(f"checkpoint {path} not found")
     try:

@@ -7,6 +7,7 @@ CHECKPOINT is a .pth file (this project's, or the tutorial's own whole-model
 pickles such as tudui_9.pth) or a run directory (its last checkpoint). Nothing
 in it is executed: it is read with torch.load(weights_only=True).
 """
+import argparse
 import json
 import os
 import sys
@@ -15,11 +16,21 @@ import torch
 from PIL import Image
 
 import pictures
-from checkpoint import load_model, read_checkpoint
+from checkpoint import atomic_write, load_model, read_checkpoint
 from data import IMG_EXTENSIONS, BadImage, UserError, load_dataset, load_image
 from train import EVAL_BATCH, Parser, checked, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
+
+
+def picture_file(path):
+    """An argparse type: a file name whose extension PIL can write (none: PNG); returns (path, format)."""
+    ext = os.path.splitext(path)[1].lower()
+    formats = Image.registered_extensions()  # also loads the writers into Image.SAVE
+    fmt = formats.get(ext) if ext else "PNG"
+    if fmt not in Image.SAVE:
+        raise argparse.ArgumentTypeError(f"cannot write pictures as {ext!r} files; name a .png, .jpg or the like")
+    return path, fmt
 
 
 def parse_args(argv=None):
@@ -33,7 +44,7 @@ def parse_args(argv=None):
                    help="decoding processes for the test split")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="(default cpu)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--save-grid", metavar="FILE.png",
+    p.add_argument("--save-grid", metavar="FILE.png", type=picture_file,
                    help=f"save the images (the first {GRID_IMAGES}) with their predictions as a picture "
                         "(test split: the most confident mistakes, and FILE_confusion.png)")
     return p.parse_args(argv)
@@ -98,11 +109,8 @@ def print_evaluation(report):
         print(f"{name:<{width}}" + "".join(f"{v:>7}" for v in row))
 
 
-def save_png(array, path):
-    try:
-        Image.fromarray(array).save(path)
-    except (OSError, ValueError) as e:
-        raise UserError(f"could not write {path}: {e}", code=1) from None
+def save_picture(array, path, fmt):
+    atomic_write(path, lambda f: Image.fromarray(array).save(f, format=fmt))
 
 
 def evaluate_checkpoint(model, ckpt, args, device):
@@ -124,9 +132,10 @@ def evaluate_checkpoint(model, ckpt, args, device):
         worst = wrong[conf[wrong].argsort(descending=True)[:32]]
         images = test.images[worst] if test.images is not None else torch.stack([load_image(test.files[i])
                                                                                  for i in worst.tolist()])
-        save_png(pictures.image_grid(images, test.labels[worst], classes, pred[worst], conf[worst]), args.save_grid)
-        stem, ext = os.path.splitext(args.save_grid)
-        save_png(pictures.confusion_image(confusion, classes), f"{stem}_confusion{ext or '.png'}")
+        path, fmt = args.save_grid
+        save_picture(pictures.image_grid(images, test.labels[worst], classes, pred[worst], conf[worst]), path, fmt)
+        stem, ext = os.path.splitext(path)
+        save_picture(pictures.confusion_image(confusion, classes), f"{stem}_confusion{ext}", fmt)
     return report
 
 
@@ -153,7 +162,7 @@ def main(argv=None):
         print_predictions(results)
     if args.save_grid and images is not None:
         conf, pred = probs[:GRID_IMAGES].max(1)
-        save_png(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), args.save_grid)
+        save_picture(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), *args.save_grid)
     return 1 if any("error" in r for r in results) else 0
 
 

@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import shutil
 import struct
 import zlib
 
@@ -248,6 +249,28 @@ def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsy
     assert Image.open("grid.png").size[0] > 0 and Image.open("grid_confusion.png").size[0] > 0
     code, out, _ = run_cli(predict, ["logs_train/r"], capsys)
     assert f"test accuracy {trained:.4f}" in out and "confusion matrix" in out and "stripes" in out
+
+
+def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoint, workdir, capsys):
+    Image.new("RGB", (32, 32)).save("x.png")
+    for name, fmt in [("grid", "PNG"), ("grid.jpg", "JPEG")]:  # no extension: PNG, not "unknown file extension"
+        code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", name], capsys)
+        assert code == 0, err
+        with Image.open(name) as picture:
+            assert picture.format == fmt
+    code, out, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "grid.xyz"], capsys)
+    assert code == 2 and "--save-grid" in err and out == "" and len(err.strip().splitlines()) == 1
+    os.mkdir("taken")
+    code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "taken"], capsys)
+    assert code == 1 and "could not write taken" in err and len(err.strip().splitlines()) == 1
+    assert not [f for f in os.listdir() if f.startswith(".tmp-")]
+
+
+def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoint, workdir, capsys):
+    os.makedirs("logs_train/r/checkpoints")  # a run stopped in its first epoch
+    shutil.copy(checkpoint, "logs_train/r/checkpoints/interrupt.pth")
+    code, _, err = run_cli(predict, ["logs_train/r"], capsys)
+    assert code == 2 and "no last.pth" in err and "interrupt.pth" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_flags_exit_2(checkpoint, capsys):
