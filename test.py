@@ -110,7 +110,10 @@ def print_evaluation(report):
 
 
 def save_picture(array, path, fmt):
-    atomic_write(path, lambda f: Image.fromarray(array).save(f, format=fmt))
+    try:
+        atomic_write(path, lambda f: Image.fromarray(array).save(f, format=fmt))
+    except ValueError as e:  # a format that cannot hold RGB: Pillow says so with OSError (in atomic_write) or this
+        raise UserError(f"could not write {path}: {e}", code=1) from None
 
 
 def evaluate_checkpoint(model, ckpt, args, device):
