@@ -20,6 +20,7 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets import CIFAR10
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.datasets.utils import check_integrity
 
@@ -243,7 +244,7 @@ def load_image_folder(root, data_path, num_workers, with_train):
 def load_cifar10(root, download):
     """CIFAR-10 through torchvision: already an array, so always in memory."""
     def split(train):
-        ds = torchvision.datasets.CIFAR10(root, train=train, download=download)
+        ds = CIFAR10(root, train=train, download=download)
         return Split(torch.tensor(ds.targets), images=torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()), ds.classes
 
     try:
@@ -254,12 +255,12 @@ def load_cifar10(root, download):
             finally:
                 sys.stdout = stdout
     except (OSError, RuntimeError) as e:
-        archive = os.path.join(root, "cifar-10-python.tar.gz")
-        if os.path.isfile(archive) and not check_integrity(archive, torchvision.datasets.CIFAR10.tgz_md5):
+        archive = os.path.join(root, CIFAR10.filename)
+        if os.path.isfile(archive) and not check_integrity(archive, CIFAR10.tgz_md5):
             raise UserError(f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); "
                             "delete it and download it again") from None
         raise UserError(f"CIFAR-10 is not in {root}/ and could not be downloaded ({type(e).__name__}). "
-                        f"Put cifar-10-python.tar.gz at {archive}, or pass --data-dir DIR with DIR/train/<class>/ "
+                        f"Put {CIFAR10.filename} at {archive}, or pass --data-dir DIR with DIR/train/<class>/ "
                         "and DIR/test/<class>/ image folders.") from None
     return train, test, classes
 
@@ -280,8 +281,8 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
         return load_image_folder(root, data_path, num_workers, with_train)
     if os.path.exists(root) or not download:  # a missing one is made for the download
         require_directory(root)
-    cifar_there = os.path.isdir(os.path.join(root, "cifar-10-batches-py")) or \
-        os.path.exists(os.path.join(root, "cifar-10-python.tar.gz"))
+    cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
+        os.path.exists(os.path.join(root, CIFAR10.filename))
     if not cifar_there and not download:
         raise UserError(f"{root} holds neither train/ and test/ image folders nor CIFAR-10")
     try:
