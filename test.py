@@ -36,7 +36,8 @@ def picture_file(path):
 def parse_args(argv=None):
     p = Parser(description="Classify images with a checkpoint, or evaluate it on the test split.")
     p.add_argument("checkpoint", help="a .pth checkpoint or a run directory")
-    p.add_argument("images", nargs="*", help="image files or folders of images; none: evaluate on the test split")
+    p.add_argument("images", nargs="*", default=[],
+                   help="image files or folders of images; none: evaluate on the test split")
     p.add_argument("--topk", type=checked(int, 0, True), default=1, help="classes to show per image (default 1)")
     p.add_argument("--data-dir", help="dataset for the test split (default: the one the checkpoint was trained on, "
                                       "else data/)")
@@ -47,7 +48,7 @@ def parse_args(argv=None):
     p.add_argument("--save-grid", metavar="FILE.png", type=picture_file,
                    help=f"save the images (the first {GRID_IMAGES}) with their predictions as a picture "
                         "(test split: the most confident mistakes, and FILE_confusion.png)")
-    return p.parse_args(argv)
+    return p.parse_intermixed_args(argv)  # flags may come between the images
 
 
 def expand(paths):

@@ -273,6 +273,16 @@ def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoin
     assert code == 2 and "no last.pth" in err and "interrupt.pth" in err and len(err.strip().splitlines()) == 1
 
 
+def test_flags_may_come_before_between_or_after_the_images(checkpoint, workdir, capsys):
+    for name, colour in (("a.png", "red"), ("b.png", "blue")):
+        Image.new("RGB", (32, 32), colour).save(name)
+    code, out, err = run_cli(predict, [checkpoint, "--topk", "2", "a.png", "--json", "b.png"], capsys)
+    assert code == 0, err
+    assert [(r["image"], len(r["predictions"])) for r in json.loads(out)] == [("a.png", 2), ("b.png", 2)]
+    code, _, err = run_cli(predict, [], capsys)
+    assert code == 2 and "required: checkpoint (" in err  # the images are optional and not named as required
+
+
 def test_bad_flags_exit_2(checkpoint, capsys):
     for argv in ([checkpoint, "--topk", "0"], [checkpoint, "--device", "tpu"], []):
         code, _, err = run_cli(predict, argv, capsys)
