@@ -11,9 +11,11 @@ import os
 import pickle
 import sys
 import tempfile
+import warnings
 import zipfile
 
 import torch
+from PIL import Image
 from torch import nn
 
 from data import WHITEN_SIZE, UserError
@@ -85,6 +87,8 @@ def read_checkpoint(path):
         with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
+            raise UserError(f"{path} is an image, not a checkpoint") from None
         reason = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
         raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
@@ -108,6 +112,19 @@ def read_checkpoint(path):
     obj.setdefault("config", {})
     obj["path"] = path
     return obj
+
+
+def is_image(path):
+    """Whether Pillow recognizes the file as an image, from its header (nothing is decoded)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path):
+                return True
+        except Image.DecompressionBombError:  # an image, one too large to decode
+            return True
+        except (OSError, ValueError):
+            return False
 
 
 def is_state_dict(weights):

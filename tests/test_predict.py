@@ -283,6 +283,12 @@ def test_flags_may_come_before_between_or_after_the_images(checkpoint, workdir, 
     assert code == 2 and "required: checkpoint (" in err  # the images are optional and not named as required
 
 
+def test_an_image_given_as_the_checkpoint_is_named_as_such(checkpoint, workdir, capsys):
+    Image.new("RGB", (32, 32)).save("dog.png")
+    code, _, err = run_cli(predict, ["dog.png", checkpoint], capsys)  # the arguments swapped
+    assert code == 2 and "dog.png is an image, not a checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
 def test_bad_flags_exit_2(checkpoint, capsys):
     for argv in ([checkpoint, "--topk", "0"], [checkpoint, "--device", "tpu"], []):
         code, _, err = run_cli(predict, argv, capsys)
