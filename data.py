@@ -65,7 +65,9 @@ def load_image(path):
     except FileNotFoundError:
         raise BadImage("no such file") from None
     except IsADirectoryError:
-        raise BadImage("is a directory") from None
+        # test.py passes a folder on only when no image lies directly in it (class folders, say)
+        raise BadImage("a folder with no images directly in it (to score DIR/test/<class>/ folders: "
+                       "test.py CHECKPOINT --data-dir DIR)") from None
     except Image.UnidentifiedImageError:
         raise BadImage("not an image file") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:

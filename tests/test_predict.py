@@ -89,7 +89,7 @@ def test_every_kind_of_image_gets_a_prediction_or_one_error_line(checkpoint, wor
         shown_ok = any(line.startswith(str(workdir / "odd" / name) + ":") for line in out.splitlines())
         shown_bad = any(name in line for line in err.splitlines())
         assert (shown_ok, shown_bad) == (ok, not ok), name
-    assert "missing.png: no such file" in err and "no_dir: is a directory" in err
+    assert "missing.png: no such file" in err and "no_dir: a folder with no images directly in it" in err
     assert "too large" in err
 
 
