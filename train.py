@@ -49,8 +49,8 @@ PRESETS = {
                      epochs=10),
 }
 # Settings that may change when a run is resumed; the others belong to the run.
-RESUMABLE = {"epochs", "lr", "device", "num_workers", "data_dir", "data_path", "cuda_graphs", "amp", "deterministic",
-             "log_every"}
+RESUMABLE = {"epochs", "lr", "run_name", "device", "num_workers", "data_dir", "data_path", "cuda_graphs", "amp",
+             "deterministic", "log_every"}
 EVAL_BATCH = 1000
 
 
@@ -137,7 +137,7 @@ def parse_args(argv=None):
     p.add_argument("--run-name", type=folder_name,
                    help="run directory under --log-dir (default: date, time and preset)")
     p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
-    p.add_argument("--resume", help="a checkpoint or a run directory to continue")
+    p.add_argument("--resume", help="a checkpoint or a run directory to continue (with --run-name: as a new run)")
     args = p.parse_args(argv)
     explicit = {k: v for k, v in vars(args).items() if v is not None and k != "resume"}
     return explicit, args.resume
@@ -540,6 +540,21 @@ def read_run_checkpoint(path):
     return ckpt
 
 
+def resumed_run_dir(resume, ckpt, named_dir, named):
+    """(run directory, whether it is a new one) for a resumed run: where its checkpoint lies, wherever
+    the run was moved; or, with --run-name, a new run that branches off at the checkpoint. Going on
+    in place from an earlier epoch would overwrite the later ones: refused."""
+    folder = os.path.dirname(os.path.abspath(ckpt["path"]))
+    own_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else named_dir
+    if named and os.path.abspath(named_dir) != os.path.abspath(own_dir):
+        return named_dir, True
+    later = os.path.join(own_dir, "checkpoints", f"epoch_{ckpt['epoch'] + 1:03d}.pth")
+    if os.path.isfile(resume) and os.path.exists(later):
+        raise UserError(f"{own_dir} goes on past {ckpt['path']}: continuing in place would overwrite {later}; "
+                        "pass --run-name NEW to continue from it in a new run")
+    return own_dir, False
+
+
 def main(argv=None):
     explicit, resume = parse_args(argv)
     resume_ckpt = read_run_checkpoint(resume) if resume else None
@@ -550,10 +565,10 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = not config["deterministic"]
 
     run_dir = os.path.join(config["log_dir"], config["run_name"])
-    if resume_ckpt is not None:  # continue where the checkpoint lies, wherever the run was moved
-        folder = os.path.dirname(os.path.abspath(resume_ckpt["path"]))
-        run_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else run_dir
-    if resume_ckpt is None and os.path.isdir(os.path.join(run_dir, "checkpoints")):
+    new_run = resume_ckpt is None
+    if resume_ckpt is not None:
+        run_dir, new_run = resumed_run_dir(resume, resume_ckpt, run_dir, "run_name" in explicit)
+    if new_run and os.path.isdir(os.path.join(run_dir, "checkpoints")):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
 
     train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
@@ -571,7 +586,7 @@ def main(argv=None):
     if rank == 0:
         create_run_dir(run_dir, config)
         example = first_batch_augmented(train, config, device)
-        writer = open_writer(run_dir, config, state, resume_ckpt is None, example, model, classes)
+        writer = open_writer(run_dir, config, state, new_run, example, model, classes)
         print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "
               f"device {device}, {world} process(es)", flush=True)
     ctx = {"config": config, "device": device, "stats": stats, "rank": rank, "world": world, "writer": writer,

@@ -117,6 +117,25 @@ def test_resume_refuses_to_change_the_recipe(tiny, capsys):
     assert code == 2 and "--weight-decay" in err
 
 
+def test_resuming_an_earlier_epoch_never_overwrites_the_later_ones_and_can_branch(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "long", "--epochs", "2")
+    files = {name: hashlib.sha256(open(f"{run_dir}/checkpoints/{name}", "rb").read()).hexdigest()
+             for name in os.listdir(f"{run_dir}/checkpoints")}
+    earlier = f"{run_dir}/checkpoints/epoch_001.pth"
+    code, _, err = run_cli(train, ["--resume", earlier, "--epochs", "2", "--lr", "0.001"], capsys)
+    assert code == 2 and "would overwrite" in err and "--run-name" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(train, ["--resume", earlier, "--epochs", "2", "--lr", "0.001", "--run-name", "branch"],
+                           capsys)
+    assert code == 0, err
+    assert files == {name: hashlib.sha256(open(f"{run_dir}/checkpoints/{name}", "rb").read()).hexdigest()
+                     for name in os.listdir(f"{run_dir}/checkpoints")}  # the original run untouched
+    branch = torch.load("logs_train/branch/checkpoints/last.pth", weights_only=True)
+    assert branch["epoch"] == 2 and branch["config"]["run_name"] == "branch" and branch["config"]["lr"] == 0.001
+    assert sorted(os.listdir("logs_train/branch/checkpoints")) == ["epoch_002.pth", "last.pth"]
+    code, _, err = run_cli(train, ["--resume", earlier, "--epochs", "2", "--run-name", "branch"], capsys)
+    assert code == 2 and "already holds a run" in err  # a branch never lands on a run either
+
+
 def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
     """Weights only, a model-and-optimizer dict saved by one's own loop, an optimizer state of
     another network, an entry of the wrong type: one line and exit 2, nothing trained or written."""
