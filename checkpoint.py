@@ -11,14 +11,12 @@ import os
 import pickle
 import sys
 import tempfile
-import warnings
 import zipfile
 
 import torch
-from PIL import Image
 from torch import nn
 
-from data import WHITEN_SIZE, UserError
+from data import WHITEN_SIZE, UserError, is_image
 from model import Tudui
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -78,8 +76,8 @@ def read_checkpoint(path):
     if os.path.isdir(path):
         folder = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
         path = os.path.join(folder, "last.pth")
-        others = sorted(f for f in os.listdir(folder) if f.endswith(".pth"))
-        if not os.path.isfile(path) and others:  # e.g. a run stopped in its first epoch: interrupt.pth only
+        others = [] if os.path.isfile(path) else sorted(f for f in os.listdir(folder) if f.endswith(".pth"))
+        if others:  # e.g. a run stopped in its first epoch: interrupt.pth only
             raise UserError(f"{folder} has no last.pth; name one of its checkpoints: {', '.join(others)}")
     if not os.path.isfile(path):
         raise UserError(f"checkpoint {path} not found")
@@ -112,19 +110,6 @@ def read_checkpoint(path):
     obj.setdefault("config", {})
     obj["path"] = path
     return obj
-
-
-def is_image(path):
-    """Whether Pillow recognizes the file as an image, from its header (nothing is decoded)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path):
-                return True
-        except Image.DecompressionBombError:  # an image, one too large to decode
-            return True
-        except (OSError, ValueError):
-            return False
 
 
 def is_state_dict(weights):

@@ -65,9 +65,7 @@ def load_image(path):
     except FileNotFoundError:
         raise BadImage("no such file") from None
     except IsADirectoryError:
-        # test.py passes a folder on only when no image lies directly in it (class folders, say)
-        raise BadImage("a folder with no images directly in it (to score DIR/test/<class>/ folders: "
-                       "test.py CHECKPOINT --data-dir DIR)") from None
+        raise BadImage("is a directory") from None
     except Image.UnidentifiedImageError:
         raise BadImage("not an image file") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
@@ -75,6 +73,19 @@ def load_image(path):
     if img.size != (IMAGE_SIZE, IMAGE_SIZE):
         img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR, reducing_gap=3.0)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()
+
+
+def is_image(path):
+    """Whether Pillow recognizes the file as an image, from its header (nothing is decoded)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path):
+                return True
+        except Image.DecompressionBombError:  # an image, one too large to decode
+            return True
+        except (OSError, ValueError):
+            return False
 
 
 def to_rgb(img):

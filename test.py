@@ -70,6 +70,9 @@ def classify(model, ckpt, paths, topk, device):
     results, images = [], []
     for path in paths:
         try:
+            if os.path.isdir(path):  # expand() leaves a folder only when no image lies directly in it
+                raise BadImage("a folder with no images directly in it (to score DIR/test/<class>/ folders: "
+                               "test.py CHECKPOINT --data-dir DIR)")
             images.append(load_image(path))
             results.append({"image": path})
         except BadImage as e:

@@ -458,9 +458,13 @@ def create_run_dir(run_dir, config):
     atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
 
 
+def epoch_checkpoint(run_dir, epoch):
+    return os.path.join(run_dir, "checkpoints", f"epoch_{epoch:03d}.pth")
+
+
 def save_checkpoints(run_dir, ckpt, best):
     folder = os.path.join(run_dir, "checkpoints")
-    atomic_save(ckpt, os.path.join(folder, f"epoch_{ckpt['epoch']:03d}.pth"))
+    atomic_save(ckpt, epoch_checkpoint(run_dir, ckpt["epoch"]))
     atomic_save(ckpt, os.path.join(folder, "last.pth"))
     if best:
         atomic_save(ckpt, os.path.join(folder, "best.pth"))
@@ -548,7 +552,7 @@ def resumed_run_dir(resume, ckpt, named_dir, named):
     own_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else named_dir
     if named and os.path.abspath(named_dir) != os.path.abspath(own_dir):
         return named_dir, True
-    later = os.path.join(own_dir, "checkpoints", f"epoch_{ckpt['epoch'] + 1:03d}.pth")
+    later = epoch_checkpoint(own_dir, ckpt["epoch"] + 1)
     if os.path.isfile(resume) and os.path.exists(later):
         raise UserError(f"{own_dir} goes on past {ckpt['path']}: continuing in place would overwrite {later}; "
                         "pass --run-name NEW to continue from it in a new run")
