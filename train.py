@@ -72,7 +72,8 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
         if value < low or (strict and value == low) or not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text}")
         if value > high or (high_strict and value == high):
@@ -89,9 +90,9 @@ def folder_name(text):
     return text
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, parser_class=Parser):
     # Defaults are None here so that flags given explicitly can be told apart (presets, resume).
-    p = Parser(description="Train the tutorial CNN on CIFAR-10 or an image folder.")
+    p = parser_class(description="Train the tutorial CNN on CIFAR-10 or an image folder.")
     d = DEFAULTS
     positive, count, fraction = checked(int, 0, True), checked(int, 0, False), checked(float, 0, False, high=1)
     p.add_argument("--preset", choices=sorted(PRESETS), help="tutorial: the tutorial's exact settings; other flags override it")
@@ -143,16 +144,33 @@ def parse_args(argv=None):
     return explicit, args.resume
 
 
+def saved_settings(ckpt):
+    """A resumed run's own settings, put through the checks its flags passed when it started: a
+    checkpoint edited by hand or written by another program stops here, in one line."""
+    class Refused(Parser):
+        def error(self, message):
+            raise UserError(f"{ckpt['path']} holds settings that train.py refuses ({message}); it cannot be resumed")
+    argv = []
+    for key, value in ckpt["config"].items():
+        if value is None or (type(value) is type(DEFAULTS.get(key)) and value == DEFAULTS[key]):
+            continue  # unset, or a default (no flag spells cuda_graphs "auto")
+        flag = "--" + key.replace("_", "-")
+        argv.append((flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag}={value}")
+    return parse_args(argv, Refused)[0]
+
+
 def make_config(explicit, resume_ckpt):
     """The run's settings: defaults, then the preset (or the resumed run's own), then explicit flags."""
     if resume_ckpt is None:
         config = {**DEFAULTS, **PRESETS.get(explicit.get("preset"), {}), **explicit}
     else:
-        fixed = sorted(k for k in explicit if k not in RESUMABLE and explicit[k] != resume_ckpt["config"].get(k))
+        # A run saved before --whiten existed has no "whiten" setting: its stats say whether it whitens.
+        saved = {**DEFAULTS, "whiten": "whiten" in resume_ckpt["normalize"], **resume_ckpt["config"],
+                 **saved_settings(resume_ckpt)}
+        fixed = sorted(k for k in explicit if k not in RESUMABLE and explicit[k] != saved[k])
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
-        # A run saved before --whiten existed has no "whiten" setting: its stats say whether it whitens.
-        config = {**DEFAULTS, "whiten": "whiten" in resume_ckpt["normalize"], **resume_ckpt["config"], **explicit}
+        config = {**saved, **explicit}
     if config["run_name"] is None:
         config["run_name"] = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + f"_{config['preset'] or 'default'}"
     return config

@@ -138,7 +138,8 @@ def test_resuming_an_earlier_epoch_never_overwrites_the_later_ones_and_can_branc
 
 def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
     """Weights only, a model-and-optimizer dict saved by one's own loop, an optimizer state of
-    another network, an entry of the wrong type: one line and exit 2, nothing trained or written."""
+    another network, an entry of the wrong type, settings edited by hand (each failed deep
+    inside training, or trained on without a word): one line and exit 2, nothing trained or written."""
     run_dir, _ = train_run(capsys, tiny, "ours", "--epochs", "1")
     ours = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
     other = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9).state_dict()
@@ -148,11 +149,16 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "other optimizer": ({**ours, "optimizer": other}, "optimizer state does not fit"),
         "step as text": ({**ours, "step": "6"}, "malformed 'step'"),
     }
+    edits = {"lr": ("fast", "--lr"), "crop_pad": (100, "--crop-pad"), "optimizer": ("lion", "--optimizer"),
+             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"), "dropout": (0.5, "--dropout")}
+    for key, (value, message) in edits.items():
+        cases[f"{key} {value!r}"] = ({**ours, "config": {**ours["config"], key: value}}, message)
     for name, (ckpt, message) in cases.items():
         torch.save(ckpt, "foreign.pth")
         code, _, err = run_cli(train, ["--resume", "foreign.pth", "--epochs", "2"], capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)
     assert sorted(os.listdir(f"{run_dir}/checkpoints")) == ["epoch_001.pth", "last.pth"]
+    assert sorted(os.listdir("logs_train")) == ["ours"]
 
 
 def test_an_existing_run_is_never_overwritten(tiny, capsys):
