@@ -251,7 +251,7 @@ def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsy
     assert f"test accuracy {trained:.4f}" in out and "confusion matrix" in out and "stripes" in out
 
 
-def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoint, workdir, capsys):
+def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoint, workdir, capsys, monkeypatch):
     Image.new("RGB", (32, 32)).save("x.png")
     for name, fmt in [("grid", "PNG"), ("grid.jpg", "JPEG")]:  # no extension: PNG, not "unknown file extension"
         code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", name], capsys)
@@ -263,7 +263,15 @@ def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoin
     os.mkdir("taken")
     code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "taken"], capsys)
     assert code == 1 and "could not write taken" in err and len(err.strip().splitlines()) == 1
-    assert not [f for f in os.listdir() if f.startswith(".tmp-")]
+    # Formats that cannot hold RGB: Pillow refuses with OSError for most (MSP), ValueError for some (BLP).
+    code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "grid.msp"], capsys)
+    assert code == 1 and "could not write grid.msp" in err and len(err.strip().splitlines()) == 1
+    def refuse(*_, **__):
+        raise ValueError("Unsupported mode")
+    monkeypatch.setattr(Image.Image, "save", refuse)
+    code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "grid.blp"], capsys)
+    assert code == 1 and "could not write grid.blp: Unsupported mode" in err and len(err.strip().splitlines()) == 1
+    assert not [f for f in os.listdir() if f.startswith(".tmp-") or f in ("grid.msp", "grid.blp")]
 
 
 def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoint, workdir, capsys):
