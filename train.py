@@ -152,8 +152,8 @@ def saved_settings(ckpt):
             raise UserError(f"{ckpt['path']} holds settings that train.py refuses ({message}); it cannot be resumed")
     argv = []
     for key, value in ckpt["config"].items():
-        if value is None or (type(value) is type(DEFAULTS.get(key)) and value == DEFAULTS[key]):
-            continue  # unset, or a default (no flag spells cuda_graphs "auto")
+        if key not in DEFAULTS or value is None or (type(value) is type(DEFAULTS[key]) and value == DEFAULTS[key]):
+            continue  # a setting of older versions (compile), unset, or a default (no flag spells cuda_graphs "auto")
         flag = "--" + key.replace("_", "-")
         argv.append((flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag}={value}")
     return parse_args(argv, Refused)[0]

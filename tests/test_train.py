@@ -150,7 +150,7 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "step as text": ({**ours, "step": "6"}, "malformed 'step'"),
     }
     edits = {"lr": ("fast", "--lr"), "crop_pad": (100, "--crop-pad"), "optimizer": ("lion", "--optimizer"),
-             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"), "dropout": (0.5, "--dropout")}
+             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing")}
     for key, (value, message) in edits.items():
         cases[f"{key} {value!r}"] = ({**ours, "config": {**ours["config"], key: value}}, message)
     for name, (ckpt, message) in cases.items():
@@ -159,6 +159,10 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)
     assert sorted(os.listdir(f"{run_dir}/checkpoints")) == ["epoch_001.pth", "last.pth"]
     assert sorted(os.listdir("logs_train")) == ["ours"]
+    # A setting that older versions saved and this one no longer has (compile, before --cuda-graphs) is no error.
+    torch.save({**ours, "config": {**ours["config"], "compile": "auto"}}, "older.pth")
+    code, _, err = run_cli(train, ["--resume", "older.pth", "--epochs", "2", "--run-name", "older"], capsys)
+    assert code == 0, err
 
 
 def test_an_existing_run_is_never_overwritten(tiny, capsys):
