@@ -5,7 +5,6 @@ torch.load(path, weights_only=True) reads it. The tutorial's own files are
 whole-model pickles (torch.save(model)); they are read under weights_only=True
 too, with an allowlist of exactly the classes that network is built from.
 """
-import glob
 import math
 import os
 import pickle
@@ -16,7 +15,7 @@ import zipfile
 import torch
 from torch import nn
 
-from data import WHITEN_SIZE, UserError, is_image
+from data import WHITEN_SIZE, UserError, is_image, list_folder
 from model import Tudui
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -76,7 +75,7 @@ def read_checkpoint(path):
     if os.path.isdir(path):
         folder = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
         path = os.path.join(folder, "last.pth")
-        others = [] if os.path.isfile(path) else sorted(f for f in os.listdir(folder) if f.endswith(".pth"))
+        others = [] if os.path.isfile(path) else sorted(f for f in list_folder(folder) if f.endswith(".pth"))
         if others:  # e.g. a run stopped in its first epoch: interrupt.pth only
             raise UserError(f"{folder} has no last.pth; name one of its checkpoints: {', '.join(others)}")
     if not os.path.isfile(path):
@@ -89,6 +88,8 @@ def read_checkpoint(path):
             raise UserError(f"{path} is an image, not a checkpoint") from None
         reason = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
         raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})") from None
+    except PermissionError as e:
+        raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
         raise UserError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__})") from None
     if isinstance(obj, Tudui):  # tutorial: torch.save(model)
@@ -151,11 +152,18 @@ def load_model(ckpt, device="cpu"):
 
 def newest_readable(run_dir):
     """The checkpoint of `run_dir` with the most training steps among those that load; warns about the others."""
-    for tmp in glob.glob(os.path.join(run_dir, "checkpoints", ".tmp-*")):  # left by a process killed mid-write
-        os.unlink(tmp)
-    candidates = glob.glob(os.path.join(run_dir, "checkpoints", "*.pth"))
+    folder = os.path.join(run_dir, "checkpoints")
+    if not os.path.isdir(folder):
+        raise UserError(f"no checkpoints in {folder}")
+    names = sorted(list_folder(folder))
+    for tmp in [f for f in names if f.startswith(".tmp-")]:  # left by a process killed mid-write
+        try:
+            os.unlink(os.path.join(folder, tmp))
+        except OSError:  # not ours to remove: harmless where it is
+            pass
+    candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not f.startswith(".")]
     if not candidates:
-        raise UserError(f"no checkpoints in {run_dir}/checkpoints")
+        raise UserError(f"no checkpoints in {folder}")
     best = None
     for path in candidates:
         try:
@@ -166,5 +174,5 @@ def newest_readable(run_dir):
         if best is None or ckpt.get("step", 0) > best.get("step", 0):
             best = ckpt
     if best is None:
-        raise UserError(f"no readable checkpoint in {run_dir}/checkpoints")
+        raise UserError(f"no readable checkpoint in {folder}")
     return best

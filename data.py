@@ -45,6 +45,15 @@ class UserError(Exception):
         self.code = code
 
 
+def list_folder(path):
+    """os.listdir, with a folder this user may not read reported in one line: os.walk and glob,
+    which ImageFolder and the checkpoint search use, would quietly take it for an empty one."""
+    try:
+        return os.listdir(path)
+    except OSError as e:
+        raise UserError(f"cannot read folder {path}: {e.strerror or e}") from None
+
+
 class BadImage(ValueError):
     """A file that cannot be read as an image."""
 
@@ -157,6 +166,9 @@ def list_image_folder(split_dir):
     """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them."""
     if not os.path.isdir(split_dir):
         raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
+    for name in list_folder(split_dir):  # a class folder we may not read would pass for an empty one
+        if os.path.isdir(os.path.join(split_dir, name)):
+            list_folder(os.path.join(split_dir, name))
     try:
         classes, class_to_idx = torchvision.datasets.folder.find_classes(split_dir)
         samples = torchvision.datasets.folder.make_dataset(split_dir, class_to_idx, extensions=IMG_EXTENSIONS)
@@ -283,6 +295,7 @@ def require_directory(root):
         raise UserError(f"data directory {root} does not exist")
     if not os.path.isdir(root):
         raise UserError(f"data directory {root} is a file, not a directory")
+    list_folder(root)
 
 
 def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):

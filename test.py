@@ -17,7 +17,7 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, load_model, read_checkpoint
-from data import IMG_EXTENSIONS, BadImage, UserError, load_dataset, load_image
+from data import IMG_EXTENSIONS, BadImage, UserError, list_folder, load_dataset, load_image
 from train import EVAL_BATCH, Parser, checked, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -56,7 +56,7 @@ def expand(paths):
     out = []
     for path in paths:
         if os.path.isdir(path):
-            inside = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMG_EXTENSIONS))
+            inside = sorted(os.path.join(path, f) for f in list_folder(path) if f.lower().endswith(IMG_EXTENSIONS))
             out += inside or [path]  # an empty folder is reported as unreadable
         else:
             out.append(path)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import checkpoint
 import data
+import test as predict
 import train
 from conftest import ROOT, TRAIN_FAST, make_dataset, run_cli
 
@@ -161,6 +162,54 @@ def test_a_log_dir_that_cannot_be_made_or_written_is_one_line(tiny, capsys, monk
     code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
     assert code == 1 and "could not write" in err and "Read-only file system" in err
     assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "last.pth"]
+
+
+def test_folders_and_checkpoints_this_user_may_not_read_are_one_line(tiny, capsys, monkeypatch):
+    """Played by os.listdir and torch.load, as tests run as root, who may read anything. Such a
+    folder used to end in a traceback (a split folder, test.py's image folder, a run's
+    checkpoints) or to pass for an empty one (a class folder, the checkpoints of --resume)."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    os.remove("logs_train/r/checkpoints/last.pth")  # test.py lists the folder to name the others
+    real_listdir = os.listdir
+    cases = [
+        (train, ["--data-dir", tiny, "--run-name", "x", "--epochs", "1", *TRAIN_FAST], f"{tiny}/train/cross"),
+        (train, ["--data-dir", tiny, "--run-name", "x", "--epochs", "1", *TRAIN_FAST], f"{tiny}/test"),
+        (train, ["--resume", "logs_train/r"], "logs_train/r/checkpoints"),
+        (predict, ["logs_train/r"], "logs_train/r/checkpoints"),
+        (predict, ["logs_train/r/checkpoints/epoch_001.pth", "--data-dir", tiny], f"{tiny}/test/circle"),
+        (predict, ["logs_train/r/checkpoints/epoch_001.pth", f"{tiny}/test/stripes"], f"{tiny}/test/stripes"),
+    ]
+    for module, argv, denied in cases:
+        def listdir(path=".", denied=denied):
+            if os.path.abspath(path) == os.path.abspath(denied):
+                raise PermissionError(errno.EACCES, "Permission denied", path)
+            return real_listdir(path)
+        monkeypatch.setattr(os, "listdir", listdir)
+        code, _, err = run_cli(module, argv, capsys)
+        assert code == 2 and err.strip() == f"{module.__name__}.py: error: cannot read folder {denied}: Permission denied"
+    monkeypatch.setattr(os, "listdir", real_listdir)
+    assert not os.path.exists("logs_train/x")
+
+    def no_permission(path, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+    monkeypatch.setattr(checkpoint.torch, "load", no_permission)
+    code, _, err = run_cli(predict, ["logs_train/r/checkpoints/epoch_001.pth", f"{tiny}/test/stripes"], capsys)
+    assert code == 2 and err.strip().endswith("cannot read checkpoint logs_train/r/checkpoints/epoch_001.pth: "
+                                              "Permission denied")
+
+
+def test_a_leftover_partial_file_that_cannot_be_removed_does_not_stop_a_resume(tiny, capsys, monkeypatch):
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    open("logs_train/r/checkpoints/.tmp-abc.part", "wb").close()  # another user's, say
+
+    def unlink(path):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+    monkeypatch.setattr(checkpoint.os, "unlink", unlink)
+    code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
+    assert code == 0, err
+    assert torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["epoch"] == 2
 
 
 @pytest.mark.parametrize("flag", ["--epochs", "--batch-size", "--optimizer", "--lr", "--momentum", "--weight-decay",
