@@ -9,7 +9,7 @@ import math
 import os
 import pickle
 import sys
-import tempfile
+import secrets
 import zipfile
 
 import torch
@@ -38,16 +38,26 @@ def atomic_save(obj, path):
 
 
 def atomic_write(path, write):
-    """write(file) into a temporary file beside `path`, then rename: a reader never sees half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """write(file) into a temporary file beside `path`, then rename: a reader never sees half a file.
+    A symbolic link is followed (the file it points to is replaced); a device or a pipe
+    (/dev/stdout) is written as it is, as the rename would put a file in its place."""
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+        if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+            with open(path, "wb") as f:
+                write(f)
+            return
+        name = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.part")
+        # Made as open() makes files, with the umask's permissions (mkstemp's are 0600).
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        tmp = name
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as e:
         if tmp is not None:
             try:

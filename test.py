@@ -179,6 +179,9 @@ def run(argv=None):
     except UserError as e:
         print(f"test.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)
+    except KeyboardInterrupt:  # Ctrl-C: nothing is being written that could be left half done
+        print("test.py: interrupted", file=sys.stderr)
+        sys.exit(130)
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 import pictures
 from checkpoint import IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
 from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  load_dataset, normalize, whitening_filter)
+                  list_folder, load_dataset, normalize, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -83,10 +83,21 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
 
 
 def folder_name(text):
-    """An argparse type: a name of a folder of its own (an empty --run-name from an unset shell
-    variable would put the run in --log-dir itself, and the next runs inside it)."""
+    """An argparse type: the name of one folder, which --log-dir holds (an empty --run-name from an
+    unset shell variable would put the run in --log-dir itself, and the next runs inside it;
+    "../x" or "/x" would put it elsewhere, and so could a checkpoint's saved settings)."""
     if text.strip() in ("", ".", ".."):
         raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    if "/" in text or os.sep in text or (os.altsep and os.altsep in text):
+        raise argparse.ArgumentTypeError(f"must be a folder name, not a path (--log-dir says where runs go), "
+                                         f"got {text!r}")
+    return text
+
+
+def named_path(text):
+    """An argparse type: a path that is not empty (an unset shell variable must not pass for no --resume)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a checkpoint or a run folder, got {text!r}")
     return text
 
 
@@ -138,7 +149,7 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--run-name", type=folder_name,
                    help="run directory under --log-dir (default: date, time and preset)")
     p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
-    p.add_argument("--resume", help="a checkpoint or a run directory to continue (with --run-name: as a new run)")
+    p.add_argument("--resume", type=named_path, help="a checkpoint or a run directory to continue (with --run-name: as a new run)")
     args = p.parse_args(argv)
     explicit = {k: v for k, v in vars(args).items() if v is not None and k != "resume"}
     return explicit, args.resume
@@ -147,13 +158,19 @@ def parse_args(argv=None, parser_class=Parser):
 def saved_settings(ckpt):
     """A resumed run's own settings, put through the checks its flags passed when it started: a
     checkpoint edited by hand or written by another program stops here, in one line."""
+    def refuse(message):
+        raise UserError(f"{ckpt['path']} holds settings that train.py refuses ({message}); it cannot be resumed")
+
     class Refused(Parser):
         def error(self, message):
-            raise UserError(f"{ckpt['path']} holds settings that train.py refuses ({message}); it cannot be resumed")
+            refuse(message)
     argv = []
     for key, value in ckpt["config"].items():
-        if key not in DEFAULTS or value is None or (type(value) is type(DEFAULTS[key]) and value == DEFAULTS[key]):
+        if key not in DEFAULTS or (value is None and DEFAULTS[key] is None) or \
+                (type(value) is type(DEFAULTS[key]) and value == DEFAULTS[key]):
             continue  # a setting of older versions (compile), unset, or a default (no flag spells cuda_graphs "auto")
+        if value is None:
+            refuse(f"{key} is unset")
         flag = "--" + key.replace("_", "-")
         argv.append((flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag}={value}")
     return parse_args(argv, Refused)[0]
@@ -437,8 +454,9 @@ def first_batch_augmented(train, config, device):
 
 
 def open_writer(run_dir, config, state, first_start, example, model, classes):
-    """TensorBoard writer for the run. On resume, points logged after the checkpoint's step are purged."""
-    writer = SummaryWriter(run_dir, purge_step=None if first_start else state["step"] + 1)
+    """TensorBoard writer for the run. Points logged after the checkpoint's step (on resume), or all of
+    them (a start again in the folder of a run that stopped before its first checkpoint), are purged."""
+    writer = SummaryWriter(run_dir, purge_step=0 if first_start else state["step"] + 1)
     # Every run declares the same metrics: TensorBoard takes the columns of the HParams tab from one run.
     metrics = {f"{split}/{m}": 0 for split in ("test", "val") for m in ("accuracy", "loss")}
     hp = {k: (v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)) for k, v in config.items()}
@@ -474,6 +492,11 @@ def create_run_dir(run_dir, config):
     except OSError as e:
         raise UserError(f"could not create {run_dir}: {e.strerror or e}", code=1) from None
     atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
+
+
+def holds_checkpoints(run_dir):
+    folder = os.path.join(run_dir, "checkpoints")
+    return os.path.isdir(folder) and any(f.endswith(".pth") for f in list_folder(folder))
 
 
 def epoch_checkpoint(run_dir, epoch):
@@ -590,8 +613,11 @@ def main(argv=None):
     new_run = resume_ckpt is None
     if resume_ckpt is not None:
         run_dir, new_run = resumed_run_dir(resume, resume_ckpt, run_dir, "run_name" in explicit)
-    if new_run and os.path.isdir(os.path.join(run_dir, "checkpoints")):
+    if new_run and holds_checkpoints(run_dir):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
+    if new_run and os.path.isdir(os.path.join(run_dir, "checkpoints")) and rank == 0:
+        print(f"note: {run_dir} holds no checkpoint (its run stopped in its first epoch); starting it again",
+              file=sys.stderr, flush=True)
 
     train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
     model, forward, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
@@ -677,7 +703,7 @@ def run(argv=None):
         print("train.py: interrupted", file=sys.stderr)
         sys.exit(130)
     except Diverged as e:
-        print(f"train.py: error: training diverged: {e}. The last good checkpoint is kept; "
+        print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept; "
               "try a lower --lr.", file=sys.stderr)
         sys.exit(3)
     finally:

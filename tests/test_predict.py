@@ -3,7 +3,9 @@ import io
 import json
 import os
 import shutil
+import stat
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -301,3 +303,27 @@ def test_bad_flags_exit_2(checkpoint, capsys):
     for argv in ([checkpoint, "--topk", "0"], [checkpoint, "--device", "tpu"], []):
         code, _, err = run_cli(predict, argv, capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_is_one_line_and_exit_130(checkpoint, workdir, capsys, monkeypatch):
+    """It was a traceback (until 2026-11-26 12:50 UTC), and the exit a signal's."""
+    Image.new("RGB", (32, 32)).save(workdir / "a.png")
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(predict, "load_image", interrupted)
+    code, out, err = run_cli(predict, [checkpoint, str(workdir / "a.png")], capsys)
+    assert code == 130 and err == "test.py: interrupted\n" and out == ""
+
+
+def test_save_grid_onto_a_pipe_or_device_writes_there_and_leaves_it_in_place(checkpoint, workdir, capsys):
+    """`--save-grid /dev/stdout`: the picture was renamed over the device (until 2026-11-26 12:50 UTC)."""
+    Image.new("RGB", (32, 32)).save(workdir / "a.png")
+    os.mkfifo(workdir / "pipe")
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(workdir / "pipe", "rb").read()))
+    reader.start()
+    code, _, err = run_cli(predict, [checkpoint, str(workdir / "a.png"), "--save-grid", str(workdir / "pipe")], capsys)
+    reader.join(timeout=10)
+    assert code == 0, err
+    assert received[0].startswith(b"\x89PNG") and stat.S_ISFIFO(os.stat(workdir / "pipe").st_mode)

@@ -4,8 +4,10 @@ import glob
 import hashlib
 import os
 import signal
+import stat
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -156,9 +158,13 @@ def test_a_log_dir_that_cannot_be_made_or_written_is_one_line(tiny, capsys, monk
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
     assert code == 0, err
 
-    def read_only(*args, **kwargs):  # the file system turned read-only: not even a temporary file
-        raise OSError(errno.EROFS, "Read-only file system")
-    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", read_only)
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kwargs):  # the file system turned read-only: not even a temporary file
+        if flags & os.O_CREAT:
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_open(path, flags, *args, **kwargs)
+    monkeypatch.setattr(checkpoint.os, "open", read_only)
     code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
     assert code == 1 and "could not write" in err and "Read-only file system" in err
     assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "last.pth"]
@@ -231,10 +237,43 @@ def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     assert code == 2 and flag in err and limit in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("name", ["", " ", ".", ".."])
+@pytest.mark.parametrize("name", ["", " ", ".", "..", "./", "../", "../x", "a/b", "/tmp/x"])
 def test_a_run_name_that_is_no_folder_of_its_own_exits_2(name, capsys):
+    """The run would land in --log-dir itself (later runs inside it) or outside it (the last four
+    were let through until 2026-11-26 12:50 UTC)."""
     code, _, err = run_cli(train, ["--run-name", name, "--data-dir", "nowhere"], capsys)
     assert code == 2 and "--run-name" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_empty_resume_is_refused_not_taken_for_none(capsys):
+    """`--resume $RUN` with RUN unset started a new default run (until 2026-11-26 12:50 UTC)."""
+    code, _, err = run_cli(train, ["--resume", "", "--data-dir", "nowhere"], capsys)
+    assert code == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
+
+
+def test_writes_follow_links_leave_devices_and_pipes_in_place_and_respect_the_umask(workdir):
+    """os.replace onto a link replaced the link, and onto a device or a pipe (test.py
+    --save-grid /dev/stdout) put a file in its place; mkstemp made every file 0600."""
+    os.makedirs("real")
+    os.symlink("real/target.bin", "link.bin")
+    checkpoint.atomic_write("link.bin", lambda f: f.write(b"one"))
+    assert os.path.islink("link.bin") and open("real/target.bin", "rb").read() == b"one"
+
+    os.mkfifo("pipe")
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open("pipe", "rb").read()))
+    reader.start()
+    checkpoint.atomic_write("pipe", lambda f: f.write(b"two"))
+    reader.join(timeout=10)
+    assert received == [b"two"] and stat.S_ISFIFO(os.stat("pipe").st_mode)
+
+    old = os.umask(0o027)
+    try:
+        checkpoint.atomic_write("made.bin", lambda f: f.write(b"three"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat("made.bin").st_mode) == 0o640
+    assert sorted(os.listdir(".")) == ["link.bin", "made.bin", "pipe", "real"]
 
 
 image_bytes = st.one_of(

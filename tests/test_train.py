@@ -150,7 +150,8 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "step as text": ({**ours, "step": "6"}, "malformed 'step'"),
     }
     edits = {"lr": ("fast", "--lr"), "crop_pad": (100, "--crop-pad"), "optimizer": ("lion", "--optimizer"),
-             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing")}
+             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"),
+             "run_name": ("../../elsewhere", "--run-name"), "log_dir": (None, "log_dir is unset")}
     for key, (value, message) in edits.items():
         cases[f"{key} {value!r}"] = ({**ours, "config": {**ours["config"], key: value}}, message)
     for name, (ckpt, message) in cases.items():
@@ -171,6 +172,20 @@ def test_an_existing_run_is_never_overwritten(tiny, capsys):
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "mine", *TRAIN_FAST], capsys)
     assert code == 2 and "--resume" in err
     assert hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest() == before
+
+
+def test_a_run_that_stopped_in_its_first_epoch_can_be_started_again_under_its_name(tiny, capsys):
+    """It left its folder without a checkpoint: the name counted as taken and there was nothing to
+    resume (until 2026-11-26 12:50 UTC). Started again, its TensorBoard curves are the new ones alone."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "first", *TRAIN_FAST, "--lr", "1e12"], capsys)
+    assert code == 3 and "diverged" in err and "earlier epochs (if any)" in err
+    assert os.listdir("logs_train/first/checkpoints") == []
+    run_dir, _ = train_run(capsys, tiny, "first", "--epochs", "1")
+    assert sorted(os.listdir(f"{run_dir}/checkpoints")) == ["epoch_001.pth", "last.pth"]
+    acc = EventAccumulator(run_dir)
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == [2, 4, 6]
+    assert len(acc.Images("train/augmented_batch")) == 1
 
 
 def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tiny, capsys):
