@@ -5,11 +5,11 @@ torch.load(path, weights_only=True) reads it. The tutorial's own files are
 whole-model pickles (torch.save(model)); they are read under weights_only=True
 too, with an allowlist of exactly the classes that network is built from.
 """
-import math
 import os
 import pickle
-import sys
 import secrets
+import sys
+import warnings
 import zipfile
 
 import torch
@@ -18,6 +18,7 @@ from torch import nn
 from data import WHITEN_SIZE, UserError, is_image, list_folder
 from model import Tudui
 
+FLOAT32 = torch.finfo(torch.float32)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * WHITEN_SIZE**2}  # "whiten": optional (data.whitening_filter)
@@ -91,7 +92,8 @@ def read_checkpoint(path):
     if not os.path.isfile(path):
         raise UserError(f"checkpoint {path} not found")
     try:
-        with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES):
+        with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. on sparse tensors, which load_model refuses in its one line
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
@@ -109,11 +111,14 @@ def read_checkpoint(path):
     if not isinstance(obj, dict) or not is_state_dict(obj.get("model")):
         raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
     for key, kind in ENTRY_TYPES.items():
-        if key in obj and not isinstance(obj[key], kind):
+        if key in obj and (not isinstance(obj[key], kind) or isinstance(obj[key], bool)
+                           or (kind is int and obj[key] < 0)):  # an epoch, step or batch
             raise UserError(f"{path} has a malformed {key!r} entry")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
     obj.setdefault("classes", CIFAR10_CLASSES[:num_classes(obj["model"])])
+    if not obj["classes"]:
+        raise UserError(f"{path} has no classes")
     obj.setdefault("normalize", IDENTITY)  # the tutorial used ToTensor() alone
     if not valid_normalize(obj["normalize"]):
         raise UserError(f"{path} has a malformed 'normalize' entry: expected 3 means, 3 positive stds and "
@@ -131,16 +136,17 @@ def is_state_dict(weights):
 def valid_normalize(stats):
     if not isinstance(stats, dict) or not {"mean", "std"} <= stats.keys() <= NORMALIZE_SIZES.keys():
         return False
-    for key, values in stats.items():
+    for key, values in stats.items():  # numbers that float32, in which images are normalized, can hold
         if not (isinstance(values, (list, tuple)) and len(values) == NORMALIZE_SIZES[key]
-                and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)):
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= FLOAT32.max
+                        for v in values)):
             return False
-    return min(stats["std"]) > 0
+    return min(stats["std"]) >= FLOAT32.tiny
 
 
 def num_classes(state_dict):
     last = state_dict.get("model.8.bias")
-    return len(last) if last is not None else 10
+    return last.shape[0] if last is not None and last.dim() == 1 else 10  # another shape is named by load_model
 
 
 def load_model(ckpt, device="cpu"):
@@ -156,6 +162,11 @@ def load_model(ckpt, device="cpu"):
         if found[k].shape != v.shape:
             raise UserError(f"{ckpt['path']} is for another network: {k} expected {tuple(v.shape)}, "
                             f"found {tuple(found[k].shape)}")
+    for k, v in found.items():
+        if v.layout != torch.strided or v.is_meta or not v.is_floating_point():  # sparse, quantized, complex, ...
+            raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
+        if not torch.isfinite(v).all():  # a diverged run's
+            raise UserError(f"{ckpt['path']} holds weights that are not finite numbers (NaN or inf) in {k}")
     model.load_state_dict(found)
     return model.to(device)
 

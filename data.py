@@ -162,17 +162,28 @@ class Split:
         return Split(self.labels[index], images, files)
 
 
+def is_hidden(path):
+    """Names starting with a dot: .ipynb_checkpoints/ that Jupyter leaves, ._x.jpg that macOS
+    leaves beside x.jpg on other file systems. Neither is a class or an image."""
+    return os.path.basename(path).startswith(".")
+
+
 def list_image_folder(split_dir):
     """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them."""
     if not os.path.isdir(split_dir):
         raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
-    for name in list_folder(split_dir):  # a class folder we may not read would pass for an empty one
-        if os.path.isdir(os.path.join(split_dir, name)):
-            list_folder(os.path.join(split_dir, name))
+    classes = sorted(name for name in list_folder(split_dir)
+                     if os.path.isdir(os.path.join(split_dir, name)) and not is_hidden(name))
+    if len(classes) < 2:
+        raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
+                        f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
+    for name in classes:  # a class folder we may not read would pass for an empty one
+        list_folder(os.path.join(split_dir, name))
     try:
-        classes, class_to_idx = torchvision.datasets.folder.find_classes(split_dir)
-        samples = torchvision.datasets.folder.make_dataset(split_dir, class_to_idx, extensions=IMG_EXTENSIONS)
-    except FileNotFoundError as e:  # no class folders, or a class folder without images
+        samples = torchvision.datasets.folder.make_dataset(
+            split_dir, {name: i for i, name in enumerate(classes)},
+            is_valid_file=lambda p: p.lower().endswith(IMG_EXTENSIONS) and not is_hidden(p))
+    except FileNotFoundError as e:  # a class folder without images
         raise UserError(f"{split_dir}: {e}") from None
     return classes, [p for p, _ in samples], torch.tensor([c for _, c in samples], dtype=torch.long)
 
@@ -181,8 +192,13 @@ def folder_fingerprint(split_dir, files):
     """A key that changes when any file is added, removed, resized or rewritten."""
     h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}\n".encode())
     for path in files:
-        st = os.stat(path)
-        h.update(f"{os.path.relpath(path, split_dir)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        try:
+            st = os.stat(path)
+            size_and_time = f"{st.st_size}\0{st.st_mtime_ns}"
+        except OSError:  # a broken link, say: decoding will skip it as unreadable
+            size_and_time = "unreadable"
+        # fsencode: a name that is not UTF-8 (from another system) has no str encoding of its own.
+        h.update(os.fsencode(os.path.relpath(path, split_dir)) + f"\0{size_and_time}\n".encode())
     return h.hexdigest()
 
 
@@ -202,6 +218,10 @@ def read_cache(path, key):
         if blob.get("key") != key:
             print(f"note: {path} is stale (the dataset changed); rebuilding", file=sys.stderr)
             return None
+        images, labels, skipped = blob["images"], blob["labels"], blob["skipped"]
+        if images.dtype != torch.uint8 or images.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE) or \
+                labels.dtype != torch.long or labels.shape != images.shape[:1] or not isinstance(skipped, list):
+            raise ValueError("its contents do not match its key")
         return blob
     except Exception as e:  # any damage means rebuild, never a crash
         print(f"warning: cache file {path} is unreadable ({type(e).__name__}); rebuilding", file=sys.stderr)
@@ -339,7 +359,11 @@ def sample_images(split, count):
     """`count` of the split's images, evenly spaced, as uint8 on the CPU (decoded when streamed)."""
     index = torch.linspace(0, len(split) - 1, min(len(split), count)).long()
     if split.images is None:
-        return decode_all([split.files[i] for i in index.tolist()], split.labels[index], 0)[0]
+        images = decode_all([split.files[i] for i in index.tolist()], split.labels[index], 0)[0]
+        if len(images) == 0:  # streamed: nothing was decoded before
+            folder = os.path.dirname(os.path.dirname(split.files[0]))
+            raise UserError(f"none of the {len(index)} images sampled from {folder} could be read")
+        return images
     return split.images[index.to(split.images.device)].cpu()
 
 

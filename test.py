@@ -17,7 +17,7 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, load_model, read_checkpoint
-from data import IMG_EXTENSIONS, BadImage, UserError, list_folder, load_dataset, load_image
+from data import IMG_EXTENSIONS, BadImage, UserError, is_hidden, list_folder, load_dataset, load_image
 from train import EVAL_BATCH, Parser, checked, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -56,7 +56,8 @@ def expand(paths):
     out = []
     for path in paths:
         if os.path.isdir(path):
-            inside = sorted(os.path.join(path, f) for f in list_folder(path) if f.lower().endswith(IMG_EXTENSIONS))
+            inside = sorted(os.path.join(path, f) for f in list_folder(path)
+                            if f.lower().endswith(IMG_EXTENSIONS) and not is_hidden(f))
             out += inside or [path]  # an empty folder is reported as unreadable
         else:
             out.append(path)
@@ -121,7 +122,8 @@ def save_picture(array, path, fmt):
 
 
 def evaluate_checkpoint(model, ckpt, args, device):
-    data_dir = args.data_dir or ckpt["config"].get("data_dir") or "data"
+    saved = ckpt["config"].get("data_dir")  # another program's config may hold anything there
+    data_dir = args.data_dir or (saved if isinstance(saved, str) else None) or "data"
     _, test, classes = load_dataset(data_dir, "auto", args.num_workers, with_train=False)
     if classes != ckpt["classes"]:
         raise UserError(f"{data_dir} has classes {classes}, the checkpoint {ckpt['classes']}")

@@ -29,7 +29,7 @@ from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 import pictures
-from checkpoint import IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
+from checkpoint import FLOAT32, IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
 from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
                   list_folder, load_dataset, normalize, whitening_filter)
 from model import Tudui
@@ -111,11 +111,14 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
                                                         f"(default {d['batch_size']})")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], help=f"(default {d['optimizer']})")
-    p.add_argument("--lr", type=checked(float, 0, True), help=f"peak learning rate (default {d['lr']})")
+    # Above float32's largest number, the optimizer could not even hold the lr or the weight decay.
+    p.add_argument("--lr", type=checked(float, 0, True, high=FLOAT32.max),
+                   help=f"peak learning rate (default {d['lr']})")
     p.add_argument("--momentum", type=checked(float, 0, False, high=1, high_strict=True),
                    help=f"(default {d['momentum']})")
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help=f"(default {d['nesterov']})")
-    p.add_argument("--weight-decay", type=checked(float, 0, False), help=f"(default {d['weight_decay']})")
+    p.add_argument("--weight-decay", type=checked(float, 0, False, high=FLOAT32.max),
+                   help=f"(default {d['weight_decay']})")
     p.add_argument("--schedule", choices=["onecycle", "constant"],
                    help=f"onecycle: linear warm-up then linear decay to 0, per batch (default {d['schedule']})")
     p.add_argument("--warmup", type=fraction, help=f"warm-up fraction of all steps (default {d['warmup']})")
@@ -261,19 +264,28 @@ def set_lr(optimizer, lr):
             group["lr"] = lr
 
 
-# Optimizer settings that belong to the device and process, not to the run.
-DEVICE_SETTINGS = ("lr", "fused", "foreach", "capturable")
-
-
 def load_optimizer_state(optimizer, saved):
-    """The saved optimizer state, with this process's own DEVICE_SETTINGS: a run saved on a GPU
-    resumes on a CPU and the reverse (the learning rate itself is set at every step)."""
+    """The saved state of each parameter (momentum buffers, AdamW's moments). The settings of
+    its groups are this optimizer's: the run's own (checked with its other settings), and the
+    device's (fused, capturable), so that a run saved on a GPU resumes on a CPU and the reverse."""
     try:
-        groups = [{**saved_group, **{k: group[k] for k in DEVICE_SETTINGS if k in group}}
+        groups = [{**saved_group, **{k: v for k, v in group.items() if k != "params"}}
                   for saved_group, group in zip(saved["param_groups"], optimizer.param_groups)]
         optimizer.load_state_dict({**saved, "param_groups": groups})
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UserError(f"the checkpoint's optimizer state does not fit this network ({type(e).__name__}: {e})") from None
+    # load_state_dict checks how many states there are, not what they hold.
+    ids = [i for group in saved["param_groups"] for i in group["params"]]
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for i, param in zip(ids, params):
+        entry = saved["state"].get(i, {})
+        for key, value in (entry.items() if isinstance(entry, dict) else [("state", entry)]):
+            fits = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+                isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape in (param.shape, ()))
+            if not fits:
+                what = tuple(value.shape) if isinstance(value, torch.Tensor) else repr(value)[:40]
+                raise UserError(f"the checkpoint's optimizer state does not fit this network ({key!r} of a "
+                                f"{tuple(param.shape)} parameter holds {type(value).__name__} {what})")
 
 
 def lr_at(step, total_steps, config):
@@ -412,6 +424,8 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     sums = torch.stack([loss_total, correct, torch.tensor(float(seen), device=device)])
     all_sum(sums)
     loss_total, correct, seen = sums.tolist()
+    if seen == 0 and len(loader) > 0:  # streamed images are read only here
+        raise UserError("none of the training images could be read")
     if not math.isfinite(loss_total):
         raise Diverged(f"loss became {loss_total} in epoch {state['epoch'] + 1}")
     return {"loss": loss_total / max(seen, 1), "accuracy": correct / max(seen, 1), "images": seen}
@@ -437,6 +451,8 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     all_sum(confusion, loss_sum)
     confusion = confusion.view(num_classes, num_classes).cpu()
     seen = confusion.sum().item()
+    if seen == 0:  # streamed images are read only here
+        raise UserError(f"none of the {len(split)} images to evaluate could be read")
     result = {"loss": loss_sum.item() / seen, "accuracy": confusion.trace().item() / seen, "confusion": confusion}
     if keep_probs:
         result["probs"] = torch.cat(probs)
@@ -626,6 +642,10 @@ def main(argv=None):
         model.load_state_dict(load_model(resume_ckpt).state_dict())
         load_optimizer_state(optimizer, resume_ckpt["optimizer"])
         state.update({k: resume_ckpt[k] for k in state if k in resume_ckpt})
+        batches = math.ceil(len(train) / config["batch_size"])
+        if state["batch"] > batches:  # a mid-epoch checkpoint, on other data
+            raise UserError(f"{resume_ckpt['path']} stopped at batch {state['batch']} of epoch {state['epoch'] + 1}, "
+                            f"but the training split now has {batches} batches; resume from the end of an epoch")
         if state["epoch"] >= config["epochs"]:
             raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
                             "to extend it")

@@ -1,3 +1,4 @@
+import glob
 import os
 import shutil
 
@@ -6,7 +7,7 @@ import torch
 
 import data
 import train
-from conftest import TRAIN_FAST, make_dataset, run_cli
+from conftest import CLASSES, TRAIN_FAST, make_dataset, make_image, run_cli
 
 
 def test_cache_is_built_then_reused(tiny, monkeypatch):
@@ -33,11 +34,27 @@ def test_cache_is_rebuilt_when_the_dataset_changes(tiny, capsys):
     assert second.images[0, 0].eq(255).all()  # the new red image is in
 
 
-def test_corrupt_cache_file_is_rebuilt_with_a_warning(tiny, capsys):
+def truncate(path):
+    with open(path, "r+b") as f:
+        f.truncate(100)
+
+
+def edit(path, change):
+    blob = torch.load(path, weights_only=True)
+    change(blob)
+    torch.save(blob, path)
+
+
+@pytest.mark.parametrize("damage", [
+    truncate,
+    # Its key still right (until 2026-11-26 12:55 UTC: an IndexError or a KeyError in training):
+    lambda path: edit(path, lambda blob: blob.update(images=blob["images"][:3])),
+    lambda path: edit(path, lambda blob: blob.pop("skipped")),
+])
+def test_corrupt_cache_file_is_rebuilt_with_a_warning(tiny, capsys, damage):
     good, _, _ = data.load_dataset(tiny)
     for name in os.listdir(data.CACHE_DIR):
-        with open(os.path.join(data.CACHE_DIR, name), "r+b") as f:
-            f.truncate(100)
+        damage(os.path.join(data.CACHE_DIR, name))
     again, _, _ = data.load_dataset(tiny)
     assert "unreadable" in capsys.readouterr().err
     assert torch.equal(good.images, again.images)
@@ -63,10 +80,31 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     assert err.count("warning: skipped 5 unreadable") == 1 and "bad0.png" in err and "2 more" in err
 
 
+def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
+    """Jupyter's .ipynb_checkpoints/ counted as a class, and macOS's ._x.png files as unreadable images."""
+    os.makedirs(os.path.join(tiny, "train", ".ipynb_checkpoints"))
+    with open(os.path.join(tiny, "train", "cross", "._000.png"), "wb") as f:
+        f.write(b"\0\5\26\7 AppleDouble")
+    train_split, _, classes = data.load_dataset(tiny)
+    assert classes == CLASSES and len(train_split) == 24 and "warning" not in capsys.readouterr().err
+
+
+def test_broken_links_and_names_that_are_not_utf8_are_handled(tiny, capsys):
+    """Both were tracebacks while the data cache's key was made (until 2026-11-26 12:55 UTC)."""
+    folder = os.path.join(tiny, "train", "cross").encode()
+    make_image(1, 99).save(os.path.join(folder, b"caf\xe9.png"), format="PNG")  # Latin-1, from an old archive
+    os.symlink(b"/nonexistent.png", os.path.join(folder, b"gone.png"))
+    train_split, _, _ = data.load_dataset(tiny)
+    err = capsys.readouterr().err
+    assert len(train_split) == 25 and "skipped 1 unreadable image(s)" in err and "gone.png" in err
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda root: shutil.rmtree(os.path.join(root, "test", "stripes")), "differ"),
     (lambda root: os.makedirs(os.path.join(root, "train", "empty")), "empty"),
     (lambda root: os.rename(os.path.join(root, "test"), os.path.join(root, "val")), "missing split"),
+    (lambda root: [shutil.rmtree(os.path.join(root, split, name)) for split in ("train", "test")
+                   for name in ("cross", "stripes")], "a classifier needs two or more"),
 ])
 def test_bad_dataset_layouts_exit_2(tiny, capsys, damage, message):
     damage(tiny)
@@ -82,6 +120,21 @@ def test_no_readable_images_exits_2(workdir, capsys):
                 f.write(b"\0" * 10)
     code, _, err = run_cli(train, ["--data-dir", root, *TRAIN_FAST], capsys)
     assert code == 2 and "no readable images" in err
+
+
+@pytest.mark.parametrize("split, flags, message", [
+    ("train", [], "none of the 24 images sampled from"),
+    ("train", ["--no-normalize", "--no-whiten"], "none of the training images could be read"),
+    ("test", [], "none of the 12 images to evaluate could be read"),
+])
+def test_streamed_splits_with_no_readable_image_exit_2(tiny, capsys, split, flags, message):
+    """Streamed images are read only as training goes: this was a ZeroDivisionError, or, for
+    training without statistics, a 'successful' run on nothing (until 2026-11-26 12:55 UTC)."""
+    for path in glob.glob(os.path.join(tiny, split, "*", "*.png")):
+        with open(path, "wb") as f:
+            f.write(b"not a png")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--data-path", "stream", *TRAIN_FAST, *flags], capsys)
+    assert code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err
 
 
 def test_streaming_and_memory_paths_learn_exactly_the_same(tiny, capsys):

@@ -115,6 +115,7 @@ def test_a_folder_of_images_is_classified_image_by_image(checkpoint, workdir, ca
     (workdir / "imgs").mkdir()
     for i in range(3):
         Image.new("RGB", (32, 32), (i * 80, 0, 0)).save(workdir / "imgs" / f"{i}.png")
+    (workdir / "imgs" / "._0.png").write_bytes(b"\0\5\26\7 AppleDouble")  # macOS's, beside 0.png: no image
     code, out, _ = run_cli(predict, [checkpoint, str(workdir / "imgs")], capsys)
     assert code == 0 and len(out.strip().splitlines()) == 3
 
@@ -217,7 +218,10 @@ def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys,
 
 @pytest.mark.parametrize("normalize", [
     "stripes", {"mean": [0.5] * 3}, {"mean": [0.5] * 3, "std": [0.0] * 3}, {"mean": [0.5] * 3, "std": [0.2] * 2},
-    {"mean": [0.5] * 3, "std": [0.2] * 3, "whiten": [0.1] * 10}, {"mean": [0.5] * 3, "std": [float("nan")] * 3}])
+    {"mean": [0.5] * 3, "std": [0.2] * 3, "whiten": [0.1] * 10}, {"mean": [0.5] * 3, "std": [float("nan")] * 3},
+    # Until 2026-11-26 12:55 UTC an OverflowError, and NaN predictions from numbers float32 cannot hold:
+    {"mean": [0.5] * 3, "std": [10**400] * 3}, {"mean": [0.5] * 3, "std": [1e-320] * 3},
+    {"mean": [1e308] * 3, "std": [0.2] * 3}, {"mean": [True] * 3, "std": [0.2] * 3}])
 def test_a_malformed_normalization_is_named(workdir, capsys, normalize):
     torch.save({"model": Tudui().state_dict(), "normalize": normalize}, workdir / "odd.pth")
     Image.new("RGB", (32, 32)).save(workdir / "x.png")
@@ -231,12 +235,27 @@ def test_a_malformed_normalization_is_named(workdir, capsys, normalize):
     ({"classes": [0] * 10}, "malformed 'classes'"),
     ({"config": ["data"]}, "malformed 'config'"),
     ({"step": "6"}, "malformed 'step'"),
+    ({"step": -1}, "malformed 'step'"),
+    ({"classes": []}, "has no classes"),
+    # Until 2026-11-26 12:55 UTC: tracebacks, a PyTorch warning, or NaN predictions with exit 0.
+    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.tensor(0.0)}}, "model.8.bias expected (10,), found ()"),
+    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.zeros(10).to_sparse()}}, "not plain weights"),
+    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.zeros(10, dtype=torch.complex64)}}, "not plain weights"),
+    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.empty(10, device="meta")}}, "not plain weights"),
+    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.full((10,), float("nan"))}}, "not finite numbers"),
 ])
 def test_entries_of_the_wrong_type_are_named(workdir, capsys, entries, message):
     torch.save({"model": Tudui().state_dict(), **entries}, workdir / "odd.pth")
     Image.new("RGB", (32, 32)).save(workdir / "x.png")
     code, _, err = run_cli(predict, [str(workdir / "odd.pth"), str(workdir / "x.png")], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_saved_data_dir_that_is_no_path_is_not_used(workdir, capsys):
+    """Another program's config: a number there was a TypeError (until 2026-11-26 12:55 UTC)."""
+    torch.save({"model": Tudui().state_dict(), "config": {"data_dir": 5}}, workdir / "odd.pth")
+    code, _, err = run_cli(predict, [str(workdir / "odd.pth")], capsys)
+    assert code == 2 and err.strip() == "test.py: error: data directory data does not exist"
 
 
 def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsys):

@@ -229,7 +229,8 @@ def test_every_flag_with_a_wrong_value_exits_2_naming_it(flag, capsys):
 
 @pytest.mark.parametrize("flag, value, limit", [
     ("--label-smoothing", "1.5", "<= 1"), ("--warmup", "3", "<= 1"), ("--momentum", "1", "< 1"),
-    ("--crop-pad", "32", "<= 31"), ("--seed", str(2**64), "<= 4294967295")])
+    ("--crop-pad", "32", "<= 31"), ("--seed", str(2**64), "<= 4294967295"),
+    ("--lr", "1e39", "<= 3.40282"), ("--weight-decay", "1e300", "<= 3.40282")])
 def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     """Values that used to fail deep inside training with a traceback (label smoothing, crop
     padding, seed) or to train nonsense quietly (warm-up, momentum)."""

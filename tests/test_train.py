@@ -136,6 +136,12 @@ def test_resuming_an_earlier_epoch_never_overwrites_the_later_ones_and_can_branc
     assert code == 2 and "already holds a run" in err  # a branch never lands on a run either
 
 
+def with_buffer(ckpt, value):
+    """`ckpt` with the first parameter's momentum buffer replaced by `value`."""
+    optimizer = {**ckpt["optimizer"], "state": {**ckpt["optimizer"]["state"], 0: {"momentum_buffer": value}}}
+    return {**ckpt, "optimizer": optimizer}
+
+
 def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
     """Weights only, a model-and-optimizer dict saved by one's own loop, an optimizer state of
     another network, an entry of the wrong type, settings edited by hand (each failed deep
@@ -148,6 +154,12 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "own loop": ({"model": ours["model"], "optimizer": ours["optimizer"]}, "not a checkpoint of a train.py run"),
         "other optimizer": ({**ours, "optimizer": other}, "optimizer state does not fit"),
         "step as text": ({**ours, "step": "6"}, "malformed 'step'"),
+        "negative step": ({**ours, "step": -100}, "malformed 'step'"),  # the lr went negative
+        "epoch as a bool": ({**ours, "epoch": True}, "malformed 'epoch'"),
+        "batch beyond the data": ({**ours, "batch": 10**6}, "stopped at batch 1000000"),
+        "buffer of another shape": (with_buffer(ours, torch.zeros(7)), "holds Tensor (7,)"),
+        "buffer as text": (with_buffer(ours, "x"), "holds str 'x'"),
+        "state as text": ({**ours, "optimizer": {**ours["optimizer"], "state": {0: "x"}}}, "'state' of a (32, 3, 5, 5)"),
     }
     edits = {"lr": ("fast", "--lr"), "crop_pad": (100, "--crop-pad"), "optimizer": ("lion", "--optimizer"),
              "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"),
