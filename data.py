@@ -304,7 +304,9 @@ def load_cifar10(root, download):
         if os.path.isfile(archive) and not check_integrity(archive, CIFAR10.tgz_md5):
             raise UserError(f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); "
                             "delete it and download it again") from None
-        raise UserError(f"CIFAR-10 is not in {root}/ and could not be downloaded ({type(e).__name__}). "
+        folder = os.path.join(root, CIFAR10.base_folder)
+        where = f"{folder} is incomplete or damaged" if os.path.isdir(folder) else f"CIFAR-10 is not in {root}/"
+        raise UserError(f"{where} and could not be downloaded ({type(e).__name__}). "
                         f"Put {CIFAR10.filename} at {archive}, or pass --data-dir DIR with DIR/train/<class>/ "
                         "and DIR/test/<class>/ image folders.") from None
     return train, test, classes

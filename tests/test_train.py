@@ -305,6 +305,11 @@ def test_a_broken_cifar_archive_or_a_file_named_data_is_one_line_offline(workdir
         f.write(b"the first bytes of an interrupted download")
     code, _, err = run_cli(train, [], capsys)
     assert code == 2 and "data/cifar-10-python.tar.gz is incomplete or corrupt" in err
+    os.remove("data/cifar-10-python.tar.gz")
+    os.makedirs("data/cifar-10-batches-py")  # extracted once, then damaged
+    open("data/cifar-10-batches-py/data_batch_1", "wb").close()
+    code, _, err = run_cli(train, [], capsys)
+    assert code == 2 and "data/cifar-10-batches-py is incomplete or damaged and could not be downloaded" in err
     shutil.rmtree("data")
     open("data", "w").close()
     code, _, err = run_cli(train, [], capsys)
