@@ -152,7 +152,8 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--run-name", type=folder_name,
                    help="run directory under --log-dir (default: date, time and preset)")
     p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
-    p.add_argument("--resume", type=named_path, help="a checkpoint or a run directory to continue (with --run-name: as a new run)")
+    p.add_argument("--resume", type=named_path,
+                   help="a checkpoint or a run directory to continue (with --run-name: as a new run)")
     args = p.parse_args(argv)
     explicit = {k: v for k, v in vars(args).items() if v is not None and k != "resume"}
     return explicit, args.resume
