@@ -669,47 +669,51 @@ def main(argv=None):
 
     train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank, world=world)
     train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
-    while state["epoch"] < config["epochs"]:
-        t0 = time.perf_counter()
-        train_metrics = train_one_epoch(forward, optimizer, criterion, train_loader, state, ctx)
-        if ctx["stop"]["requested"]:
+    try:  # however training ends, the writer's thread and file are closed: main() may run in-process (tests)
+        while state["epoch"] < config["epochs"]:
+            t0 = time.perf_counter()
+            train_metrics = train_one_epoch(forward, optimizer, criterion, train_loader, state, ctx)
+            if ctx["stop"]["requested"]:
+                if rank == 0:
+                    atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
+                                os.path.join(run_dir, "checkpoints", "interrupt.pth"))
+                raise UserError(f"interrupted at step {state['step']}; continue with: "
+                                f"python train.py --resume {run_dir}", code=130)
+            train_s = time.perf_counter() - t0
+            test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
+                                   num_workers=config["num_workers"])
+            metrics = {"train/epoch_loss": train_metrics["loss"], "train/accuracy": train_metrics["accuracy"],
+                       "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
+            best = False
+            if val is not None:
+                val_result = evaluate(model, val, stats, device, len(classes), rank, world, config["amp"],
+                                      num_workers=config["num_workers"])
+                metrics.update({"val/loss": val_result["loss"], "val/accuracy": val_result["accuracy"]})
+                best = val_result["accuracy"] > state["best_val_accuracy"]
+                state["best_val_accuracy"] = max(state["best_val_accuracy"], val_result["accuracy"])
+            if not math.isfinite(test_result["loss"]):
+                raise Diverged(f"test loss became {test_result['loss']} in epoch {state['epoch'] + 1}")
+            epoch_s = time.perf_counter() - t0
+            metrics.update({"perf/epoch_s": epoch_s, "perf/images_per_s": train_metrics["images"] / train_s})
+            state["epoch"] += 1
+            state["batch"] = 0
             if rank == 0:
-                atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
-                            os.path.join(run_dir, "checkpoints", "interrupt.pth"))
-            raise UserError(f"interrupted at step {state['step']}; continue with: python train.py --resume {run_dir}",
-                            code=130)
-        train_s = time.perf_counter() - t0
-        test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
-                               num_workers=config["num_workers"])
-        metrics = {"train/epoch_loss": train_metrics["loss"], "train/accuracy": train_metrics["accuracy"],
-                   "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
-        best = False
-        if val is not None:
-            val_result = evaluate(model, val, stats, device, len(classes), rank, world, config["amp"],
-                                  num_workers=config["num_workers"])
-            metrics.update({"val/loss": val_result["loss"], "val/accuracy": val_result["accuracy"]})
-            best = val_result["accuracy"] > state["best_val_accuracy"]
-            state["best_val_accuracy"] = max(state["best_val_accuracy"], val_result["accuracy"])
-        if not math.isfinite(test_result["loss"]):
-            raise Diverged(f"test loss became {test_result['loss']} in epoch {state['epoch'] + 1}")
-        epoch_s = time.perf_counter() - t0
-        metrics.update({"perf/epoch_s": epoch_s, "perf/images_per_s": train_metrics["images"] / train_s})
-        state["epoch"] += 1
-        state["batch"] = 0
-        if rank == 0:
-            save_checkpoints(run_dir, make_checkpoint(model, optimizer, state, config, classes, stats, metrics), best)
-            log_epoch(writer, state["epoch"], metrics, classes, test_result,
-                      preview_predictions(model, test, stats, device))
-            print(f"epoch {state['epoch']}/{config['epochs']}  train loss {metrics['train/epoch_loss']:.4f} "
-                  f"acc {metrics['train/accuracy']:.4f}  test loss {metrics['test/loss']:.4f} "
-                  f"acc {metrics['test/accuracy']:.4f}" +
-                  (f"  val acc {metrics['val/accuracy']:.4f}" if val is not None else "") +
-                  f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
-        if ctx["stop"]["requested"]:
-            raise UserError(f"interrupted after epoch {state['epoch']}; continue with: "
-                            f"python train.py --resume {run_dir}", code=130)
-    if writer:
-        writer.close()
+                save_checkpoints(run_dir, make_checkpoint(model, optimizer, state, config, classes, stats, metrics),
+                                 best)
+                log_epoch(writer, state["epoch"], metrics, classes, test_result,
+                          preview_predictions(model, test, stats, device))
+                print(f"epoch {state['epoch']}/{config['epochs']}  train loss {metrics['train/epoch_loss']:.4f} "
+                      f"acc {metrics['train/accuracy']:.4f}  test loss {metrics['test/loss']:.4f} "
+                      f"acc {metrics['test/accuracy']:.4f}" +
+                      (f"  val acc {metrics['val/accuracy']:.4f}" if val is not None else "") +
+                      f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
+            if ctx["stop"]["requested"]:
+                raise UserError(f"interrupted after epoch {state['epoch']}; continue with: "
+                                f"python train.py --resume {run_dir}", code=130)
+    finally:
+        if writer:
+            writer.close()
+    if rank == 0:
         print(f"done: test accuracy {metrics['test/accuracy']:.4f}; checkpoints in {run_dir}/checkpoints", flush=True)
 
 
