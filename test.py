@@ -10,7 +10,19 @@ in it is executed: it is read with torch.load(weights_only=True).
 import argparse
 import json
 import os
+import signal
 import sys
+
+
+def exit_interrupted(*_):
+    """Ctrl-C while torch loads, before run() takes over: one line and exit 130, not a traceback.
+    At once: nothing has started, and an exception could be caught inside some import."""
+    print("test.py: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, exit_interrupted)
 
 import torch
 from PIL import Image
@@ -176,6 +188,7 @@ def main(argv=None):
 
 
 def run(argv=None):
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is a KeyboardInterrupt from here
     try:
         sys.exit(main(argv))
     except UserError as e:

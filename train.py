@@ -20,6 +20,17 @@ import sys
 import time
 import warnings
 
+
+def exit_interrupted(*_):
+    """Ctrl-C while torch loads, before run() takes over: one line and exit 130, not a traceback.
+    At once: nothing has started, and an exception could be caught inside some import."""
+    print("train.py: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, exit_interrupted)
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -719,6 +730,7 @@ def main(argv=None):
 
 def run(argv=None):
     """main() with user errors as one line and an exit code, never a traceback."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is a KeyboardInterrupt from here
     try:
         main(argv)
     except UserError as e:

@@ -101,6 +101,18 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
 
 
+@pytest.mark.parametrize("script", ["train.py", "test.py"])
+def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
+    """The first second or two of either script, before run() takes over: a KeyboardInterrupt
+    traceback through importlib (until 2026-11-26 13:15 UTC)."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "some.pth"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # past the interpreter's start, inside `import torch`
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err == f"{script}: interrupted\n", err[-2000:]
+
+
 def test_deterministic_runs_give_identical_checkpoints(tiny, capsys):
     for name in ("a", "b"):
         code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", name, *DETERMINISTIC], capsys)
