@@ -24,6 +24,9 @@ dataset the first time (decoding into a fresh cache) against the second (from th
 Peak memory is per pipeline: the process's peak RSS (getrusage; restarted between
 pipelines on Linux, elsewhere the peak so far) and, on CUDA, torch.cuda.max_memory_allocated.
 """
+import interrupt  # before all else: Ctrl-C while torch loads is one line
+
+import argparse
 import gc
 import json
 import os
@@ -65,8 +68,16 @@ def parse_args(argv=None):
                    help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}); "
                         "larger batches are timed on as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")
-    p.add_argument("--json", metavar="FILE", help="also write the results to FILE")
+    p.add_argument("--json", metavar="FILE", type=json_file, help="also write the results to FILE")
     return p.parse_args(argv)
+
+
+def json_file(text):
+    """An argparse type: a file in a folder that exists, known before minutes of timing, not after."""
+    folder = os.path.dirname(text) or "."
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"folder {folder} does not exist")
+    return text
 
 
 # ---------------------------------------------------------------- helpers
@@ -395,6 +406,7 @@ def main(argv=None):
 
 def run(argv=None):
     """main() with user errors as one line on stderr and an exit code, never a traceback."""
+    interrupt.take_over()
     try:
         main(argv)
     except data.UserError as e:
@@ -403,6 +415,9 @@ def run(argv=None):
     except train.Diverged as e:  # the timings of a diverged run mean nothing
         print(f"bench.py: error: training diverged on this data: {e}", file=sys.stderr)
         sys.exit(3)
+    except KeyboardInterrupt:  # nothing half written: the JSON is written last, atomically
+        print("bench.py: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ too, with an allowlist of exactly the classes that network is built from.
 import os
 import pickle
 import secrets
+import stat
 import sys
 import warnings
 import zipfile
@@ -38,27 +39,37 @@ def atomic_save(obj, path):
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
+def is_stream(path):
+    """A device, a pipe, or the process's own streams (/dev/stdout, /dev/fd/N): written as they
+    are, not replaced (a rename would put a file in their place, or in place of /dev/stdout)."""
+    if os.path.islink(path) and os.readlink(path).startswith("/proc/"):  # /dev/stdout -> /proc/self/fd/1
+        return True
+    if os.path.realpath(os.path.dirname(os.path.abspath(path))).startswith("/proc/"):  # /dev/fd/1
+        return True
+    return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
+
+
 def atomic_write(path, write):
     """write(file) into a temporary file beside `path`, then rename: a reader never sees half a file.
-    A symbolic link is followed (the file it points to is replaced); a device or a pipe
-    (/dev/stdout) is written as it is, as the rename would put a file in its place."""
-    target = os.path.realpath(path)
-    folder = os.path.dirname(target)
+    A link is replaced, never written through (last.pth linked to epoch_001.pth keeps epoch 1);
+    an existing file's permissions are kept, a new one gets the umask's, as open() gives them."""
+    folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
-        if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
-            with open(path, "wb") as f:
+        if is_stream(path):
+            with open(path, "ab") as f:  # appended: `>> log` keeps what was printed before
                 write(f)
             return
         name = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.part")
-        # Made as open() makes files, with the umask's permissions (mkstemp's are 0600).
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mkstemp's would be 0600
         tmp = name
         with os.fdopen(fd, "wb") as f:
+            if os.path.isfile(path) and not os.path.islink(path):
+                os.fchmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except BaseException as e:
         if tmp is not None:
             try:
@@ -112,7 +123,7 @@ def read_checkpoint(path):
         raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
     for key, kind in ENTRY_TYPES.items():
         if key in obj and (not isinstance(obj[key], kind) or isinstance(obj[key], bool)
-                           or (kind is int and obj[key] < 0)):  # an epoch, step or batch
+                           or (kind is int and not 0 <= obj[key] < 2**53)):  # an epoch, step or batch
             raise UserError(f"{path} has a malformed {key!r} entry")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")

@@ -162,6 +162,21 @@ class Split:
         return Split(self.labels[index], images, files)
 
 
+def is_utf8(name):
+    """Whether a file name can be written as UTF-8: one from another system (Latin-1, say) is held
+    by Python with surrogate characters, which cannot."""
+    try:
+        name.encode()
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def printable(path):
+    """A path as text any terminal or JSON reader takes: bytes that are not UTF-8 become �."""
+    return os.fsencode(path).decode(errors="replace")
+
+
 def is_hidden(path):
     """Names starting with a dot: .ipynb_checkpoints/ that Jupyter leaves, ._x.jpg that macOS
     leaves beside x.jpg on other file systems. Neither is a class or an image."""
@@ -177,8 +192,10 @@ def list_image_folder(split_dir):
     if len(classes) < 2:
         raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                         f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
-    for name in classes:  # a class folder we may not read would pass for an empty one
-        list_folder(os.path.join(split_dir, name))
+    for name in classes:
+        list_folder(os.path.join(split_dir, name))  # one we may not read would pass for an empty one
+        if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
+            raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
     try:
         samples = torchvision.datasets.folder.make_dataset(
             split_dir, {name: i for i, name in enumerate(classes)},
@@ -204,7 +221,7 @@ def folder_fingerprint(split_dir, files):
 
 def cache_path(split_dir):
     name = os.path.abspath(split_dir)
-    tag = hashlib.sha256(name.encode()).hexdigest()[:12]
+    tag = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
     parent = os.path.basename(os.path.dirname(name)) or "data"
     return os.path.join(CACHE_DIR, f"{parent}-{os.path.basename(name)}-{tag}.pt")
 
@@ -271,15 +288,19 @@ def load_folder_split(split_dir, files, labels, num_workers):
 
 def load_image_folder(root, data_path, num_workers, with_train):
     """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
-    classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"))
     test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"))
+    if not with_train and not os.path.exists(os.path.join(root, "train")):  # test.py needs the test split alone
+        classes, train_files = test_classes, []
+    else:
+        classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"))
     if classes != test_classes:
         only = sorted(set(classes) ^ set(test_classes))
         raise UserError(f"train and test class folders differ in {root}: {', '.join(only)}")
     if data_path == "auto":
         data_path = "memory" if len(train_files) * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"
     if data_path == "stream":
-        train, test = Split(train_labels, files=train_files), Split(test_labels, files=test_files)
+        train = with_train and Split(train_labels, files=train_files)
+        test = Split(test_labels, files=test_files)
     else:
         train = with_train and load_folder_split(os.path.join(root, "train"), train_files, train_labels, num_workers)
         test = load_folder_split(os.path.join(root, "test"), test_files, test_labels, num_workers)

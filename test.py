@@ -7,29 +7,19 @@ CHECKPOINT is a .pth file (this project's, or the tutorial's own whole-model
 pickles such as tudui_9.pth) or a run directory (its last checkpoint). Nothing
 in it is executed: it is read with torch.load(weights_only=True).
 """
+import interrupt  # before all else: Ctrl-C while torch loads is one line
+
 import argparse
 import json
 import os
-import signal
 import sys
-
-
-def exit_interrupted(*_):
-    """Ctrl-C while torch loads, before run() takes over: one line and exit 130, not a traceback.
-    At once: nothing has started, and an exception could be caught inside some import."""
-    print("test.py: interrupted", file=sys.stderr, flush=True)
-    os._exit(130)
-
-
-if __name__ == "__main__":
-    signal.signal(signal.SIGINT, exit_interrupted)
 
 import torch
 from PIL import Image
 
 import pictures
-from checkpoint import atomic_write, load_model, read_checkpoint
-from data import IMG_EXTENSIONS, BadImage, UserError, is_hidden, list_folder, load_dataset, load_image
+from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
+from data import IMG_EXTENSIONS, BadImage, UserError, is_hidden, list_folder, load_dataset, load_image, printable
 from train import EVAL_BATCH, Parser, checked, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -87,9 +77,9 @@ def classify(model, ckpt, paths, topk, device):
                 raise BadImage("a folder with no images directly in it (to score DIR/test/<class>/ folders: "
                                "test.py CHECKPOINT --data-dir DIR)")
             images.append(load_image(path))
-            results.append({"image": path})
+            results.append({"image": printable(path)})
         except BadImage as e:
-            results.append({"image": path, "error": str(e)})
+            results.append({"image": printable(path), "error": str(e)})
     if not images:
         return results, None, None
     images = torch.stack(images)
@@ -156,7 +146,8 @@ def evaluate_checkpoint(model, ckpt, args, device):
         path, fmt = args.save_grid
         save_picture(pictures.image_grid(images, test.labels[worst], classes, pred[worst], conf[worst]), path, fmt)
         stem, ext = os.path.splitext(path)
-        save_picture(pictures.confusion_image(confusion, classes), f"{stem}_confusion{ext}", fmt)
+        if not is_stream(path):  # beside /dev/stdout or a pipe, a second name would be a stray file
+            save_picture(pictures.confusion_image(confusion, classes), f"{stem}_confusion{ext}", fmt)
     return report
 
 
@@ -188,7 +179,7 @@ def main(argv=None):
 
 
 def run(argv=None):
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is a KeyboardInterrupt from here
+    interrupt.take_over()
     try:
         sys.exit(main(argv))
     except UserError as e:

@@ -9,6 +9,8 @@
 Each epoch: train, evaluate on the test split, log to TensorBoard
 (logs_train/<run>/) and save a checkpoint (logs_train/<run>/checkpoints/).
 """
+import interrupt  # before all else: Ctrl-C while torch loads is one line
+
 import argparse
 import datetime
 import functools
@@ -19,17 +21,6 @@ import signal
 import sys
 import time
 import warnings
-
-
-def exit_interrupted(*_):
-    """Ctrl-C while torch loads, before run() takes over: one line and exit 130, not a traceback.
-    At once: nothing has started, and an exception could be caught inside some import."""
-    print("train.py: interrupted", file=sys.stderr, flush=True)
-    os._exit(130)
-
-
-if __name__ == "__main__":
-    signal.signal(signal.SIGINT, exit_interrupted)
 
 import torch
 import torch.distributed as dist
@@ -42,7 +33,7 @@ from tqdm import tqdm
 import pictures
 from checkpoint import FLOAT32, IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
 from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  list_folder, load_dataset, normalize, whitening_filter)
+                  is_utf8, list_folder, load_dataset, normalize, printable, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -60,8 +51,12 @@ PRESETS = {
                      epochs=10),
 }
 # Settings that may change when a run is resumed; the others belong to the run.
-RESUMABLE = {"epochs", "lr", "run_name", "device", "num_workers", "data_dir", "data_path", "cuda_graphs", "amp",
-             "deterministic", "log_every"}
+RESUMABLE = {"epochs", "lr", "log_dir", "run_name", "device", "num_workers", "data_dir", "data_path", "cuda_graphs",
+             "amp", "deterministic", "log_every"}
+# Where a run lies, not how it trains: a resumed run's is where its checkpoint lies or what the
+# flags say, never what the checkpoint says (it may come from another machine; older versions
+# allowed run names that were paths).
+LOCATIONS = ("log_dir", "run_name")
 EVAL_BATCH = 1000
 
 
@@ -102,6 +97,13 @@ def folder_name(text):
     if "/" in text or os.sep in text or (os.altsep and os.altsep in text):
         raise argparse.ArgumentTypeError(f"must be a folder name, not a path (--log-dir says where runs go), "
                                          f"got {text!r}")
+    return utf8_path(text)
+
+
+def utf8_path(text):
+    """An argparse type: a path TensorBoard can write its files under."""
+    if not is_utf8(text):
+        raise argparse.ArgumentTypeError(f"must be UTF-8 (TensorBoard writes it in its files), got {text!r}")
     return text
 
 
@@ -159,7 +161,7 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--data-path", choices=["auto", "memory", "stream"],
                    help="memory: decode once and keep in memory; stream: decode every batch (default auto: memory up "
                         "to 2 GiB of decoded images)")
-    p.add_argument("--log-dir", help=f"(default {d['log_dir']})")
+    p.add_argument("--log-dir", type=utf8_path, help=f"(default {d['log_dir']})")
     p.add_argument("--run-name", type=folder_name,
                    help="run directory under --log-dir (default: date, time and preset)")
     p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
@@ -181,7 +183,7 @@ def saved_settings(ckpt):
             refuse(message)
     argv = []
     for key, value in ckpt["config"].items():
-        if key not in DEFAULTS or (value is None and DEFAULTS[key] is None) or \
+        if key not in DEFAULTS or key in LOCATIONS or (value is None and DEFAULTS[key] is None) or \
                 (type(value) is type(DEFAULTS[key]) and value == DEFAULTS[key]):
             continue  # a setting of older versions (compile), unset, or a default (no flag spells cuda_graphs "auto")
         if value is None:
@@ -197,8 +199,8 @@ def make_config(explicit, resume_ckpt):
         config = {**DEFAULTS, **PRESETS.get(explicit.get("preset"), {}), **explicit}
     else:
         # A run saved before --whiten existed has no "whiten" setting: its stats say whether it whitens.
-        saved = {**DEFAULTS, "whiten": "whiten" in resume_ckpt["normalize"], **resume_ckpt["config"],
-                 **saved_settings(resume_ckpt)}
+        own = {k: v for k, v in resume_ckpt["config"].items() if k not in LOCATIONS}
+        saved = {**DEFAULTS, "whiten": "whiten" in resume_ckpt["normalize"], **own, **saved_settings(resume_ckpt)}
         fixed = sorted(k for k in explicit if k not in RESUMABLE and explicit[k] != saved[k])
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
@@ -293,9 +295,10 @@ def load_optimizer_state(optimizer, saved):
         entry = saved["state"].get(i, {})
         for key, value in (entry.items() if isinstance(entry, dict) else [("state", entry)]):
             fits = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
-                isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape in (param.shape, ()))
+                isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape in (param.shape, ())
+                and bool(torch.isfinite(value).all()))
             if not fits:
-                what = tuple(value.shape) if isinstance(value, torch.Tensor) else repr(value)[:40]
+                what = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)[:40]
                 raise UserError(f"the checkpoint's optimizer state does not fit this network ({key!r} of a "
                                 f"{tuple(param.shape)} parameter holds {type(value).__name__} {what})")
 
@@ -440,7 +443,9 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
         raise UserError("none of the training images could be read")
     if not math.isfinite(loss_total):
         raise Diverged(f"loss became {loss_total} in epoch {state['epoch'] + 1}")
-    return {"loss": loss_total / max(seen, 1), "accuracy": correct / max(seen, 1), "images": seen}
+    # Nothing trained (a run resumed at an epoch's last batch): no loss or accuracy, rather than 0.
+    return {"loss": loss_total / seen if seen else math.nan, "accuracy": correct / seen if seen else math.nan,
+            "images": seen}
 
 
 @torch.no_grad()
@@ -487,7 +492,8 @@ def open_writer(run_dir, config, state, first_start, example, model, classes):
     writer = SummaryWriter(run_dir, purge_step=0 if first_start else state["step"] + 1)
     # Every run declares the same metrics: TensorBoard takes the columns of the HParams tab from one run.
     metrics = {f"{split}/{m}": 0 for split in ("test", "val") for m in ("accuracy", "loss")}
-    hp = {k: (v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v)) for k, v in config.items()}
+    hp = {k: (v if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)) for k, v in config.items()}
+    hp = {k: printable(v) if isinstance(v, str) else v for k, v in hp.items()}  # a --data-dir that is not UTF-8
     for summary in hparams(hp, metrics):  # the HParams tab reads the metrics' values from the scalars
         writer.file_writer.add_summary(summary)
     if first_start:
@@ -615,10 +621,13 @@ def read_run_checkpoint(path):
 
 def resumed_run_dir(resume, ckpt, named_dir, named):
     """(run directory, whether it is a new one) for a resumed run: where its checkpoint lies, wherever
-    the run was moved; or, with --run-name, a new run that branches off at the checkpoint. Going on
-    in place from an earlier epoch would overwrite the later ones: refused."""
+    the run was moved; or, with --run-name, a new run that branches off at the checkpoint, as does
+    a checkpoint file outside a run's checkpoints/ folder. Going on in place from an earlier epoch
+    would overwrite the later ones: refused."""
     folder = os.path.dirname(os.path.abspath(ckpt["path"]))
-    own_dir = os.path.dirname(folder) if os.path.basename(folder) == "checkpoints" else named_dir
+    if os.path.basename(folder) != "checkpoints":
+        return named_dir, True
+    own_dir = os.path.dirname(folder)
     if named and os.path.abspath(named_dir) != os.path.abspath(own_dir):
         return named_dir, True
     later = epoch_checkpoint(own_dir, ckpt["epoch"] + 1)
@@ -641,11 +650,17 @@ def main(argv=None):
     new_run = resume_ckpt is None
     if resume_ckpt is not None:
         run_dir, new_run = resumed_run_dir(resume, resume_ckpt, run_dir, "run_name" in explicit)
+        config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints record it
     if new_run and holds_checkpoints(run_dir):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
-    if new_run and os.path.isdir(os.path.join(run_dir, "checkpoints")) and rank == 0:
-        print(f"note: {run_dir} holds no checkpoint (its run stopped in its first epoch); starting it again",
-              file=sys.stderr, flush=True)
+    if new_run and os.path.isdir(run_dir) and list_folder(run_dir):
+        # What a run that stopped before its first checkpoint leaves: an empty checkpoints/ (and
+        # its TensorBoard points, purged). Anything else there (checkpoints moved away) is kept.
+        if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+            raise UserError(f"{run_dir} already holds files (a run's, without checkpoints/); pass another --run-name")
+        if rank == 0:
+            print(f"note: {run_dir} holds no checkpoint (its run stopped in its first epoch); starting it again",
+                  file=sys.stderr, flush=True)
 
     train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
     model, forward, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
@@ -730,7 +745,7 @@ def main(argv=None):
 
 def run(argv=None):
     """main() with user errors as one line and an exit code, never a traceback."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is a KeyboardInterrupt from here
+    interrupt.take_over()
     try:
         main(argv)
     except UserError as e:

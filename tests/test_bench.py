@@ -1,4 +1,5 @@
 import json
+import os
 
 import bench
 import train
@@ -32,7 +33,19 @@ def test_bench_on_a_file_or_a_diverging_run_or_an_unwritable_json_is_one_line(ti
     monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
     quick = ["--data-dir", tiny, "--quick", "--steps", "2"]
     code, out, err = run_cli(bench, [*quick, "--json", "no/such/folder/b.json"], capsys)
-    assert code == 1 and "could not write no/such/folder/b.json" in err and "project / floor" in out
+    assert code == 2 and "--json" in err and "folder no/such/folder does not exist" in err and out == ""
+    os.makedirs("results")  # a name taken by a folder: found only when writing, after the report
+    code, out, err = run_cli(bench, [*quick, "--json", "results"], capsys)
+    assert code == 1 and "could not write results" in err and "project / floor" in out
     monkeypatch.setattr(train, "lr_at", lambda *args: 1e30)
     code, _, err = run_cli(bench, quick, capsys)
     assert code == 3 and "diverged" in err.strip().splitlines()[-1]
+
+
+def test_bench_ctrl_c_is_one_line_and_exit_130(tiny, capsys, monkeypatch):
+    """It was a traceback, and the exit a signal's (until 2026-11-26 13:35 UTC)."""
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(bench, "bench_floor", interrupted)
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick"], capsys)
+    assert code == 130 and err.strip().splitlines()[-1] == "bench.py: interrupted"

@@ -1,13 +1,15 @@
 import glob
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 
 import data
 import train
-from conftest import CLASSES, TRAIN_FAST, make_dataset, make_image, run_cli
+from conftest import CLASSES, ROOT, TRAIN_FAST, make_dataset, make_image, run_cli
 
 
 def test_cache_is_built_then_reused(tiny, monkeypatch):
@@ -97,6 +99,22 @@ def test_broken_links_and_names_that_are_not_utf8_are_handled(tiny, capsys):
     train_split, _, _ = data.load_dataset(tiny)
     err = capsys.readouterr().err
     assert len(train_split) == 25 and "skipped 1 unreadable image(s)" in err and "gone.png" in err
+
+
+def test_a_dataset_folder_whose_name_is_not_utf8_trains_and_such_a_class_folder_is_named(workdir):
+    """The first was a traceback in the cache's name and in TensorBoard's settings table, the second
+    in TensorBoard's tags after the first epoch (until 2026-11-26 13:35 UTC). Run as users run it:
+    Python writes such names to a terminal's stderr with backslashes, where pytest's capture fails."""
+    root = os.fsdecode(b"r\xe9sum\xe9")  # Latin-1, from an old archive
+    os.rename(make_dataset(workdir / "resume"), root)
+    command = [sys.executable, os.path.join(ROOT, "train.py"), "--data-dir", root, *TRAIN_FAST, "--epochs", "1"]
+    done = subprocess.run([*command, "--run-name", "latin"], capture_output=True, timeout=300)
+    assert done.returncode == 0 and os.path.isfile("logs_train/latin/checkpoints/last.pth"), done.stderr[-2000:]
+    for split in ("train", "test"):
+        os.rename(os.path.join(root, split, "cross"), os.path.join(root, split, os.fsdecode(b"cr\xf6ss")))
+    done = subprocess.run(command, capture_output=True, timeout=300)
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "is not UTF-8; rename it" in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("damage, message", [

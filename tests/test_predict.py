@@ -16,7 +16,7 @@ from PIL import Image
 import pictures
 import test as predict
 import train
-from conftest import FIXTURES, TRAIN_FAST, run_cli
+from conftest import CLASSES, FIXTURES, TRAIN_FAST, run_cli
 from model import Tudui
 
 needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="../shared/fixtures not present")
@@ -236,6 +236,7 @@ def test_a_malformed_normalization_is_named(workdir, capsys, normalize):
     ({"config": ["data"]}, "malformed 'config'"),
     ({"step": "6"}, "malformed 'step'"),
     ({"step": -1}, "malformed 'step'"),
+    ({"step": 2**70}, "malformed 'step'"),
     ({"classes": []}, "has no classes"),
     # Until 2026-11-26 12:55 UTC: tracebacks, a PyTorch warning, or NaN predictions with exit 0.
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.tensor(0.0)}}, "model.8.bias expected (10,), found ()"),
@@ -256,6 +257,14 @@ def test_a_saved_data_dir_that_is_no_path_is_not_used(workdir, capsys):
     torch.save({"model": Tudui().state_dict(), "config": {"data_dir": 5}}, workdir / "odd.pth")
     code, _, err = run_cli(predict, [str(workdir / "odd.pth")], capsys)
     assert code == 2 and err.strip() == "test.py: error: data directory data does not exist"
+
+
+def test_the_test_split_alone_is_enough_to_score_a_checkpoint(tiny, workdir, capsys):
+    """test.py asked for DIR/train too, which it never reads (until 2026-11-26 13:35 UTC)."""
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
+    shutil.rmtree(os.path.join(tiny, "train"))
+    code, out, err = run_cli(predict, [str(workdir / "net.pth"), "--data-dir", tiny, "--json"], capsys)
+    assert code == 0 and json.loads(out)["images"] == 12, err
 
 
 def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsys):
@@ -335,14 +344,26 @@ def test_ctrl_c_is_one_line_and_exit_130(checkpoint, workdir, capsys, monkeypatc
     assert code == 130 and err == "test.py: interrupted\n" and out == ""
 
 
-def test_save_grid_onto_a_pipe_or_device_writes_there_and_leaves_it_in_place(checkpoint, workdir, capsys):
-    """`--save-grid /dev/stdout`: the picture was renamed over the device (until 2026-11-26 12:50 UTC)."""
-    Image.new("RGB", (32, 32)).save(workdir / "a.png")
+@pytest.mark.parametrize("on", ["images", "test split"])
+def test_save_grid_onto_a_pipe_or_device_writes_there_and_leaves_it_in_place(tiny, workdir, capsys, on):
+    """`--save-grid /dev/stdout`: the picture was renamed over the device (until 2026-11-26 12:50
+    UTC), and on the test split a stray pipe_confusion file was made beside it (until 13:35 UTC)."""
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
     os.mkfifo(workdir / "pipe")
     received = []
     reader = threading.Thread(target=lambda: received.append(open(workdir / "pipe", "rb").read()))
     reader.start()
-    code, _, err = run_cli(predict, [checkpoint, str(workdir / "a.png"), "--save-grid", str(workdir / "pipe")], capsys)
+    inputs = [f"{tiny}/test/circle/000.png"] if on == "images" else ["--data-dir", tiny]
+    code, _, err = run_cli(predict, [str(workdir / "net.pth"), *inputs, "--save-grid", str(workdir / "pipe")], capsys)
     reader.join(timeout=10)
     assert code == 0, err
     assert received[0].startswith(b"\x89PNG") and stat.S_ISFIFO(os.stat(workdir / "pipe").st_mode)
+    assert not [name for name in os.listdir(workdir) if name.startswith("pipe_")]
+
+
+def test_an_image_whose_name_is_not_utf8_is_printed_with_a_replacement_character(checkpoint, workdir, capsys):
+    """Printed as it was, it was a UnicodeEncodeError wherever stdout is strict UTF-8 (until 2026-11-26 13:35 UTC)."""
+    Image.new("RGB", (32, 32)).save(workdir / "cafe.png")
+    os.rename(workdir / "cafe.png", os.path.join(workdir, os.fsdecode(b"caf\xe9.png")))
+    code, out, err = run_cli(predict, [checkpoint, str(workdir)], capsys)
+    assert code == 0 and out.startswith(f"{workdir}/caf\ufffd.png: "), err

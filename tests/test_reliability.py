@@ -101,10 +101,10 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
 
 
-@pytest.mark.parametrize("script", ["train.py", "test.py"])
+@pytest.mark.parametrize("script", ["train.py", "test.py", "bench.py"])
 def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
     """The first second or two of either script, before run() takes over: a KeyboardInterrupt
-    traceback through importlib (until 2026-11-26 13:15 UTC)."""
+    traceback through importlib (until 2026-11-26 13:10 UTC)."""
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "some.pth"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.3)  # past the interpreter's start, inside `import torch`
@@ -258,19 +258,36 @@ def test_a_run_name_that_is_no_folder_of_its_own_exits_2(name, capsys):
     assert code == 2 and "--run-name" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("flag", ["--run-name", "--log-dir"])
+def test_a_run_folder_whose_name_is_not_utf8_is_refused(flag, capsys):
+    """TensorBoard cannot write such a path: a traceback (until 2026-11-26 13:35 UTC)."""
+    code, _, err = run_cli(train, [flag, os.fsdecode(b"n\xff"), "--data-dir", "nowhere"], capsys)
+    assert code == 2 and flag in err and "UTF-8" in err and len(err.strip().splitlines()) == 1
+
+
 def test_an_empty_resume_is_refused_not_taken_for_none(capsys):
     """`--resume $RUN` with RUN unset started a new default run (until 2026-11-26 12:50 UTC)."""
     code, _, err = run_cli(train, ["--resume", "", "--data-dir", "nowhere"], capsys)
     assert code == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
 
 
-def test_writes_follow_links_leave_devices_and_pipes_in_place_and_respect_the_umask(workdir):
-    """os.replace onto a link replaced the link, and onto a device or a pipe (test.py
-    --save-grid /dev/stdout) put a file in its place; mkstemp made every file 0600."""
-    os.makedirs("real")
-    os.symlink("real/target.bin", "link.bin")
-    checkpoint.atomic_write("link.bin", lambda f: f.write(b"one"))
-    assert os.path.islink("link.bin") and open("real/target.bin", "rb").read() == b"one"
+def test_writes_replace_links_append_to_streams_and_keep_permissions(workdir):
+    """A write through a link overwrote the file linked to (last.pth linked to epoch_001.pth),
+    a rename onto a pipe or a device put a file in its place, `--save-grid /dev/stdout >> log`
+    replaced the log, and every new file was 0600 (until 2026-11-26 13:35 UTC)."""
+    with open("epoch_001.pth", "wb") as f:
+        f.write(b"epoch 1")
+    os.symlink("epoch_001.pth", "last.pth")
+    checkpoint.atomic_write("last.pth", lambda f: f.write(b"epoch 2"))
+    assert not os.path.islink("last.pth") and open("last.pth", "rb").read() == b"epoch 2"
+    assert open("epoch_001.pth", "rb").read() == b"epoch 1"
+
+    with open("log.txt", "w") as f:
+        f.write("earlier line\n")
+    with open("log.txt", "ab") as stdout:  # what `>> log.txt` gives a process; /dev/stdout links to it
+        os.symlink(f"/proc/self/fd/{stdout.fileno()}", "stdout")
+        checkpoint.atomic_write("stdout", lambda f: f.write(b"PNG"))
+    assert open("log.txt", "rb").read() == b"earlier line\nPNG" and os.path.islink("stdout")
 
     os.mkfifo("pipe")
     received = []
@@ -283,10 +300,13 @@ def test_writes_follow_links_leave_devices_and_pipes_in_place_and_respect_the_um
     old = os.umask(0o027)
     try:
         checkpoint.atomic_write("made.bin", lambda f: f.write(b"three"))
+        os.chmod("epoch_001.pth", 0o600)
+        checkpoint.atomic_write("epoch_001.pth", lambda f: f.write(b"four"))
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat("made.bin").st_mode) == 0o640
-    assert sorted(os.listdir(".")) == ["link.bin", "made.bin", "pipe", "real"]
+    assert stat.S_IMODE(os.stat("epoch_001.pth").st_mode) == 0o600
+    assert sorted(os.listdir(".")) == ["epoch_001.pth", "last.pth", "log.txt", "made.bin", "pipe", "stdout"]
 
 
 image_bytes = st.one_of(

@@ -2,6 +2,7 @@ import glob
 import hashlib
 import io
 import json
+import math
 import os
 import pickle
 import shutil
@@ -157,13 +158,14 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "negative step": ({**ours, "step": -100}, "malformed 'step'"),  # the lr went negative
         "epoch as a bool": ({**ours, "epoch": True}, "malformed 'epoch'"),
         "batch beyond the data": ({**ours, "batch": 10**6}, "stopped at batch 1000000"),
-        "buffer of another shape": (with_buffer(ours, torch.zeros(7)), "holds Tensor (7,)"),
+        "buffer of another shape": (with_buffer(ours, torch.zeros(7)), "holds Tensor torch.float32 (7,)"),
         "buffer as text": (with_buffer(ours, "x"), "holds str 'x'"),
+        "buffer of integers": (with_buffer(ours, torch.zeros(32, 3, 5, 5, dtype=torch.long)), "holds Tensor torch.int64"),
+        "buffer of NaN": (with_buffer(ours, torch.full((32, 3, 5, 5), math.nan)), "holds Tensor torch.float32"),
         "state as text": ({**ours, "optimizer": {**ours["optimizer"], "state": {0: "x"}}}, "'state' of a (32, 3, 5, 5)"),
     }
     edits = {"lr": ("fast", "--lr"), "crop_pad": (100, "--crop-pad"), "optimizer": ("lion", "--optimizer"),
-             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"),
-             "run_name": ("../../elsewhere", "--run-name"), "log_dir": (None, "log_dir is unset")}
+             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"), "epochs": (None, "epochs is unset")}
     for key, (value, message) in edits.items():
         cases[f"{key} {value!r}"] = ({**ours, "config": {**ours["config"], key: value}}, message)
     for name, (ckpt, message) in cases.items():
@@ -176,6 +178,18 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
     torch.save({**ours, "config": {**ours["config"], "compile": "auto"}}, "older.pth")
     code, _, err = run_cli(train, ["--resume", "older.pth", "--epochs", "2", "--run-name", "older"], capsys)
     assert code == 0, err
+    # Where a run lies is not the checkpoint's to say. A file of its own (downloaded, say, naming
+    # another machine's folders) starts a new run under --log-dir: it wrote where its saved
+    # settings said, outside --log-dir too (until 2026-11-26 13:35 UTC).
+    torch.save({**ours, "config": {**ours["config"], "run_name": "../../elsewhere", "log_dir": "/nonexistent/alice"}},
+               "downloaded.pth")
+    code, _, err = run_cli(train, ["--resume", "downloaded.pth", "--epochs", "2", "--log-dir", "mine"], capsys)
+    assert code == 0 and len(os.listdir("mine")) == 1 and not os.path.exists("/nonexistent"), err
+    # A run whose name older versions let be a path resumes where it lies (refused until 13:35 UTC).
+    torch.save({**ours, "config": {**ours["config"], "run_name": "sweep/lr0.03"}}, f"{run_dir}/checkpoints/last.pth")
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
+    assert code == 0 and os.path.isfile(f"{run_dir}/checkpoints/epoch_002.pth"), err
+    assert json.load(open(f"{run_dir}/config.json"))["run_name"] == "ours"
 
 
 def test_an_existing_run_is_never_overwritten(tiny, capsys):
@@ -198,6 +212,19 @@ def test_a_run_that_stopped_in_its_first_epoch_can_be_started_again_under_its_na
     acc.Reload()
     assert [e.step for e in acc.Scalars("train/loss")] == [2, 4, 6]
     assert len(acc.Images("train/augmented_batch")) == 1
+    # A run whose checkpoints were moved away keeps its folder: its points would be purged.
+    shutil.move(f"{run_dir}/checkpoints", "archived")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "first", *TRAIN_FAST], capsys)
+    assert code == 2 and "already holds files" in err and sorted(os.listdir(run_dir))[0] == "config.json"
+
+
+def test_a_run_resumed_at_the_last_batch_of_an_epoch_reports_no_training_metrics_not_zero(tiny, capsys):
+    """Nothing was left to train in that epoch: its loss and accuracy were printed and logged as 0."""
+    run_dir, _ = train_run(capsys, tiny, "edge", "--epochs", "1")
+    ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    torch.save({**ckpt, "batch": 6, "step": 12}, "at_the_end.pth")  # 24 images in batches of 4: all 6 done
+    code, out, err = run_cli(train, ["--resume", "at_the_end.pth", "--epochs", "2", "--run-name", "edge2"], capsys)
+    assert code == 0 and "train loss nan acc nan" in out, err
 
 
 def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tiny, capsys):

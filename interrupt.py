@@ -1,0 +1,25 @@
+"""Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
+line and exit 130, not a traceback through importlib. Each script imports this module before
+anything else, and its run() calls take_over()."""
+import os
+import signal
+import sys
+
+MAIN = getattr(sys.modules["__main__"], "__file__", None)  # None in a notebook
+
+
+def exit_at_once(*_):
+    # At once: nothing has started yet, and an exception could be caught inside some import.
+    print(f"{os.path.basename(MAIN)}: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+def take_over():
+    """From here on, Ctrl-C is a KeyboardInterrupt, which run() reports (or train.py's handler
+    turns into a checkpoint)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# Only when one of this project's scripts runs, not when pytest or a notebook imports them.
+if MAIN and os.path.dirname(os.path.abspath(MAIN)) == os.path.dirname(os.path.abspath(__file__)):
+    signal.signal(signal.SIGINT, exit_at_once)
