@@ -637,20 +637,13 @@ def resumed_run_dir(resume, ckpt, named_dir, named):
     return own_dir, False
 
 
-def main(argv=None):
-    explicit, resume = parse_args(argv)
-    resume_ckpt = read_run_checkpoint(resume) if resume else None
-    config = make_config(explicit, resume_ckpt)
-    rank, world, device = setup_processes(config)
-    graphs = use_cuda_graphs(config, device, world)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = not config["deterministic"]
-
+def choose_run_dir(config, explicit, resume, resume_ckpt, rank):
+    """(run directory, whether the run starts there) under --log-dir and --run-name, or, resumed,
+    the folder its checkpoint lies in; never one that holds another run."""
     run_dir = os.path.join(config["log_dir"], config["run_name"])
     new_run = resume_ckpt is None
     if resume_ckpt is not None:
         run_dir, new_run = resumed_run_dir(resume, resume_ckpt, run_dir, "run_name" in explicit)
-        config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints record it
     if new_run and holds_checkpoints(run_dir):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
     if new_run and os.path.isdir(run_dir) and list_folder(run_dir):
@@ -661,6 +654,20 @@ def main(argv=None):
         if rank == 0:
             print(f"note: {run_dir} holds no checkpoint (its run stopped in its first epoch); starting it again",
                   file=sys.stderr, flush=True)
+    return run_dir, new_run
+
+
+def main(argv=None):
+    explicit, resume = parse_args(argv)
+    resume_ckpt = read_run_checkpoint(resume) if resume else None
+    config = make_config(explicit, resume_ckpt)
+    rank, world, device = setup_processes(config)
+    graphs = use_cuda_graphs(config, device, world)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config["deterministic"]
+
+    run_dir, new_run = choose_run_dir(config, explicit, resume, resume_ckpt, rank)
+    config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints record it
 
     train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
     model, forward, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
