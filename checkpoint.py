@@ -49,6 +49,23 @@ def is_stream(path):
     return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
 
 
+def write_stream(path, write):
+    """write(file) into a stream. This process's own stdout is written through sys.stdout, in
+    turn with what it prints (opened again, `> x.png` would get a second file offset, and the
+    printed lines would overwrite the picture); anything else is appended to (`>> log`)."""
+    try:
+        own_stdout = os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # stdout captured (pytest) or closed
+        own_stdout = False
+    if own_stdout:
+        sys.stdout.flush()
+        write(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    with open(path, "ab") as f:
+        write(f)
+
+
 def atomic_write(path, write):
     """write(file) into a temporary file beside `path`, then rename: a reader never sees half a file.
     A link is replaced, never written through (last.pth linked to epoch_001.pth keeps epoch 1);
@@ -57,8 +74,7 @@ def atomic_write(path, write):
     tmp = None
     try:
         if is_stream(path):
-            with open(path, "ab") as f:  # appended: `>> log` keeps what was printed before
-                write(f)
+            write_stream(path, write)
             return
         name = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.part")
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mkstemp's would be 0600

@@ -6,6 +6,7 @@ import signal
 import sys
 
 MAIN = getattr(sys.modules["__main__"], "__file__", None)  # None in a notebook
+SCRIPTS = ("train.py", "test.py", "bench.py")
 
 
 def exit_at_once(*_):
@@ -20,6 +21,14 @@ def take_over():
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-# Only when one of this project's scripts runs, not when pytest or a notebook imports them.
-if MAIN and os.path.dirname(os.path.abspath(MAIN)) == os.path.dirname(os.path.abspath(__file__)):
+def started_as_a_script():
+    """One of SCRIPTS is running (through a link, too), not a test, a notebook or a program of
+    one's own that imports them, whose Ctrl-C stays its own."""
+    if not MAIN:
+        return False
+    script = os.path.realpath(MAIN)
+    return os.path.basename(script) in SCRIPTS and os.path.dirname(script) == os.path.dirname(os.path.realpath(__file__))
+
+
+if started_as_a_script():
     signal.signal(signal.SIGINT, exit_at_once)

@@ -388,6 +388,19 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
+def stop_agreed(ctx, step=None):
+    """Whether to stop here after Ctrl-C. Under torchrun each process gets it at its own moment:
+    they agree at steps they all pass (every --log-every steps, and epoch ends) before any of
+    them stops, or the others would wait in the next all-reduce for one that has gone."""
+    if ctx["world"] == 1:
+        return ctx["stop"]["requested"]
+    if step is not None and step % ctx["config"]["log_every"]:
+        return False
+    flag = torch.tensor(float(ctx["stop"]["requested"]), device=ctx["device"])
+    all_sum(flag)  # (the flag itself is left alone: Ctrl-C may set it while this waits)
+    return flag.item() > 0
+
+
 def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     """Trains one epoch (or its rest, after a mid-epoch resume); returns loss and accuracy on the
     training batches. `state` holds epoch, step and batch and is updated as training goes."""
@@ -433,7 +446,7 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
                 ctx["writer"].add_scalar("lr", lr, state["step"])
             bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / max(seen, 1):.3f}",
                             img_s=f"{seen * ctx['world'] / (time.perf_counter() - t0):,.0f}")
-        if ctx["stop"]["requested"]:
+        if stop_agreed(ctx, state["step"]):
             break
     bar.close()
     sums = torch.stack([loss_total, correct, torch.tensor(float(seen), device=device)])
@@ -619,17 +632,33 @@ def read_run_checkpoint(path):
     return ckpt
 
 
-def resumed_run_dir(resume, ckpt, named_dir, named):
+def is_run_dir(path):
+    """Whether `path` is a train.py run's folder (its config.json says so), not some folder that
+    happens to hold a checkpoints/ folder."""
+    try:
+        with open(os.path.join(path, "config.json")) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and {"epochs", "lr", "run_name"} <= saved.keys()
+
+
+def resumed_run_dir(resume, ckpt, config, explicit):
     """(run directory, whether it is a new one) for a resumed run: where its checkpoint lies, wherever
-    the run was moved; or, with --run-name, a new run that branches off at the checkpoint, as does
-    a checkpoint file outside a run's checkpoints/ folder. Going on in place from an earlier epoch
-    would overwrite the later ones: refused."""
+    the run was moved; or, with --run-name, a new run that branches off at the checkpoint, beside
+    it unless --log-dir says where. A checkpoint file of its own, outside a run's checkpoints/,
+    starts a new run under --log-dir. Going on in place from an earlier epoch would overwrite the
+    later ones: refused."""
     folder = os.path.dirname(os.path.abspath(ckpt["path"]))
-    if os.path.basename(folder) != "checkpoints":
-        return named_dir, True
     own_dir = os.path.dirname(folder)
-    if named and os.path.abspath(named_dir) != os.path.abspath(own_dir):
-        return named_dir, True
+    if os.path.basename(folder) != "checkpoints" or not is_run_dir(own_dir):
+        return os.path.join(config["log_dir"], config["run_name"]), True
+    if "run_name" in explicit:
+        named_dir = os.path.join(explicit.get("log_dir", os.path.dirname(own_dir)), explicit["run_name"])
+        if os.path.abspath(named_dir) != os.path.abspath(own_dir):
+            return named_dir, True
+    elif "log_dir" in explicit:
+        raise UserError(f"--log-dir needs --run-name NEW when resuming: the run goes on in its own folder, {own_dir}")
     later = epoch_checkpoint(own_dir, ckpt["epoch"] + 1)
     if os.path.isfile(resume) and os.path.exists(later):
         raise UserError(f"{own_dir} goes on past {ckpt['path']}: continuing in place would overwrite {later}; "
@@ -643,7 +672,9 @@ def choose_run_dir(config, explicit, resume, resume_ckpt, rank):
     run_dir = os.path.join(config["log_dir"], config["run_name"])
     new_run = resume_ckpt is None
     if resume_ckpt is not None:
-        run_dir, new_run = resumed_run_dir(resume, resume_ckpt, run_dir, "run_name" in explicit)
+        run_dir, new_run = resumed_run_dir(resume, resume_ckpt, config, explicit)
+    if not is_utf8(run_dir):  # a resumed run's folder, named on another system
+        raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
     if new_run and holds_checkpoints(run_dir):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
     if new_run and os.path.isdir(run_dir) and list_folder(run_dir):
@@ -706,7 +737,7 @@ def main(argv=None):
         while state["epoch"] < config["epochs"]:
             t0 = time.perf_counter()
             train_metrics = train_one_epoch(forward, optimizer, criterion, train_loader, state, ctx)
-            if ctx["stop"]["requested"]:
+            if stop_agreed(ctx):
                 if rank == 0:
                     atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
                                 os.path.join(run_dir, "checkpoints", "interrupt.pth"))
@@ -740,7 +771,7 @@ def main(argv=None):
                       f"acc {metrics['test/accuracy']:.4f}" +
                       (f"  val acc {metrics['val/accuracy']:.4f}" if val is not None else "") +
                       f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
-            if ctx["stop"]["requested"]:
+            if stop_agreed(ctx):
                 raise UserError(f"interrupted after epoch {state['epoch']}; continue with: "
                                 f"python train.py --resume {run_dir}", code=130)
     finally:

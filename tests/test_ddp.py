@@ -1,10 +1,14 @@
 """DistributedDataParallel under torchrun, 2 CPU processes (gloo), against a single process."""
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import torch
 
 import train
-from conftest import TRAIN_FAST, run_cli, torchrun
+from conftest import ROOT, TRAIN_FAST, run_cli, torchrun
 
 # Global batch 4: two images per process under torchrun, four in one process. A constant lr, so that a run
 # stopped after 1 epoch and resumed to 2 follows the same schedule as a straight 2-epoch run. A small lr: at
@@ -62,3 +66,24 @@ def test_an_uneven_global_batch_is_refused(tiny, capsys, monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "0")
     code, _, err = run_cli(train, ["--data-dir", tiny, "--device", "cpu", "--batch-size", "5"], capsys)
     assert code == 2 and "split evenly" in err
+
+
+def test_ctrl_c_reaching_one_process_stops_all_at_the_same_step_and_resumes(tiny, capsys):
+    """Ctrl-C reaches each process at its own moment (here: only rank 1). Each stopped on its own,
+    and the others failed in the next all-reduce, with no interrupt.pth (until 2026-11-26 14:00 UTC)."""
+    launcher = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                                 os.path.join(ROOT, "train.py"), *COMMON, "--data-dir", tiny, "--run-name", "stop",
+                                 "--epochs", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not os.path.exists("logs_train/stop/checkpoints/epoch_002.pth"):
+        assert launcher.poll() is None and time.time() < deadline, launcher.communicate()
+        time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()
+    rank1 = [pid for pid in workers if b"RANK=1\0" in open(f"/proc/{pid}/environ", "rb").read()]
+    os.kill(int(rank1[0]), signal.SIGINT)
+    _, err = launcher.communicate(timeout=300)
+    assert "interrupted" in err and "Connection reset" not in err and "mismatch" not in err, err[-3000:]
+    stopped = torch.load("logs_train/stop/checkpoints/interrupt.pth", weights_only=True)
+    assert stopped["step"] % 2 == 0  # where the processes agree: every --log-every steps
+    out = torchrun(2, "--resume", "logs_train/stop", "--epochs", str(stopped["epoch"] + 1))
+    assert f"epoch {stopped['epoch'] + 1}/{stopped['epoch'] + 1}" in out

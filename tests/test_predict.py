@@ -5,6 +5,8 @@ import os
 import shutil
 import stat
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 
@@ -16,7 +18,7 @@ from PIL import Image
 import pictures
 import test as predict
 import train
-from conftest import CLASSES, FIXTURES, TRAIN_FAST, run_cli
+from conftest import CLASSES, FIXTURES, ROOT, TRAIN_FAST, run_cli
 from model import Tudui
 
 needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="../shared/fixtures not present")
@@ -367,3 +369,23 @@ def test_an_image_whose_name_is_not_utf8_is_printed_with_a_replacement_character
     os.rename(workdir / "cafe.png", os.path.join(workdir, os.fsdecode(b"caf\xe9.png")))
     code, out, err = run_cli(predict, [checkpoint, str(workdir)], capsys)
     assert code == 0 and out.startswith(f"{workdir}/caf\ufffd.png: "), err
+
+
+@pytest.mark.parametrize("on", ["images", "test split"])
+def test_save_grid_to_stdout_redirected_to_a_file_keeps_lines_and_picture_whole(tiny, workdir, on):
+    """`--save-grid /dev/stdout > x.png`: opened again, stdout got a second offset and the report
+    printed after the picture overwrote its header (2026-11-26 13:35-14:00 UTC); before, the
+    rename replaced x.png and the printed lines were lost. A link of its own plays /dev/stdout,
+    so that a regression cannot replace the machine's."""
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
+    os.symlink("/proc/self/fd/1", workdir / "stdout")
+    inputs = [f"{tiny}/test/circle/000.png"] if on == "images" else ["--data-dir", tiny]
+    with open(workdir / "out.bin", "wb") as out:
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "test.py"), str(workdir / "net.pth"), *inputs,
+                               "--save-grid", str(workdir / "stdout")], stdout=out, stderr=subprocess.PIPE,
+                              timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    content = (workdir / "out.bin").read_bytes()
+    start = content.index(b"\x89PNG")
+    Image.open(io.BytesIO(content[start:])).load()  # the picture whole, its header first
+    assert (b"000.png: " if on == "images" else b"test accuracy") in content and os.path.islink(workdir / "stdout")

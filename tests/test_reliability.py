@@ -101,11 +101,15 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
 
 
-@pytest.mark.parametrize("script", ["train.py", "test.py", "bench.py"])
+@pytest.mark.parametrize("script", ["train.py", "test.py", "bench.py", "a link to train.py"])
 def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
     """The first second or two of either script, before run() takes over: a KeyboardInterrupt
-    traceback through importlib (until 2026-11-26 13:10 UTC)."""
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "some.pth"],
+    traceback through importlib (until 2026-11-26 13:10 UTC; through a link, until 14:00 UTC)."""
+    path = os.path.join(ROOT, script)
+    if script.startswith("a link"):
+        script, path = "train.py", os.path.join(workdir, "train.py")
+        os.symlink(os.path.join(ROOT, "train.py"), path)
+    proc = subprocess.Popen([sys.executable, path, "some.pth"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.3)  # past the interpreter's start, inside `import torch`
     proc.send_signal(signal.SIGINT)

@@ -200,6 +200,33 @@ def test_an_existing_run_is_never_overwritten(tiny, capsys):
     assert hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest() == before
 
 
+def test_a_resumed_run_goes_where_its_folder_says_never_into_a_folder_that_is_no_run(tiny, capsys):
+    """A branch landed in ./logs_train wherever one stood (2026-11-26 13:35-14:00 UTC); a
+    checkpoint in a checkpoints/ folder of one's own wrote over the config.json beside it; a run
+    folder whose name is not UTF-8 was a traceback in TensorBoard."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "L", "--run-name", "r", "--epochs", "2",
+                                   *TRAIN_FAST], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(train, ["--resume", "L/r/checkpoints/epoch_001.pth", "--run-name", "br"], capsys)
+    assert code == 0 and os.path.isfile("L/br/checkpoints/last.pth") and not os.path.exists("logs_train"), err
+    code, _, err = run_cli(train, ["--resume", "L/r", "--epochs", "3", "--log-dir", "X"], capsys)
+    assert code == 2 and "--log-dir needs --run-name" in err and not os.path.exists("X")
+
+    os.makedirs("home/checkpoints")
+    shutil.copy("L/r/checkpoints/last.pth", "home/checkpoints/model.pth")
+    with open("home/config.json", "w") as f:
+        f.write('{"my": "settings"}')
+    code, _, err = run_cli(train, ["--resume", "home/checkpoints/model.pth", "--epochs", "3", "--run-name", "mine"],
+                           capsys)
+    assert code == 0 and os.path.isfile("logs_train/mine/checkpoints/epoch_003.pth"), err
+    assert open("home/config.json").read() == '{"my": "settings"}' and sorted(os.listdir("home")) == [
+        "checkpoints", "config.json"]
+
+    os.rename("L/r", os.fsdecode(b"L/r\xe9"))
+    code, _, err = run_cli(train, ["--resume", os.fsdecode(b"L/r\xe9"), "--epochs", "3"], capsys)
+    assert code == 2 and "not UTF-8; rename it" in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_run_that_stopped_in_its_first_epoch_can_be_started_again_under_its_name(tiny, capsys):
     """It left its folder without a checkpoint: the name counted as taken and there was nothing to
     resume (until 2026-11-26 12:50 UTC). Started again, its TensorBoard curves are the new ones alone."""
