@@ -75,6 +75,8 @@ def parse_args(argv=None):
 def json_file(text):
     """An argparse type: a file in a folder that exists, known before minutes of timing, not after."""
     folder = os.path.dirname(text) or "."
+    if not text.strip() or os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"folder {folder} does not exist")
     return text

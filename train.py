@@ -33,7 +33,7 @@ from tqdm import tqdm
 import pictures
 from checkpoint import FLOAT32, IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
 from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  is_utf8, list_folder, load_dataset, normalize, printable, whitening_filter)
+                  is_hidden, is_utf8, list_folder, load_dataset, normalize, printable, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -677,7 +677,7 @@ def choose_run_dir(config, explicit, resume, resume_ckpt, rank):
         raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
     if new_run and holds_checkpoints(run_dir):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
-    if new_run and os.path.isdir(run_dir) and list_folder(run_dir):
+    if new_run and os.path.isdir(run_dir) and [f for f in list_folder(run_dir) if not is_hidden(f)]:
         # What a run that stopped before its first checkpoint leaves: an empty checkpoints/ (and
         # its TensorBoard points, purged). Anything else there (checkpoints moved away) is kept.
         if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
@@ -787,7 +787,8 @@ def run(argv=None):
     try:
         main(argv)
     except UserError as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
+        if e.code != 130 or not dist.is_initialized() or dist.get_rank() == 0:  # Ctrl-C: one line, not one a process
+            print(f"train.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)
     except KeyboardInterrupt:  # before training started: nothing to save
         print("train.py: interrupted", file=sys.stderr)

@@ -243,6 +243,10 @@ def test_a_run_that_stopped_in_its_first_epoch_can_be_started_again_under_its_na
     shutil.move(f"{run_dir}/checkpoints", "archived")
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "first", *TRAIN_FAST], capsys)
     assert code == 2 and "already holds files" in err and sorted(os.listdir(run_dir))[0] == "config.json"
+    # A folder made beforehand, where the Finder left its .DS_Store, is free.
+    os.makedirs("logs_train/made")
+    open("logs_train/made/.DS_Store", "w").close()
+    run_dir, _ = train_run(capsys, tiny, "made", "--epochs", "1")
 
 
 def test_a_run_resumed_at_the_last_batch_of_an_epoch_reports_no_training_metrics_not_zero(tiny, capsys):
