@@ -16,7 +16,7 @@ import zipfile
 import torch
 from torch import nn
 
-from data import WHITEN_SIZE, UserError, is_image, list_folder
+from data import WHITEN_SIZE, UserError, is_hidden, is_image, list_folder
 from model import Tudui
 
 FLOAT32 = torch.finfo(torch.float32)
@@ -209,7 +209,7 @@ def newest_readable(run_dir):
             os.unlink(os.path.join(folder, tmp))
         except OSError:  # not ours to remove: harmless where it is
             pass
-    candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not f.startswith(".")]
+    candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not is_hidden(f)]
     if not candidates:
         raise UserError(f"no checkpoints in {folder}")
     best = None

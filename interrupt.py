@@ -27,7 +27,8 @@ def started_as_a_script():
     if not MAIN:
         return False
     script = os.path.realpath(MAIN)
-    return os.path.basename(script) in SCRIPTS and os.path.dirname(script) == os.path.dirname(os.path.realpath(__file__))
+    here = os.path.dirname(os.path.realpath(__file__))
+    return os.path.basename(script) in SCRIPTS and os.path.dirname(script) == here
 
 
 if started_as_a_script():

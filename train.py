@@ -505,8 +505,9 @@ def open_writer(run_dir, config, state, first_start, example, model, classes):
     writer = SummaryWriter(run_dir, purge_step=0 if first_start else state["step"] + 1)
     # Every run declares the same metrics: TensorBoard takes the columns of the HParams tab from one run.
     metrics = {f"{split}/{m}": 0 for split in ("test", "val") for m in ("accuracy", "loss")}
-    hp = {k: (v if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)) for k, v in config.items()}
-    hp = {k: printable(v) if isinstance(v, str) else v for k, v in hp.items()}  # a --data-dir that is not UTF-8
+    # Numbers as they are, the rest as text (printable: a --data-dir that is not UTF-8).
+    hp = {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else printable(str(v))
+          for k, v in config.items()}
     for summary in hparams(hp, metrics):  # the HParams tab reads the metrics' values from the scalars
         writer.file_writer.add_summary(summary)
     if first_start:
