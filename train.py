@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -667,6 +668,16 @@ def resumed_run_dir(resume, ckpt, config, explicit):
     return own_dir, False
 
 
+def resume_command(run_dir, world):
+    """The command that continues this run, launched as this one was, ready to paste."""
+    resume = f"train.py --resume {shlex.quote(run_dir)}"
+    if world == 1:
+        return f"python {resume}"
+    if os.environ.get("LOCAL_WORLD_SIZE") == str(world):
+        return f"torchrun --nproc_per_node={world} {resume}"
+    return f"your torchrun command on each node, with {resume}"
+
+
 def choose_run_dir(config, explicit, resume, resume_ckpt, rank):
     """(run directory, whether the run starts there) under --log-dir and --run-name, or, resumed,
     the folder its checkpoint lies in; never one that holds another run."""
@@ -743,7 +754,7 @@ def main(argv=None):
                     atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
                                 os.path.join(run_dir, "checkpoints", "interrupt.pth"))
                 raise UserError(f"interrupted at step {state['step']}; continue with: "
-                                f"python train.py --resume {run_dir}", code=130)
+                                f"{resume_command(run_dir, world)}", code=130)
             train_s = time.perf_counter() - t0
             test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
                                    num_workers=config["num_workers"])
@@ -774,7 +785,7 @@ def main(argv=None):
                       f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
             if stop_agreed(ctx):
                 raise UserError(f"interrupted after epoch {state['epoch']}; continue with: "
-                                f"python train.py --resume {run_dir}", code=130)
+                                f"{resume_command(run_dir, world)}", code=130)
     finally:
         if writer:
             writer.close()
