@@ -226,7 +226,7 @@ def cache_path(split_dir):
     return os.path.join(CACHE_DIR, f"{parent}-{os.path.basename(name)}-{tag}.pt")
 
 
-def read_cache(path, key):
+def read_cache(path, key, num_classes):
     """The cached split, or None when absent, stale or unreadable."""
     if not os.path.exists(path):
         return None
@@ -237,7 +237,9 @@ def read_cache(path, key):
             return None
         images, labels, skipped = blob["images"], blob["labels"], blob["skipped"]
         if images.dtype != torch.uint8 or images.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE) or \
-                labels.dtype != torch.long or labels.shape != images.shape[:1] or not isinstance(skipped, list):
+                labels.dtype != torch.long or labels.shape != images.shape[:1] or \
+                not all(0 <= y < num_classes for y in labels.unique().tolist()) or \
+                not (isinstance(skipped, list) and all(isinstance(f, str) for f in skipped)):
             raise ValueError("its contents do not match its key")
         return blob
     except Exception as e:  # any damage means rebuild, never a crash
@@ -270,7 +272,7 @@ def load_folder_split(split_dir, files, labels, num_workers):
 
     path = cache_path(split_dir)
     key = folder_fingerprint(split_dir, files)
-    blob = read_cache(path, key)
+    blob = read_cache(path, key, num_classes=int(labels.max()) + 1 if len(labels) else 0)
     if blob is None:
         print(f"decoding {len(files)} images in {split_dir} (once; cached in {path})", file=sys.stderr)
         images, labels, bad = decode_all(files, labels, num_workers)

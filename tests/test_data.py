@@ -52,6 +52,9 @@ def edit(path, change):
     # Its key still right (until 2026-11-26 12:55 UTC: an IndexError or a KeyError in training):
     lambda path: edit(path, lambda blob: blob.update(images=blob["images"][:3])),
     lambda path: edit(path, lambda blob: blob.pop("skipped")),
+    # Until 2026-11-26 15:00 UTC a traceback in training (a class that does not exist; a name that is no string):
+    lambda path: edit(path, lambda blob: blob["labels"].add_(100)),
+    lambda path: edit(path, lambda blob: blob.update(skipped=[7])),
 ])
 def test_corrupt_cache_file_is_rebuilt_with_a_warning(tiny, capsys, damage):
     good, _, _ = data.load_dataset(tiny)
