@@ -291,7 +291,7 @@ def load_folder_split(split_dir, files, labels, num_workers):
 def load_image_folder(root, data_path, num_workers, with_train):
     """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
     test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"))
-    if not with_train and not os.path.exists(os.path.join(root, "train")):  # test.py needs the test split alone
+    if not with_train:  # test.py needs the test split alone, whatever DIR/train holds
         classes, train_files = test_classes, []
     else:
         classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"))
@@ -299,7 +299,8 @@ def load_image_folder(root, data_path, num_workers, with_train):
         only = sorted(set(classes) ^ set(test_classes))
         raise UserError(f"train and test class folders differ in {root}: {', '.join(only)}")
     if data_path == "auto":
-        data_path = "memory" if len(train_files) * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"
+        largest = len(train_files) if with_train else len(test_files)
+        data_path = "memory" if largest * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"
     if data_path == "stream":
         train = with_train and Split(train_labels, files=train_files)
         test = Split(test_labels, files=test_files)

@@ -261,10 +261,16 @@ def test_a_saved_data_dir_that_is_no_path_is_not_used(workdir, capsys):
     assert code == 2 and err.strip() == "test.py: error: data directory data does not exist"
 
 
-def test_the_test_split_alone_is_enough_to_score_a_checkpoint(tiny, workdir, capsys):
-    """test.py asked for DIR/train too, which it never reads (until 2026-11-26 13:35 UTC)."""
+@pytest.mark.parametrize("train_folder", ["missing", "one class", "another class"])
+def test_the_test_split_alone_is_enough_to_score_a_checkpoint(tiny, workdir, capsys, train_folder):
+    """test.py asked for DIR/train too, which it never reads (until 2026-11-26 13:35 UTC), and
+    refused one it could not have trained on (until 15:10 UTC)."""
     torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
-    shutil.rmtree(os.path.join(tiny, "train"))
+    train_dir = os.path.join(tiny, "train")
+    shutil.rmtree(train_dir)
+    for name in {"missing": [], "one class": ["cat"], "another class": ["cat", "dog"]}[train_folder]:
+        os.makedirs(os.path.join(train_dir, name))
+        Image.new("RGB", (32, 32)).save(os.path.join(train_dir, name, "0.png"))
     code, out, err = run_cli(predict, [str(workdir / "net.pth"), "--data-dir", tiny, "--json"], capsys)
     assert code == 0 and json.loads(out)["images"] == 12, err
 
