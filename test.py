@@ -11,6 +11,7 @@ import interrupt  # before all else: Ctrl-C while torch loads is one line
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -87,6 +88,7 @@ def classify(model, ckpt, paths, topk, device):
     batches = (prepare(images[i:i + EVAL_BATCH].to(device), ckpt["normalize"])
                for i in range(0, len(images), EVAL_BATCH))
     probs = torch.cat([model(x).float().softmax(1).cpu() for x in batches])
+    check_outputs_finite(probs.isfinite().all(), ckpt)
     top = probs.topk(min(topk, probs.shape[1]), dim=1)
     readable = [r for r in results if "error" not in r]
     for r, p, i in zip(readable, top.values.tolist(), top.indices.tolist()):
@@ -123,6 +125,14 @@ def save_picture(array, path, fmt):
         raise UserError(f"could not write {path}: {e}", code=1) from None
 
 
+def check_outputs_finite(finite, ckpt):
+    """Weights and normalization that are each finite may still overflow in the network: NaN
+    predictions, and NaN in --json, which JSON cannot hold."""
+    if not finite:
+        raise UserError(f"{ckpt['path']} gives outputs that are not finite numbers: its weights or "
+                        "normalization are too large or too small to use")
+
+
 def evaluate_checkpoint(model, ckpt, args, device):
     saved = ckpt["config"].get("data_dir")  # another program's config may hold anything there
     data_dir = args.data_dir or (saved if isinstance(saved, str) else None) or "data"
@@ -130,6 +140,7 @@ def evaluate_checkpoint(model, ckpt, args, device):
     if classes != ckpt["classes"]:
         raise UserError(f"{data_dir} has classes {classes}, the checkpoint {ckpt['classes']}")
     result = evaluate(model, test, ckpt["normalize"], device, len(classes), keep_probs=bool(args.save_grid))
+    check_outputs_finite(math.isfinite(result["loss"]), ckpt)
     confusion = result["confusion"]
     report = {"checkpoint": ckpt["path"], "data_dir": data_dir, "classes": classes,
               "accuracy": result["accuracy"], "loss": result["loss"],

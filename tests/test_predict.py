@@ -231,6 +231,22 @@ def test_a_malformed_normalization_is_named(workdir, capsys, normalize):
     assert code == 2 and "odd.pth has a malformed 'normalize'" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("entries", [
+    {"normalize": {"mean": [0.5] * 3, "std": [0.2] * 3, "whiten": [1e37] * 225}},  # each number fits float32
+    {"model": {**Tudui(len(CLASSES)).state_dict(), "model.0.weight": torch.full((32, 3, 5, 5), 1e37)}},
+])
+@pytest.mark.parametrize("scored", ["image", "test split"])
+def test_a_checkpoint_whose_outputs_overflow_is_named_not_scored(tiny, workdir, capsys, entries, scored):
+    """Until 2026-11-26 15:20 UTC: NaN probabilities with exit code 0, and NaN in --json, which is not JSON."""
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES, **entries}, workdir / "odd.pth")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(workdir / "x.png")
+    args = [str(workdir / "x.png")] if scored == "image" else ["--data-dir", tiny]
+    code, out, err = run_cli(predict, [str(workdir / "odd.pth"), *args, "--json"], capsys)
+    assert code == 2 and out == "" and err.strip().splitlines()[-1] == (
+        f"test.py: error: {workdir / 'odd.pth'} gives outputs that are not finite numbers: "
+        "its weights or normalization are too large or too small to use")
+
+
 @pytest.mark.parametrize("entries, message", [
     ({"model": {"model.0.weight": [0.0] * 3}}, "not a checkpoint of this project"),
     ({"classes": "abcdefghij"}, "malformed 'classes'"),
