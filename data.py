@@ -314,7 +314,8 @@ def load_cifar10(root, download):
     """CIFAR-10 through torchvision: already an array, so always in memory."""
     def split(train):
         ds = CIFAR10(root, train=train, download=download)
-        return Split(torch.tensor(ds.targets), images=torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()), ds.classes
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N,H,W,C) -> (N,C,H,W)
+        return Split(torch.tensor(ds.targets), images=images), ds.classes
 
     try:
         with open(os.devnull, "w") as quiet:  # torchvision prints "Files already downloaded"

@@ -120,7 +120,8 @@ def parse_args(argv=None, parser_class=Parser):
     p = parser_class(description="Train the tutorial CNN on CIFAR-10 or an image folder.")
     d = DEFAULTS
     positive, count, fraction = checked(int, 0, True), checked(int, 0, False), checked(float, 0, False, high=1)
-    p.add_argument("--preset", choices=sorted(PRESETS), help="tutorial: the tutorial's exact settings; other flags override it")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="tutorial: the tutorial's exact settings; other flags override it")
     p.add_argument("--epochs", type=positive, help=f"total epochs (default {d['epochs']})")
     p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
                                                         f"(default {d['batch_size']})")
@@ -149,7 +150,8 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--seed", type=checked(int, 0, False, high=2**32 - 1), help=f"(default {d['seed']})")
     p.add_argument("--val-split", type=count, help="hold out N training images for validation and keep "
                                                    "best.pth by validation accuracy (default 0: none)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="auto: CUDA, then MPS, then CPU (default auto)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
+                   help="auto: CUDA, then MPS, then CPU (default auto)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, help="bfloat16 autocast, for GPUs (default off)")
     p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction,
                    help="replay each training step as one captured CUDA graph (default: on for CUDA with one "
@@ -246,7 +248,8 @@ def setup_processes(config):
     if config["batch_size"] % world:
         raise UserError(f"--batch-size {config['batch_size']} does not split evenly over {world} processes")
     # A timeout, so that one failed process ends the others instead of hanging them.
-    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=5), device_id=device if wanted == "cuda" else None)
+    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=5),
+                            device_id=device if wanted == "cuda" else None)
     return rank, world, device
 
 
@@ -288,7 +291,8 @@ def load_optimizer_state(optimizer, saved):
                   for saved_group, group in zip(saved["param_groups"], optimizer.param_groups)]
         optimizer.load_state_dict({**saved, "param_groups": groups})
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise UserError(f"the checkpoint's optimizer state does not fit this network ({type(e).__name__}: {e})") from None
+        raise UserError(f"the checkpoint's optimizer state does not fit this network "
+                        f"({type(e).__name__}: {e})") from None
     # load_state_dict checks how many states there are, not what they hold.
     ids = [i for group in saved["param_groups"] for i in group["params"]]
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -617,7 +621,8 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     optimizer = make_optimizer(model, config, device, graphs)
     forward = model
     if world > 1:
-        forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        forward = nn.parallel.DistributedDataParallel(model,
+                                                      device_ids=[device.index] if device.type == "cuda" else None)
     criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
     return model, forward, optimizer, criterion
 

@@ -9,7 +9,8 @@ from conftest import run_cli
 def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkeypatch):
     monkeypatch.setattr(bench, "WARMUP", 1)  # keep it short: tiny data, tiny timings
     monkeypatch.setattr(bench, "SCALING_BATCHES", (64, 128))
-    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--decode", "--json", "b.json"], capsys)
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--decode", "--json", "b.json"],
+                             capsys)
     assert code == 0, err
     results = json.load(open("b.json"))
     names = [p["pipeline"] for p in results["pipelines"]]

@@ -71,7 +71,8 @@ def test_an_uneven_global_batch_is_refused(tiny, capsys, monkeypatch):
 def test_the_command_to_continue_is_launched_as_the_run_was_and_pastes_into_a_shell(monkeypatch):
     assert train.resume_command("logs_train/my run", 1) == "python train.py --resume 'logs_train/my run'"
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # two nodes of eight: no single command starts both
-    assert train.resume_command("logs_train/r", 16) == "your torchrun command on each node, with train.py --resume logs_train/r"
+    assert train.resume_command("logs_train/r", 16) == \
+        "your torchrun command on each node, with train.py --resume logs_train/r"
 
 
 def test_ctrl_c_reaching_one_process_stops_all_at_the_same_step_and_resumes(tiny, capsys):

@@ -209,7 +209,8 @@ def test_folders_and_checkpoints_this_user_may_not_read_are_one_line(tiny, capsy
             return real_listdir(path)
         monkeypatch.setattr(os, "listdir", listdir)
         code, _, err = run_cli(module, argv, capsys)
-        assert code == 2 and err.strip() == f"{module.__name__}.py: error: cannot read folder {denied}: Permission denied"
+        assert code == 2 and \
+            err.strip() == f"{module.__name__}.py: error: cannot read folder {denied}: Permission denied"
     monkeypatch.setattr(os, "listdir", real_listdir)
     assert not os.path.exists("logs_train/x")
 

@@ -160,12 +160,15 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "batch beyond the data": ({**ours, "batch": 10**6}, "stopped at batch 1000000"),
         "buffer of another shape": (with_buffer(ours, torch.zeros(7)), "holds Tensor torch.float32 (7,)"),
         "buffer as text": (with_buffer(ours, "x"), "holds str 'x'"),
-        "buffer of integers": (with_buffer(ours, torch.zeros(32, 3, 5, 5, dtype=torch.long)), "holds Tensor torch.int64"),
+        "buffer of integers": (with_buffer(ours, torch.zeros(32, 3, 5, 5, dtype=torch.long)),
+                               "holds Tensor torch.int64"),
         "buffer of NaN": (with_buffer(ours, torch.full((32, 3, 5, 5), math.nan)), "holds Tensor torch.float32"),
-        "state as text": ({**ours, "optimizer": {**ours["optimizer"], "state": {0: "x"}}}, "'state' of a (32, 3, 5, 5)"),
+        "state as text": ({**ours, "optimizer": {**ours["optimizer"], "state": {0: "x"}}},
+                          "'state' of a (32, 3, 5, 5)"),
     }
     edits = {"lr": ("fast", "--lr"), "crop_pad": (100, "--crop-pad"), "optimizer": ("lion", "--optimizer"),
-             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"), "epochs": (None, "epochs is unset")}
+             "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"),
+             "epochs": (None, "epochs is unset")}
     for key, (value, message) in edits.items():
         cases[f"{key} {value!r}"] = ({**ours, "config": {**ours["config"], key: value}}, message)
     for name, (ckpt, message) in cases.items():
