@@ -1,4 +1,5 @@
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -171,6 +172,32 @@ def test_streaming_and_memory_paths_learn_exactly_the_same(tiny, capsys):
     assert a["metrics"]["train/epoch_loss"] == pytest.approx(b["metrics"]["train/epoch_loss"], rel=1e-6)
     assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
     assert a["normalize"] == pytest.approx(b["normalize"])
+
+
+SPAWNED = """
+import multiprocessing, sys
+sys.path.insert(0, {root!r})
+multiprocessing.set_start_method("spawn")  # as on macOS and Windows: workers start afresh and import what they need
+import train, test
+(train if sys.argv[1] == "train" else test).run(sys.argv[2:])
+"""
+
+
+def test_decoding_workers_work_when_started_by_spawn_as_on_macos_and_windows(tiny, capsys):
+    flags = ["--data-dir", tiny, "--epochs", "2", *TRAIN_FAST, "--device", "cpu"]
+    code, _, err = run_cli(train, [*flags, "--run-name", "forked"], capsys)
+    assert code == 0, err
+    script = SPAWNED.format(root=ROOT)
+    spawned = subprocess.run([sys.executable, "-c", script, "train", *flags, "--run-name", "spawned",
+                              "--data-path", "stream", "--num-workers", "2"], capture_output=True, text=True)
+    assert spawned.returncode == 0, spawned.stderr[-3000:]
+    a, b = (torch.load(f"logs_train/{name}/checkpoints/last.pth", weights_only=True) for name in ("forked", "spawned"))
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
+    shutil.rmtree(data.CACHE_DIR)  # so that test.py decodes the test split in its workers
+    scored = subprocess.run([sys.executable, "-c", script, "test", "logs_train/spawned", "--num-workers", "2", "--json"],
+                            capture_output=True, text=True)
+    assert scored.returncode == 0 and json.loads(scored.stdout)["accuracy"] == b["metrics"]["test/accuracy"], \
+        scored.stderr[-3000:]
 
 
 def test_epoch_order_is_a_seeded_shuffle_split_over_processes():
