@@ -198,17 +198,23 @@ def load_model(ckpt, device="cpu"):
     return model.to(device)
 
 
+def remove_partial_writes(folder):
+    """Removes what a process killed in the middle of a write left in `folder`. Only for the one
+    process that writes there: another's file of that name may be its write in progress."""
+    for name in list_folder(folder):
+        if name.startswith(".tmp-"):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:  # not ours to remove: harmless where it is
+                pass
+
+
 def newest_readable(run_dir):
     """The checkpoint of `run_dir` with the most training steps among those that load; warns about the others."""
     folder = os.path.join(run_dir, "checkpoints")
     if not os.path.isdir(folder):
         raise UserError(f"no checkpoints in {folder}")
     names = sorted(list_folder(folder))
-    for tmp in [f for f in names if f.startswith(".tmp-")]:  # left by a process killed mid-write
-        try:
-            os.unlink(os.path.join(folder, tmp))
-        except OSError:  # not ours to remove: harmless where it is
-            pass
     candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not is_hidden(f)]
     if not candidates:
         raise UserError(f"no checkpoints in {folder}")

@@ -14,6 +14,10 @@ import interrupt  # before all else: Ctrl-C while torch loads is one line
 import argparse
 import datetime
 import functools
+try:
+    import fcntl  # POSIX; Windows has no flock, and runs there go without the run lock
+except ImportError:
+    fcntl = None
 import json
 import math
 import os
@@ -32,7 +36,8 @@ from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 import pictures
-from checkpoint import FLOAT32, IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint
+from checkpoint import (FLOAT32, IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint,
+                        remove_partial_writes)
 from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
                   is_hidden, is_utf8, list_folder, load_dataset, normalize, printable, whitening_filter)
 from model import Tudui
@@ -538,12 +543,42 @@ def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
     writer.flush()
 
 
-def create_run_dir(run_dir, config):
-    """The run's folder, with checkpoints/ (which marks the name as taken) and config.json."""
+def claim_run_dir(run_dir, new_run, named):
+    """Makes the run's folder this process's own for as long as it lives (the system lets go of the
+    lock even after kill -9), so that a second train.py on the same run stops at once instead of
+    overwriting its checkpoints. A time-stamped default name that a run started in the same second
+    took gets a suffix. Returns the folder and the open lock file."""
+    base, n = run_dir, 1
     try:
+        while new_run and not named:
+            try:
+                os.makedirs(os.path.dirname(run_dir) or ".", exist_ok=True)
+                os.mkdir(run_dir)  # exclusive: of two runs, one gets the name and the other the next
+                break
+            except FileExistsError:
+                n += 1
+                run_dir = f"{base}_{n}"
         os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+        lock = open(os.path.join(run_dir, ".lock"), "a")
     except OSError as e:
         raise UserError(f"could not create {run_dir}: {e.strerror or e}", code=1) from None
+    try:
+        if fcntl:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise UserError(f"another train.py is training in {run_dir} now; let it finish, or pass another --run-name")
+    except OSError:  # a file system without locks: go on as on Windows
+        pass
+    if new_run and holds_checkpoints(run_dir):  # a run of this name that ended while this one started
+        lock.close()
+        raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
+    remove_partial_writes(os.path.join(run_dir, "checkpoints"))
+    return run_dir, lock
+
+
+def create_run_dir(run_dir, config):
+    """config.json in the run's claimed folder (see claim_run_dir)."""
     atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
 
 
@@ -692,6 +727,8 @@ def choose_run_dir(config, explicit, resume, resume_ckpt, rank):
         run_dir, new_run = resumed_run_dir(resume, resume_ckpt, config, explicit)
     if not is_utf8(run_dir):  # a resumed run's folder, named on another system
         raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
+    if new_run and "run_name" not in explicit:  # a time-stamped name: if taken, claim_run_dir adds a suffix
+        return run_dir, new_run
     if new_run and holds_checkpoints(run_dir):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
     if new_run and os.path.isdir(run_dir) and [f for f in list_folder(run_dir) if not is_hidden(f)]:
@@ -732,25 +769,28 @@ def main(argv=None):
             raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
                             "to extend it")
 
-    writer = None
-    if rank == 0:
-        create_run_dir(run_dir, config)
-        example = first_batch_augmented(train, config, device)
-        writer = open_writer(run_dir, config, state, new_run, example, model, classes)
-        print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "
-              f"device {device}, {world} process(es)", flush=True)
-    ctx = {"config": config, "device": device, "stats": stats, "rank": rank, "world": world, "writer": writer,
-           "show_bar": rank == 0 and sys.stdout.isatty(), "stop": {"requested": False}}
-    ctx["graphed_step"] = graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
+    writer = lock = None
+    try:  # however training ends, the lock and the writer are let go: main() may run in-process (tests)
+        if rank == 0:
+            run_dir, lock = claim_run_dir(run_dir, new_run, "run_name" in explicit)
+            config["run_name"] = os.path.basename(run_dir)
+            create_run_dir(run_dir, config)
+            example = first_batch_augmented(train, config, device)
+            writer = open_writer(run_dir, config, state, new_run, example, model, classes)
+            print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "
+                  f"device {device}, {world} process(es)", flush=True)
+        ctx = {"config": config, "device": device, "stats": stats, "rank": rank, "world": world, "writer": writer,
+               "show_bar": rank == 0 and sys.stdout.isatty(), "stop": {"requested": False}}
+        ctx["graphed_step"] = graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
 
-    def request_stop(*_):  # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
-        ctx["stop"]["requested"] = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGINT, request_stop)
+        def request_stop(*_):  # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
+            ctx["stop"]["requested"] = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, request_stop)
 
-    train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank, world=world)
-    train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
-    try:  # however training ends, the writer's thread and file are closed: main() may run in-process (tests)
+        train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank,
+                                world=world)
+        train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
         while state["epoch"] < config["epochs"]:
             t0 = time.perf_counter()
             train_metrics = train_one_epoch(forward, optimizer, criterion, train_loader, state, ctx)
@@ -794,6 +834,8 @@ def main(argv=None):
     finally:
         if writer:
             writer.close()
+        if lock:
+            lock.close()
     if rank == 0:
         print(f"done: test accuracy {metrics['test/accuracy']:.4f}; checkpoints in {run_dir}/checkpoints", flush=True)
 

@@ -194,8 +194,8 @@ def test_decoding_workers_work_when_started_by_spawn_as_on_macos_and_windows(tin
     a, b = (torch.load(f"logs_train/{name}/checkpoints/last.pth", weights_only=True) for name in ("forked", "spawned"))
     assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
     shutil.rmtree(data.CACHE_DIR)  # so that test.py decodes the test split in its workers
-    scored = subprocess.run([sys.executable, "-c", script, "test", "logs_train/spawned", "--num-workers", "2", "--json"],
-                            capture_output=True, text=True)
+    scored = subprocess.run([sys.executable, "-c", script, "test", "logs_train/spawned", "--num-workers", "2",
+                             "--json"], capture_output=True, text=True)
     assert scored.returncode == 0 and json.loads(scored.stdout)["accuracy"] == b["metrics"]["test/accuracy"], \
         scored.stderr[-3000:]
 

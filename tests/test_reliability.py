@@ -125,6 +125,39 @@ def test_deterministic_runs_give_identical_checkpoints(tiny, capsys):
         assert same_tensors(tensors(f"logs_train/a/checkpoints/{f}"), tensors(f"logs_train/b/checkpoints/{f}"))
 
 
+def test_a_second_train_py_on_a_run_being_trained_stops_and_leaves_it_alone(tiny, capsys):
+    """Both trained, each over the other's checkpoints, and a resume could remove the live run's
+    write in progress (until 2026-11-26 15:30 UTC)."""
+    live = start(["--data-dir", tiny, "--run-name", "busy", "--epochs", "100000", *TRAIN_FAST, "--device", "cpu"])
+    wait_for("logs_train/busy/checkpoints/epoch_001.pth", live)
+    code, _, err = run_cli(train, ["--resume", "logs_train/busy", "--epochs", "200000", *TRAIN_FAST], capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and line.startswith("train.py: error: another train.py is training in ") and \
+        line.endswith("logs_train/busy now; let it finish, or pass another --run-name"), err
+    assert live.poll() is None  # still training
+    live.send_signal(signal.SIGKILL)  # the system lets go of its lock
+    live.wait()
+    done = checkpoint.newest_readable("logs_train/busy")["epoch"]
+    code, out, err = run_cli(train, ["--resume", "logs_train/busy", "--epochs", str(done + 1), *TRAIN_FAST], capsys)
+    assert code == 0 and f"epoch {done + 1}/{done + 1}" in out, err
+
+
+def test_runs_started_in_the_same_second_under_the_default_name_each_get_a_folder(tiny, capsys, monkeypatch):
+    """The second trained in the first's folder, over its checkpoints (until 2026-11-26 15:30 UTC)."""
+    class Frozen(train.datetime.datetime):
+        @classmethod
+        def now(cls):
+            return cls(2026, 11, 26, 15, 30, 0)
+    monkeypatch.setattr(train.datetime, "datetime", Frozen)
+    for seed in (0, 1):
+        code, out, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", "--seed", str(seed), *TRAIN_FAST], capsys)
+        assert code == 0, err
+    runs = sorted(os.listdir("logs_train"))
+    assert runs == ["2026-11-26_15-30-00_default", "2026-11-26_15-30-00_default_2"]
+    seeds = [torch.load(f"logs_train/{r}/checkpoints/last.pth", weights_only=True)["config"]["seed"] for r in runs]
+    assert seeds == [0, 1] and out.startswith("run logs_train/2026-11-26_15-30-00_default_2:")
+
+
 def test_resume_falls_back_to_the_newest_readable_checkpoint(tiny, capsys):
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", *DETERMINISTIC], capsys)
     assert code == 0, err
