@@ -143,7 +143,10 @@ def read_checkpoint(path):
             raise UserError(f"{path} has a malformed {key!r} entry")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
-    obj.setdefault("classes", CIFAR10_CLASSES[:num_classes(obj["model"])])
+    if "classes" not in obj:  # the tutorial's checkpoints: CIFAR-10's classes, unnamed when there are not 10
+        n = num_classes(obj["model"])
+        obj["classes"] = CIFAR10_CLASSES if n == 10 else [f"class_{i}" for i in range(n)]
+        obj["unnamed"] = n != 10
     if not obj["classes"]:
         raise UserError(f"{path} has no classes")
     obj.setdefault("normalize", IDENTITY)  # the tutorial used ToTensor() alone

@@ -137,6 +137,8 @@ def evaluate_checkpoint(model, ckpt, args, device):
     saved = ckpt["config"].get("data_dir")  # another program's config may hold anything there
     data_dir = args.data_dir or (saved if isinstance(saved, str) else None) or "data"
     _, test, classes = load_dataset(data_dir, "auto", args.num_workers, with_train=False)
+    if ckpt.get("unnamed") and len(classes) == len(ckpt["classes"]):
+        ckpt["classes"] = classes  # a checkpoint without names, trained on an ImageFolder: the same sorted order
     if classes != ckpt["classes"]:
         raise UserError(f"{data_dir} has classes {classes}, the checkpoint {ckpt['classes']}")
     result = evaluate(model, test, ckpt["normalize"], device, len(classes), keep_probs=bool(args.save_grid))

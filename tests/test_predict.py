@@ -179,6 +179,20 @@ def test_a_bare_state_dict_works(workdir, capsys):
     assert code == 0 and out.startswith(str(workdir / "x.png"))
 
 
+def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny, workdir, capsys):
+    """It was given CIFAR-10's first names: a 3-class cat/dog/frog network said "automobile"
+    (until 2026-11-26 15:40 UTC). Scored on an image folder, it takes the folder's names, in the
+    sorted order in which ImageFolder, the tutorial's loader, numbered them."""
+    torch.save(Tudui(len(CLASSES)).state_dict(), workdir / "sd3.pth")
+    Image.new("RGB", (32, 32)).save(workdir / "x.png")
+    code, out, err = run_cli(predict, [str(workdir / "sd3.pth"), str(workdir / "x.png"), "--topk", "3", "--json"],
+                             capsys)
+    assert code == 0 and sorted(p["class"] for p in json.loads(out)[0]["predictions"]) == ["class_0", "class_1",
+                                                                                          "class_2"], err
+    code, out, err = run_cli(predict, [str(workdir / "sd3.pth"), "--data-dir", tiny, "--json"], capsys)
+    assert code == 0 and json.loads(out)["classes"] == CLASSES, err
+
+
 class Payload:
     def __init__(self, marker):
         self.marker = marker
