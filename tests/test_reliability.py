@@ -280,12 +280,26 @@ def test_every_flag_with_a_wrong_value_exits_2_naming_it(flag, capsys):
 @pytest.mark.parametrize("flag, value, limit", [
     ("--label-smoothing", "1.5", "<= 1"), ("--warmup", "3", "<= 1"), ("--momentum", "1", "< 1"),
     ("--crop-pad", "32", "<= 31"), ("--seed", str(2**64), "<= 4294967295"),
-    ("--lr", "1e39", "<= 3.40282"), ("--weight-decay", "1e300", "<= 3.40282")])
+    ("--lr", "1e39", "<= 3.40282"), ("--weight-decay", "1e300", "<= 3.40282"),
+    ("--lr", "1e-50", ">= 1.17549"),  # 0 in float32: trained nothing, quietly (until 2026-11-26 15:50 UTC)
+])
 def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     """Values that used to fail deep inside training with a traceback (label smoothing, crop
     padding, seed) or to train nonsense quietly (warm-up, momentum)."""
     code, _, err = run_cli(train, [flag, value, "--data-dir", "nowhere"], capsys)  # never a download
     assert code == 2 and flag in err and limit in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--optimizer", "adamw", "--momentum", "0.5"], "--momentum and --nesterov are SGD's"),
+    (["--optimizer", "adamw", "--nesterov"], "--momentum and --nesterov are SGD's"),
+    (["--schedule", "constant", "--warmup", "0.5"], "--warmup is the warm-up of --schedule onecycle"),
+    (["--preset", "tutorial", "--warmup", "0.1"], "--warmup is the warm-up of --schedule onecycle"),
+])
+def test_flags_that_would_be_ignored_are_refused(flags, message, capsys):
+    """They were saved in config.json and the HParams as if they had counted (until 2026-11-26 15:50 UTC)."""
+    code, _, err = run_cli(train, [*flags, "--data-dir", "nowhere"], capsys)
+    assert code == 2 and err.startswith(f"train.py: error: {message}") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("name", ["", " ", ".", "..", "./", "../", "../x", "a/b", "/tmp/x"])
