@@ -33,6 +33,11 @@ def picture_file(path):
     fmt = formats.get(ext) if ext else "PNG"
     if fmt not in Image.SAVE:
         raise argparse.ArgumentTypeError(f"cannot write pictures as {ext!r} files; name a .png, .jpg or the like")
+    # Known now, not after the whole evaluation:
+    if not path.strip() or path.endswith(os.sep) or os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"must name a file, got {path!r}")
+    if not os.path.isdir(os.path.dirname(path) or "."):
+        raise argparse.ArgumentTypeError(f"folder {os.path.dirname(path)} does not exist")
     return path, fmt
 
 
