@@ -384,7 +384,12 @@ def main(argv=None):
     floor = {**bench_floor(device, sizes, steps, eval_n), **peak_memory(device)}
     note("timing the tutorial pipeline")
     reset_peak_memory(device)
-    tutorial = {**bench_tutorial(args.data_dir, device, sizes, steps, eval_n), **peak_memory(device)}
+    try:
+        tutorial = {**bench_tutorial(args.data_dir, device, sizes, steps, eval_n), **peak_memory(device)}
+    except (OSError, RuntimeError) as e:  # ImageFolder + ToTensor, as the tutorial has them, stop at an odd image
+        raise data.UserError(f"the tutorial's pipeline (ImageFolder + ToTensor) cannot run on {args.data_dir}: "
+                             f"{str(e).strip().splitlines()[0]}; it needs every image readable and all of one "
+                             "size, as CIFAR-10's are") from None
     note("timing the project pipeline")
     reset_peak_memory(device)
     project, loaded = bench_project(args.data_dir, device, sizes, steps, eval_n)

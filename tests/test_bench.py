@@ -1,6 +1,9 @@
 import json
 import os
 
+import pytest
+from PIL import Image
+
 import bench
 import train
 from conftest import run_cli
@@ -19,6 +22,22 @@ def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkey
     assert [b["batch"] for b in results["batches"]] == [64, 128]
     assert results["decode"]["first_run_s"] > 0 and results["decode"]["cached_s"] > 0
     assert "project / floor" in out and "tutorial / project" in out
+
+
+@pytest.mark.parametrize("odd", ["not an image", "a larger image"])
+def test_bench_on_a_folder_the_tutorials_loader_cannot_read_is_one_line(tiny, capsys, monkeypatch, odd):
+    """ImageFolder + ToTensor, as the tutorial has them, stopped with a traceback (until 2026-11-26 16:05 UTC)."""
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    for name in os.listdir(os.path.join(tiny, "train", "cross")):
+        path = os.path.join(tiny, "train", "cross", name)
+        if odd == "not an image":
+            open(path, "wb").close()
+        else:
+            Image.new("RGB", (64, 48)).save(path)
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2"], capsys)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("bench.py: error: the tutorial's pipeline (ImageFolder + ToTensor) cannot run")
+    assert "Traceback" not in err
 
 
 def test_bench_on_a_missing_folder_is_one_line(workdir, capsys):
