@@ -196,12 +196,21 @@ def list_image_folder(split_dir):
         list_folder(os.path.join(split_dir, name))  # one we may not read would pass for an empty one
         if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
             raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
+    ignored = []
+
+    def is_image(path):
+        if is_hidden(path):
+            return False
+        if not path.lower().endswith(IMG_EXTENSIONS):
+            ignored.append(path)
+            return False
+        return True
     try:
         samples = torchvision.datasets.folder.make_dataset(
-            split_dir, {name: i for i, name in enumerate(classes)},
-            is_valid_file=lambda p: p.lower().endswith(IMG_EXTENSIONS) and not is_hidden(p))
+            split_dir, {name: i for i, name in enumerate(classes)}, is_valid_file=is_image)
     except FileNotFoundError as e:  # a class folder without images
-        raise UserError(f"{split_dir}: {e}") from None
+        raise UserError(f"{split_dir}: {e} (images end in {', '.join(IMG_EXTENSIONS)})") from None
+    warn_ignored(ignored, split_dir)
     return classes, [p for p, _ in samples], torch.tensor([c for _, c in samples], dtype=torch.long)
 
 
@@ -257,6 +266,14 @@ def decode_all(files, labels, num_workers):
         kept.append(y)
         bad += [files[i] for i in bad_idx]
     return torch.cat(images), torch.cat(kept), bad
+
+
+def warn_ignored(ignored, where):
+    """Files that ImageFolder, too, leaves out for their extension (.gif, .jfif, notes): said, not silent."""
+    if ignored:
+        kinds = sorted({printable(os.path.splitext(p)[1].lower()) or "no extension" for p in ignored})
+        print(f"note: ignored {len(ignored)} file(s) in {printable(where)} that are not images by their extension "
+              f"({', '.join(kinds)}); images end in {', '.join(IMG_EXTENSIONS)}", file=sys.stderr)
 
 
 def warn_skipped(bad, where):

@@ -95,6 +95,25 @@ def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
     assert classes == CLASSES and len(train_split) == 24 and "warning" not in capsys.readouterr().err
 
 
+def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys):
+    """A .gif, a .jfif or a file without extension was left out without a word (until 2026-11-26
+    16:15 UTC), as ImageFolder leaves them out; a class of GIFs alone said "no valid file"."""
+    cross = os.path.join(tiny, "train", "cross")
+    make_image(1, 90).save(os.path.join(cross, "web.gif"))
+    make_image(1, 91).save(os.path.join(cross, "phone.jfif"), format="JPEG")
+    open(os.path.join(cross, "README"), "w").close()
+    train_split, _, _ = data.load_dataset(tiny)
+    err = capsys.readouterr().err
+    assert len(train_split) == 24 and (f"note: ignored 3 file(s) in {os.path.join(tiny, 'train')} that are not images "
+                                       "by their extension (.gif, .jfif, no extension); images end in .jpg") in err
+    for name in os.listdir(cross):
+        if name.endswith(".png"):
+            os.remove(os.path.join(cross, name))
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and "Found no valid file for the classes cross" in err
+    assert "(images end in .jpg, .jpeg, .png" in err
+
+
 def test_broken_links_and_names_that_are_not_utf8_are_handled(tiny, capsys):
     """Both were tracebacks while the data cache's key was made (until 2026-11-26 12:55 UTC)."""
     folder = os.path.join(tiny, "train", "cross").encode()

@@ -172,6 +172,17 @@ def test_tutorial_pickles_hold_their_module_names():
                      "tudui_29_gpu.pth": {"__main__": True, "cuda": True}}
 
 
+def test_a_folder_of_images_names_the_files_it_leaves_out_for_their_extension(workdir, capsys):
+    torch.save(Tudui().state_dict(), workdir / "sd.pth")
+    os.mkdir("pics")
+    Image.new("RGB", (32, 32)).save("pics/a.png")
+    Image.new("RGB", (32, 32)).save("pics/b.gif")
+    code, out, err = run_cli(predict, [str(workdir / "sd.pth"), "pics"], capsys)
+    assert code == 0 and out.startswith("pics/a.png") and len(out.splitlines()) == 1
+    assert err == ("note: ignored 1 file(s) in pics that are not images by their extension (.gif); images end in "
+                   ".jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp\n")
+
+
 def test_a_bare_state_dict_works(workdir, capsys):
     torch.save(Tudui().state_dict(), workdir / "sd.pth")
     Image.new("RGB", (32, 32)).save(workdir / "x.png")
