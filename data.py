@@ -277,8 +277,9 @@ def warn_ignored(ignored, where):
 
 
 def warn_skipped(bad, where):
-    if bad:
-        names = ", ".join(os.path.basename(p) for p in bad[:3])
+    if bad:  # class/name: every class folder may hold its own 0.png
+        names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
+                          for p in bad[:3])
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         print(f"warning: skipped {len(bad)} unreadable image(s) in {where}: {names}{more}", file=sys.stderr)
 
@@ -467,6 +468,9 @@ class Batches:
         return math.ceil(self.n / self.batch_size) - self.skip
 
 
+REPORTED = set()  # streamed files found unreadable and said so
+
+
 class BatchLoader:
     """(uint8 images, labels, their indices in the split) on `device`, batch by batch.
 
@@ -497,7 +501,10 @@ class BatchLoader:
             bad += [self.split.files[i] for i in bad_idx]
             yield (x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True),
                    index.to(self.device))
-        warn_skipped(bad, "this epoch's batches")
+        new = [p for p in bad if p not in REPORTED]  # the same files fail every epoch: said once
+        REPORTED.update(new)
+        if new:
+            warn_skipped(new, os.path.dirname(os.path.dirname(new[0])))
 
 
 # ---------------------------------------------------------------- batch transforms

@@ -83,7 +83,7 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     train_split, _, _ = data.load_dataset(tiny)
     err = capsys.readouterr().err
     assert len(train_split) == 24
-    assert err.count("warning: skipped 5 unreadable") == 1 and "bad0.png" in err and "2 more" in err
+    assert err.count("warning: skipped 5 unreadable") == 1 and "cross/bad0.png" in err and "2 more" in err
 
 
 def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
@@ -176,6 +176,19 @@ def test_streamed_splits_with_no_readable_image_exit_2(tiny, capsys, split, flag
             f.write(b"not a png")
     code, _, err = run_cli(train, ["--data-dir", tiny, "--data-path", "stream", *TRAIN_FAST, *flags], capsys)
     assert code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err
+
+
+def test_streamed_unreadable_images_are_named_once_not_every_epoch(tiny, capsys):
+    """Named by file name alone, and again at every epoch and every evaluation (until 2026-11-26 16:20 UTC)."""
+    for path in ("train/cross/000.png", "test/circle/500.png"):
+        with open(os.path.join(tiny, path), "wb") as f:
+            f.write(b"not a png")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--data-path", "stream", "--epochs", "3", *TRAIN_FAST,
+                                   "--lr", "0.01", "--device", "cpu"], capsys)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning")]
+    assert warnings == [f"warning: skipped 1 unreadable image(s) in {tiny}/train: cross/000.png",
+                        f"warning: skipped 1 unreadable image(s) in {tiny}/test: circle/500.png"]
 
 
 def test_streaming_and_memory_paths_learn_exactly_the_same(tiny, capsys):
