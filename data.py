@@ -102,7 +102,12 @@ def to_rgb(img):
     img.load()
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         a = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if a.max() > 255 else 255.0
+        if img.mode.startswith("I;16"):  # 16-bit: 65535 is white, whatever the image's brightest pixel
+            top = 65535.0
+        elif img.mode == "F" and a.max() <= 1:  # floats in [0, 1], as most float images hold them
+            top = 1.0
+        else:  # 32-bit integers, other floats: by their range
+            top = 65535.0 if a.max() > 255 else 255.0
         img = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -84,6 +85,22 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     err = capsys.readouterr().err
     assert len(train_split) == 24
     assert err.count("warning: skipped 5 unreadable") == 1 and "cross/bad0.png" in err and "2 more" in err
+
+
+@pytest.mark.parametrize("values, dtype, suffix, expected", [
+    ([65535, 65535], np.uint16, ".png", 255),  # 16-bit: white
+    ([255, 255], np.uint16, ".png", 1),  # a dark 16-bit image stays dark
+    ([255, 256], np.uint16, ".png", 1),  # ... and one brighter pixel changes nothing (it did: 255, then 1)
+    ([1.0, 1.0], np.float32, ".tiff", 255),  # floats in [0, 1]: white (it was black)
+    ([0.5, 0.5], np.float32, ".tiff", 128),
+])
+def test_16_bit_and_float_images_keep_their_brightness(workdir, values, dtype, suffix, expected):
+    """Until 2026-11-26 16:30 UTC the scale followed the brightest pixel."""
+    a = np.full((8, 8), values[0], dtype=dtype)
+    a[0, 0] = values[1]
+    from PIL import Image
+    Image.fromarray(a).save(f"x{suffix}")
+    assert data.load_image(f"x{suffix}")[:, 4, 4].tolist() == [expected] * 3
 
 
 def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
