@@ -387,6 +387,8 @@ def main(argv=None):
     try:
         tutorial = {**bench_tutorial(args.data_dir, device, sizes, steps, eval_n), **peak_memory(device)}
     except (OSError, RuntimeError) as e:  # ImageFolder + ToTensor, as the tutorial has them, stop at an odd image
+        if isinstance(e, RuntimeError) and "stack expects each tensor to be equal size" not in str(e):
+            raise  # the GPU's own errors, say, are no fault of the images
         raise data.UserError(f"the tutorial's pipeline (ImageFolder + ToTensor) cannot run on {args.data_dir}: "
                              f"{str(e).strip().splitlines()[0]}; it needs every image readable and all of one "
                              "size, as CIFAR-10's are") from None

@@ -143,10 +143,10 @@ def read_checkpoint(path):
             raise UserError(f"{path} has a malformed {key!r} entry")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
-    if "classes" not in obj:  # the tutorial's checkpoints: CIFAR-10's classes, unnamed when there are not 10
+    if "classes" not in obj:  # the tutorial's checkpoints: CIFAR-10's classes; class_0, ... when not 10
         n = num_classes(obj["model"])
         obj["classes"] = CIFAR10_CLASSES if n == 10 else [f"class_{i}" for i in range(n)]
-        obj["unnamed"] = n != 10
+        obj["unnamed"] = True  # test.py takes a scored folder's names instead
     if not obj["classes"]:
         raise UserError(f"{path} has no classes")
     obj.setdefault("normalize", IDENTITY)  # the tutorial used ToTensor() alone

@@ -98,7 +98,7 @@ def is_image(path):
 
 
 def to_rgb(img):
-    """Any Pillow mode to 8-bit RGB (16-bit and float images scaled, not clipped)."""
+    """Any Pillow mode to 8-bit RGB (16-bit, 32-bit and float images scaled, not clipped)."""
     img.load()
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         a = np.asarray(img, dtype=np.float64)
@@ -150,6 +150,7 @@ class Split:
 
     def __init__(self, labels, images=None, files=None):
         self.labels, self.images, self.files = labels, images, files
+        self.reported = set()  # streamed files found unreadable and said so: the same fail every epoch
 
     def __len__(self):
         return len(self.labels)
@@ -165,6 +166,12 @@ class Split:
         images = None if self.images is None else self.images[index]
         files = None if self.files is None else [self.files[i] for i in index.tolist()]
         return Split(self.labels[index], images, files)
+
+
+def say(message):
+    """A note or a warning on stderr, from one process: under torchrun every process loads the data."""
+    if os.environ.get("RANK", "0") == "0":
+        print(message, file=sys.stderr)
 
 
 def is_utf8(name):
@@ -247,7 +254,7 @@ def read_cache(path, key, num_classes):
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("key") != key:
-            print(f"note: {path} is stale (the dataset changed); rebuilding", file=sys.stderr)
+            say(f"note: {path} is stale (the dataset changed); rebuilding")
             return None
         images, labels, skipped = blob["images"], blob["labels"], blob["skipped"]
         if images.dtype != torch.uint8 or images.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE) or \
@@ -257,7 +264,7 @@ def read_cache(path, key, num_classes):
             raise ValueError("its contents do not match its key")
         return blob
     except Exception as e:  # any damage means rebuild, never a crash
-        print(f"warning: cache file {path} is unreadable ({type(e).__name__}); rebuilding", file=sys.stderr)
+        say(f"warning: cache file {path} is unreadable ({type(e).__name__}); rebuilding")
         return None
 
 
@@ -277,16 +284,16 @@ def warn_ignored(ignored, where):
     """Files that ImageFolder, too, leaves out for their extension (.gif, .jfif, notes): said, not silent."""
     if ignored:
         kinds = sorted({printable(os.path.splitext(p)[1].lower()) or "no extension" for p in ignored})
-        print(f"note: ignored {len(ignored)} file(s) in {printable(where)} that are not images by their extension "
-              f"({', '.join(kinds)}); images end in {', '.join(IMG_EXTENSIONS)}", file=sys.stderr)
+        say(f"note: ignored {len(ignored)} file(s) in {printable(where)} that are not images by their extension "
+            f"({', '.join(kinds)}); images end in {', '.join(IMG_EXTENSIONS)}")
 
 
-def warn_skipped(bad, where):
-    if bad:  # class/name: every class folder may hold its own 0.png
-        names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
-                          for p in bad[:3])
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        print(f"warning: skipped {len(bad)} unreadable image(s) in {where}: {names}{more}", file=sys.stderr)
+def skipped_warning(bad, where):
+    # class/name: every class folder may hold its own 0.png
+    names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
+                      for p in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return f"warning: skipped {len(bad)} unreadable image(s) in {where}: {names}{more}"
 
 
 def load_folder_split(split_dir, files, labels, num_workers):
@@ -297,15 +304,16 @@ def load_folder_split(split_dir, files, labels, num_workers):
     key = folder_fingerprint(split_dir, files)
     blob = read_cache(path, key, num_classes=int(labels.max()) + 1 if len(labels) else 0)
     if blob is None:
-        print(f"decoding {len(files)} images in {split_dir} (once; cached in {path})", file=sys.stderr)
+        say(f"decoding {len(files)} images in {split_dir} (once; cached in {path})")
         images, labels, bad = decode_all(files, labels, num_workers)
         blob = {"key": key, "images": images, "labels": labels, "skipped": bad}
         try:
             os.makedirs(CACHE_DIR, exist_ok=True)
             atomic_save(blob, path)
         except (OSError, UserError) as e:  # a cache we cannot write only costs time
-            print(f"warning: could not write cache {path}: {e}", file=sys.stderr)
-    warn_skipped(blob["skipped"], split_dir)
+            say(f"warning: could not write cache {path}: {e}")
+    if blob["skipped"]:
+        say(skipped_warning(blob["skipped"], split_dir))
     if len(blob["labels"]) == 0:
         raise UserError(f"no readable images in {split_dir}")
     return Split(blob["labels"], images=blob["images"])
@@ -473,9 +481,6 @@ class Batches:
         return math.ceil(self.n / self.batch_size) - self.skip
 
 
-REPORTED = set()  # streamed files found unreadable and said so
-
-
 class BatchLoader:
     """(uint8 images, labels, their indices in the split) on `device`, batch by batch.
 
@@ -506,10 +511,10 @@ class BatchLoader:
             bad += [self.split.files[i] for i in bad_idx]
             yield (x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True),
                    index.to(self.device))
-        new = [p for p in bad if p not in REPORTED]  # the same files fail every epoch: said once
-        REPORTED.update(new)
-        if new:
-            warn_skipped(new, os.path.dirname(os.path.dirname(new[0])))
+        new = [p for p in bad if p not in self.split.reported]  # said once, not every epoch
+        self.split.reported.update(new)
+        if new:  # from every process under torchrun: each reads files of its own
+            print(skipped_warning(new, os.path.dirname(os.path.dirname(new[0]))), file=sys.stderr)
 
 
 # ---------------------------------------------------------------- batch transforms

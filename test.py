@@ -37,8 +37,10 @@ def picture_file(path):
     # Known now, not after the whole evaluation:
     if not path.strip() or path.endswith(os.sep) or os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"must name a file, got {path!r}")
-    if not os.path.isdir(os.path.dirname(path) or "."):
-        raise argparse.ArgumentTypeError(f"folder {os.path.dirname(path)} does not exist")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"{folder} is not a folder" if os.path.exists(folder)
+                                         else f"folder {folder} does not exist")
     return path, fmt
 
 

@@ -13,9 +13,10 @@ import interrupt  # before all else: Ctrl-C while torch loads is one line
 
 import argparse
 import datetime
+import errno
 import functools
 try:
-    import fcntl  # POSIX; Windows has no flock, and runs there go without the run lock
+    import fcntl  # POSIX; Windows has none, and runs there go without the run lock
 except ImportError:
     fcntl = None
 import json
@@ -551,11 +552,26 @@ def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
     writer.flush()
 
 
-def claim_run_dir(run_dir, new_run, named):
-    """Makes the run's folder this process's own for as long as it lives (the system lets go of the
-    lock even after kill -9), so that a second train.py on the same run stops at once instead of
-    overwriting its checkpoints. A time-stamped default name that a run started in the same second
-    took gets a suffix. Returns the folder and the open lock file."""
+def checkpoint_stamps(resume):
+    """Size and time of each checkpoint in the folder that `resume` (a run or a checkpoint file)
+    reads from: if they change before the run is claimed, another train.py wrote there."""
+    folder = os.path.join(resume, "checkpoints") if os.path.isdir(resume) else os.path.dirname(os.path.abspath(resume))
+    stamps = {}
+    for name in list_folder(folder) if os.path.isdir(folder) else []:
+        if name.endswith(".pth"):
+            try:
+                info = os.stat(os.path.join(folder, name))
+                stamps[name] = (info.st_size, info.st_mtime_ns)
+            except OSError:  # a broken link: newest_readable says so
+                pass
+    return stamps
+
+
+def claim_run_dir(run_dir, new_run, named, stamps):
+    """Makes the run's folder this process's own for as long as it lives, so that a second train.py
+    on the same run stops at once instead of overwriting its checkpoints. A time-stamped default
+    name that a run started in the same second took gets a suffix. Returns the folder and the
+    open lock file."""
     base, n = run_dir, 1
     try:
         while new_run and not named:
@@ -566,27 +582,62 @@ def claim_run_dir(run_dir, new_run, named):
             except FileExistsError:
                 n += 1
                 run_dir = f"{base}_{n}"
+        restarted = new_run and os.path.isdir(os.path.join(run_dir, "checkpoints"))
         os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
         lock = open(os.path.join(run_dir, ".lock"), "a")
     except OSError as e:
         raise UserError(f"could not create {run_dir}: {e.strerror or e}", code=1) from None
     try:
         if fcntl:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+            # lockf: the system lets go of it when the process ends, even by kill -9, and the data
+            # loader's worker processes do not inherit it (flock's would outlive the kill with them).
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
         lock.close()
-        raise UserError(f"another train.py is training in {run_dir} now; let it finish, or pass another --run-name")
-    except OSError:  # a file system without locks: go on as on Windows
-        pass
-    if new_run and holds_checkpoints(run_dir):  # a run of this name that ended while this one started
-        lock.close()
-        raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
+        if e.errno in (errno.EACCES, errno.EAGAIN):
+            raise UserError(f"another train.py is training in {run_dir} now; let it finish, or pass another "
+                            "--run-name") from None
+        print(f"note: {run_dir} cannot be locked here ({e.strerror}): a second train.py on it would not be "
+              "stopped", file=sys.stderr, flush=True)
+        lock = None
+    # What another train.py may have done between this one's start and its lock:
+    if new_run and holds_checkpoints(run_dir):
+        error = f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name"
+    elif not new_run and checkpoint_stamps(run_dir) != stamps:
+        error = f"{run_dir} was trained on by another train.py while this one started; resume it again"
+    else:
+        error = None
+    if error:
+        if lock:
+            lock.close()
+        raise UserError(error)
+    if restarted:  # what a run that stopped before its first checkpoint leaves: an empty checkpoints/
+        print(f"note: {run_dir} holds no checkpoint (its run stopped in its first epoch); starting it again",
+              file=sys.stderr, flush=True)
     remove_partial_writes(os.path.join(run_dir, "checkpoints"))
     return run_dir, lock
 
 
-def create_run_dir(run_dir, config):
-    """config.json in the run's claimed folder (see claim_run_dir)."""
+def claim_on_rank_0(run_dir, new_run, named, stamps, rank, world, device):
+    """claim_run_dir in process 0, the one that writes. Under torchrun the others hear of a refusal
+    and stop too, instead of failing in their next all-reduce."""
+    refused, lock = None, None
+    if rank == 0:
+        try:
+            run_dir, lock = claim_run_dir(run_dir, new_run, named, stamps)
+        except UserError as e:
+            refused = e
+    if world > 1:
+        flag = torch.tensor(float(refused is not None), device=device)
+        all_sum(flag)
+        if flag.item() and rank != 0:
+            sys.exit(2)  # process 0 says why
+    if refused:
+        raise refused
+    return run_dir, lock
+
+
+def write_config(run_dir, config):
     atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
 
 
@@ -726,7 +777,7 @@ def resume_command(run_dir, world):
     return f"your torchrun command on each node, with {resume}"
 
 
-def choose_run_dir(config, explicit, resume, resume_ckpt, rank):
+def choose_run_dir(config, explicit, resume, resume_ckpt):
     """(run directory, whether the run starts there) under --log-dir and --run-name, or, resumed,
     the folder its checkpoint lies in; never one that holds another run."""
     run_dir = os.path.join(config["log_dir"], config["run_name"])
@@ -739,19 +790,17 @@ def choose_run_dir(config, explicit, resume, resume_ckpt, rank):
         return run_dir, new_run
     if new_run and holds_checkpoints(run_dir):
         raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
-    if new_run and os.path.isdir(run_dir) and [f for f in list_folder(run_dir) if not is_hidden(f)]:
-        # What a run that stopped before its first checkpoint leaves: an empty checkpoints/ (and
-        # its TensorBoard points, purged). Anything else there (checkpoints moved away) is kept.
-        if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
-            raise UserError(f"{run_dir} already holds files (a run's, without checkpoints/); pass another --run-name")
-        if rank == 0:
-            print(f"note: {run_dir} holds no checkpoint (its run stopped in its first epoch); starting it again",
-                  file=sys.stderr, flush=True)
+    # A run that stopped before its first checkpoint leaves an empty checkpoints/ (its TensorBoard
+    # points are purged when it starts again, see claim_run_dir). Anything else there is kept.
+    if new_run and os.path.isdir(run_dir) and [f for f in list_folder(run_dir) if not is_hidden(f)] and \
+            not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+        raise UserError(f"{run_dir} already holds files (a run's, without checkpoints/); pass another --run-name")
     return run_dir, new_run
 
 
 def main(argv=None):
     explicit, resume = parse_args(argv)
+    stamps = checkpoint_stamps(resume) if resume else None  # taken first: what changes after, another run did
     resume_ckpt = read_run_checkpoint(resume) if resume else None
     config = make_config(explicit, resume_ckpt)
     rank, world, device = setup_processes(config)
@@ -759,7 +808,7 @@ def main(argv=None):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config["deterministic"]
 
-    run_dir, new_run = choose_run_dir(config, explicit, resume, resume_ckpt, rank)
+    run_dir, new_run = choose_run_dir(config, explicit, resume, resume_ckpt)
     config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints record it
 
     train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
@@ -779,10 +828,10 @@ def main(argv=None):
 
     writer = lock = None
     try:  # however training ends, the lock and the writer are let go: main() may run in-process (tests)
+        run_dir, lock = claim_on_rank_0(run_dir, new_run, "run_name" in explicit, stamps, rank, world, device)
         if rank == 0:
-            run_dir, lock = claim_run_dir(run_dir, new_run, "run_name" in explicit)
             config["run_name"] = os.path.basename(run_dir)
-            create_run_dir(run_dir, config)
+            write_config(run_dir, config)
             example = first_batch_augmented(train, config, device)
             writer = open_writer(run_dir, config, state, new_run, example, model, classes)
             print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "

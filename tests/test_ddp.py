@@ -96,3 +96,24 @@ def test_ctrl_c_reaching_one_process_stops_all_at_the_same_step_and_resumes(tiny
     assert stopped["step"] % 2 == 0  # where the processes agree: every --log-every steps
     out = torchrun(2, "--resume", "logs_train/stop", "--epochs", str(stopped["epoch"] + 1))
     assert f"epoch {stopped['epoch'] + 1}/{stopped['epoch'] + 1}" in out
+
+
+def test_a_refused_run_folder_stops_every_process_with_one_line(tiny):
+    """Process 0 alone was refused; process 1 trained on and failed in its next all-reduce, with a
+    traceback of its own (until 2026-11-26 16:45 UTC)."""
+    live = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *COMMON, "--data-dir", tiny,
+                             "--run-name", "busy", "--epochs", "100000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 300
+        while not os.path.exists("logs_train/busy/checkpoints/epoch_001.pth"):
+            assert live.poll() is None and time.time() < deadline, live.communicate()
+            time.sleep(0.05)
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                               os.path.join(ROOT, "train.py"), "--resume", "logs_train/busy", "--epochs", "200000"],
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        live.kill()
+        live.wait()
+    assert done.returncode != 0 and done.stderr.count("train.py: error: another train.py is training in") == 1
+    assert "[rank1]" not in done.stderr and "Connection closed" not in done.stderr, done.stderr[-3000:]

@@ -202,6 +202,15 @@ def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny,
                                                                                           "class_2"], err
     code, out, err = run_cli(predict, [str(workdir / "sd3.pth"), "--data-dir", tiny, "--json"], capsys)
     assert code == 0 and json.loads(out)["classes"] == CLASSES, err
+    # So does one of 10 classes, CIFAR-10's by default: the tutorial's loop on a 10-class folder of one's own.
+    ten = [f"kind{i}" for i in range(10)]
+    for split in ("train", "test"):
+        for name in ten:
+            os.makedirs(workdir / "ten" / split / name)
+            Image.new("RGB", (32, 32)).save(workdir / "ten" / split / name / "0.png")
+    torch.save(Tudui().state_dict(), workdir / "sd10.pth")
+    code, out, err = run_cli(predict, [str(workdir / "sd10.pth"), "--data-dir", str(workdir / "ten"), "--json"], capsys)
+    assert code == 0 and json.loads(out)["classes"] == ten, err
 
 
 class Payload:
@@ -343,7 +352,8 @@ def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoin
     # Before any work, naming the flag (until 2026-11-26 16:00 UTC: exit 1 after the evaluation, and
     # "Not a directory" for "taken/"):
     for name, message in [("taken", "must name a file, got 'taken'"), ("taken/", "must name a file, got 'taken/'"),
-                          ("missing/grid.png", "folder missing does not exist"), ("", "must name a file, got ''")]:
+                          ("missing/grid.png", "folder missing does not exist"), ("", "must name a file, got ''"),
+                          ("x.png/grid.png", "x.png is not a folder")]:
         code, out, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", name], capsys)
         assert code == 2 and out == "" and err.count("\n") == 1
         assert f"error: argument --save-grid: {message} (see" in err

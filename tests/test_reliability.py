@@ -3,6 +3,7 @@ import errno
 import glob
 import hashlib
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -128,18 +129,38 @@ def test_deterministic_runs_give_identical_checkpoints(tiny, capsys):
 def test_a_second_train_py_on_a_run_being_trained_stops_and_leaves_it_alone(tiny, capsys):
     """Both trained, each over the other's checkpoints, and a resume could remove the live run's
     write in progress (until 2026-11-26 15:30 UTC)."""
-    live = start(["--data-dir", tiny, "--run-name", "busy", "--epochs", "100000", *TRAIN_FAST, "--device", "cpu"])
+    # Streamed, with decoding workers: they must not hold the lock on after the trainer is killed.
+    live = start(["--data-dir", tiny, "--run-name", "busy", "--epochs", "100000", *TRAIN_FAST, "--device", "cpu",
+                  "--data-path", "stream", "--num-workers", "2"])
     wait_for("logs_train/busy/checkpoints/epoch_001.pth", live)
     code, _, err = run_cli(train, ["--resume", "logs_train/busy", "--epochs", "200000", *TRAIN_FAST], capsys)
     line = err.strip().splitlines()[-1]
     assert code == 2 and line.startswith("train.py: error: another train.py is training in ") and \
         line.endswith("logs_train/busy now; let it finish, or pass another --run-name"), err
     assert live.poll() is None  # still training
-    live.send_signal(signal.SIGKILL)  # the system lets go of its lock
+    live.send_signal(signal.SIGKILL)  # the system lets go of its lock at once (flock's stayed with the workers)
     live.wait()
     done = checkpoint.newest_readable("logs_train/busy")["epoch"]
     code, out, err = run_cli(train, ["--resume", "logs_train/busy", "--epochs", str(done + 1), *TRAIN_FAST], capsys)
     assert code == 0 and f"epoch {done + 1}/{done + 1}" in out, err
+
+
+def test_a_resume_refuses_a_run_that_another_train_py_trained_on_while_it_started(tiny, capsys, monkeypatch):
+    """The other one ended while this one loaded its data; this one then trained from its older
+    checkpoint over the newer ones (until 2026-11-26 16:45 UTC)."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    load_splits = train.load_splits
+
+    def meanwhile(*args, **kwargs):  # the other train.py saves its next epoch
+        shutil.copy("logs_train/r/checkpoints/last.pth", "logs_train/r/checkpoints/epoch_002.pth")
+        os.utime("logs_train/r/checkpoints/last.pth", ns=(1, 1))
+        return load_splits(*args, **kwargs)
+    monkeypatch.setattr(train, "load_splits", meanwhile)
+    code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "3", *TRAIN_FAST], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].endswith(
+        "logs_train/r was trained on by another train.py while this one started; resume it again"), err
+    assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "epoch_002.pth", "last.pth"]
 
 
 def test_runs_started_in_the_same_second_under_the_default_name_each_get_a_folder(tiny, capsys, monkeypatch):
@@ -297,7 +318,7 @@ def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     (["--preset", "tutorial", "--warmup", "0.1"], "--warmup is the warm-up of --schedule onecycle"),
 ])
 def test_flags_that_would_be_ignored_are_refused(flags, message, capsys):
-    """They were saved in config.json and the HParams as if they had counted (until 2026-11-26 15:50 UTC)."""
+    """They were accepted and did nothing (until 2026-11-26 15:50 UTC)."""
     code, _, err = run_cli(train, [*flags, "--data-dir", "nowhere"], capsys)
     assert code == 2 and err.startswith(f"train.py: error: {message}") and err.count("\n") == 1
 
