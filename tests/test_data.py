@@ -54,7 +54,7 @@ def edit(path, change):
     # Its key still right (until 2026-11-26 12:55 UTC: an IndexError or a KeyError in training):
     lambda path: edit(path, lambda blob: blob.update(images=blob["images"][:3])),
     lambda path: edit(path, lambda blob: blob.pop("skipped")),
-    # Until 2026-11-26 15:00 UTC a traceback in training (a class that does not exist; a name that is no string):
+    # Until 2026-11-26 14:23 UTC a traceback in training (a class that does not exist; a name that is no string):
     lambda path: edit(path, lambda blob: blob["labels"].add_(100)),
     lambda path: edit(path, lambda blob: blob.update(skipped=[7])),
 ])
@@ -95,7 +95,7 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     ([0.5, 0.5], np.float32, ".tiff", 128),
 ])
 def test_16_bit_and_float_images_keep_their_brightness(workdir, values, dtype, suffix, expected):
-    """Until 2026-11-26 16:30 UTC the scale followed the brightest pixel."""
+    """Until 2026-11-26 15:11 UTC the scale followed the brightest pixel."""
     a = np.full((8, 8), values[0], dtype=dtype)
     a[0, 0] = values[1]
     from PIL import Image
@@ -114,7 +114,7 @@ def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
 
 def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys, monkeypatch):
     """A .gif, a .jfif or a file without extension was left out without a word (until 2026-11-26
-    16:15 UTC), as ImageFolder leaves them out; a class of GIFs alone said "no valid file"."""
+    15:10 UTC), as ImageFolder leaves them out; a class of GIFs alone said "no valid file"."""
     cross = os.path.join(tiny, "train", "cross")
     make_image(1, 90).save(os.path.join(cross, "web.gif"))
     make_image(1, 91).save(os.path.join(cross, "phone.jfif"), format="JPEG")
@@ -123,7 +123,7 @@ def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys, m
     err = capsys.readouterr().err
     assert len(train_split) == 24 and (f"note: ignored 3 file(s) in {os.path.join(tiny, 'train')} that are not images "
                                        "by their extension (.gif, .jfif, no extension); images end in .jpg") in err
-    monkeypatch.setenv("RANK", "1")  # under torchrun, process 0 alone says it (it was every process, 16:40 UTC)
+    monkeypatch.setenv("RANK", "1")  # under torchrun, process 0 alone says it (it was every process, until 15:30 UTC)
     data.load_dataset(tiny)
     assert capsys.readouterr().err == ""
     monkeypatch.delenv("RANK")
@@ -200,7 +200,7 @@ def test_streamed_splits_with_no_readable_image_exit_2(tiny, capsys, split, flag
 
 
 def test_streamed_unreadable_images_are_named_once_not_every_epoch(tiny, capsys):
-    """Named by file name alone, and again at every epoch and every evaluation (until 2026-11-26 16:20 UTC)."""
+    """Named by file name alone, and again at every epoch and every evaluation (until 2026-11-26 15:10 UTC)."""
     for path in ("train/cross/000.png", "test/circle/500.png"):
         with open(os.path.join(tiny, path), "wb") as f:
             f.write(b"not a png")

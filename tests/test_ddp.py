@@ -100,7 +100,7 @@ def test_ctrl_c_reaching_one_process_stops_all_at_the_same_step_and_resumes(tiny
 
 def test_a_refused_run_folder_stops_every_process_with_one_line(tiny):
     """Process 0 alone was refused; process 1 trained on and failed in its next all-reduce, with a
-    traceback of its own (until 2026-11-26 16:45 UTC)."""
+    traceback of its own (until 2026-11-26 15:30 UTC)."""
     live = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *COMMON, "--data-dir", tiny,
                              "--run-name", "busy", "--epochs", "100000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -192,7 +192,7 @@ def test_a_bare_state_dict_works(workdir, capsys):
 
 def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny, workdir, capsys):
     """It was given CIFAR-10's first names: a 3-class cat/dog/frog network said "automobile"
-    (until 2026-11-26 15:40 UTC). Scored on an image folder, it takes the folder's names, in the
+    (until 2026-11-26 15:02 UTC). Scored on an image folder, it takes the folder's names, in the
     sorted order in which ImageFolder, the tutorial's loader, numbered them."""
     torch.save(Tudui(len(CLASSES)).state_dict(), workdir / "sd3.pth")
     Image.new("RGB", (32, 32)).save(workdir / "x.png")
@@ -271,7 +271,7 @@ def test_a_malformed_normalization_is_named(workdir, capsys, normalize):
 ])
 @pytest.mark.parametrize("scored", ["image", "test split"])
 def test_a_checkpoint_whose_outputs_overflow_is_named_not_scored(tiny, workdir, capsys, entries, scored):
-    """Until 2026-11-26 15:20 UTC: NaN probabilities with exit code 0, and NaN in --json, which is not JSON."""
+    """Until 2026-11-26 14:24 UTC: NaN probabilities with exit code 0, and NaN in --json, which is not JSON."""
     torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES, **entries}, workdir / "odd.pth")
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(workdir / "x.png")
     args = [str(workdir / "x.png")] if scored == "image" else ["--data-dir", tiny]
@@ -314,7 +314,7 @@ def test_a_saved_data_dir_that_is_no_path_is_not_used(workdir, capsys):
 @pytest.mark.parametrize("train_folder", ["missing", "one class", "another class"])
 def test_the_test_split_alone_is_enough_to_score_a_checkpoint(tiny, workdir, capsys, train_folder):
     """test.py asked for DIR/train too, which it never reads (until 2026-11-26 13:35 UTC), and
-    refused one it could not have trained on (until 15:10 UTC)."""
+    refused one it could not have trained on (until 14:23 UTC)."""
     torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
     train_dir = os.path.join(tiny, "train")
     shutil.rmtree(train_dir)
@@ -349,7 +349,7 @@ def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoin
     code, out, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "grid.xyz"], capsys)
     assert code == 2 and "--save-grid" in err and out == "" and len(err.strip().splitlines()) == 1
     os.mkdir("taken")
-    # Before any work, naming the flag (until 2026-11-26 16:00 UTC: exit 1 after the evaluation, and
+    # Before any work, naming the flag (until 2026-11-26 15:06 UTC: exit 1 after the evaluation, and
     # "Not a directory" for "taken/"):
     for name, message in [("taken", "must name a file, got 'taken'"), ("taken/", "must name a file, got 'taken/'"),
                           ("missing/grid.png", "folder missing does not exist"), ("", "must name a file, got ''"),

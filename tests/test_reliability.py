@@ -128,7 +128,7 @@ def test_deterministic_runs_give_identical_checkpoints(tiny, capsys):
 
 def test_a_second_train_py_on_a_run_being_trained_stops_and_leaves_it_alone(tiny, capsys):
     """Both trained, each over the other's checkpoints, and a resume could remove the live run's
-    write in progress (until 2026-11-26 15:30 UTC)."""
+    write in progress (until 2026-11-26 15:01 UTC)."""
     # Streamed, with decoding workers: they must not hold the lock on after the trainer is killed.
     live = start(["--data-dir", tiny, "--run-name", "busy", "--epochs", "100000", *TRAIN_FAST, "--device", "cpu",
                   "--data-path", "stream", "--num-workers", "2"])
@@ -147,7 +147,7 @@ def test_a_second_train_py_on_a_run_being_trained_stops_and_leaves_it_alone(tiny
 
 def test_a_resume_refuses_a_run_that_another_train_py_trained_on_while_it_started(tiny, capsys, monkeypatch):
     """The other one ended while this one loaded its data; this one then trained from its older
-    checkpoint over the newer ones (until 2026-11-26 16:45 UTC)."""
+    checkpoint over the newer ones (until 2026-11-26 15:30 UTC)."""
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
     assert code == 0, err
     load_splits = train.load_splits
@@ -164,7 +164,7 @@ def test_a_resume_refuses_a_run_that_another_train_py_trained_on_while_it_starte
 
 
 def test_runs_started_in_the_same_second_under_the_default_name_each_get_a_folder(tiny, capsys, monkeypatch):
-    """The second trained in the first's folder, over its checkpoints (until 2026-11-26 15:30 UTC)."""
+    """The second trained in the first's folder, over its checkpoints (until 2026-11-26 15:01 UTC)."""
     class Frozen(train.datetime.datetime):
         @classmethod
         def now(cls):
@@ -302,7 +302,7 @@ def test_every_flag_with_a_wrong_value_exits_2_naming_it(flag, capsys):
     ("--label-smoothing", "1.5", "<= 1"), ("--warmup", "3", "<= 1"), ("--momentum", "1", "< 1"),
     ("--crop-pad", "32", "<= 31"), ("--seed", str(2**64), "<= 4294967295"),
     ("--lr", "1e39", "<= 3.40282"), ("--weight-decay", "1e300", "<= 3.40282"),
-    ("--lr", "1e-50", ">= 1.17549"),  # 0 in float32: trained nothing, quietly (until 2026-11-26 15:50 UTC)
+    ("--lr", "1e-50", ">= 1.17549"),  # 0 in float32: trained nothing, quietly (until 2026-11-26 15:06 UTC)
 ])
 def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     """Values that used to fail deep inside training with a traceback (label smoothing, crop
@@ -318,7 +318,7 @@ def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     (["--preset", "tutorial", "--warmup", "0.1"], "--warmup is the warm-up of --schedule onecycle"),
 ])
 def test_flags_that_would_be_ignored_are_refused(flags, message, capsys):
-    """They were accepted and did nothing (until 2026-11-26 15:50 UTC)."""
+    """They were accepted and did nothing (until 2026-11-26 15:06 UTC)."""
     code, _, err = run_cli(train, [*flags, "--data-dir", "nowhere"], capsys)
     assert code == 2 and err.startswith(f"train.py: error: {message}") and err.count("\n") == 1
 

@@ -93,7 +93,7 @@ def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, 
 ])
 def test_adamw_gets_its_own_lr_and_weight_decay(flags, lr, weight_decay):
     """It got SGD's lr of 0.03: losses of 60 and more in the first epochs, 30% where SGD reaches
-    43% (4 epochs on 3,000 CIFAR-10 images, until 2026-11-26 15:50 UTC)."""
+    43% (4 epochs on 3,000 CIFAR-10 images, until 2026-11-26 15:06 UTC)."""
     config = train.make_config(train.parse_args(flags)[0], None)
     assert (config["lr"], config["weight_decay"]) == (lr, weight_decay)
 
