@@ -125,8 +125,8 @@ def read_checkpoint(path):
     except pickle.UnpicklingError as e:
         if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
             raise UserError(f"{path} is an image, not a checkpoint") from None
-        reason = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
-        raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})") from None
+        raise UserError(f"refusing to load {path}: it holds something other than weights "
+                        f"({refusal_reason(e)})") from None
     except PermissionError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
@@ -156,6 +156,15 @@ def read_checkpoint(path):
     obj.setdefault("config", {})
     obj["path"] = path
     return obj
+
+
+def refusal_reason(error):
+    """What the safe loader refused, without PyTorch's advice around it (which suggests loading
+    the file unsafely: the one thing not to do with a file from a stranger)."""
+    text = str(error).split("WeightsUnpickler error:")[-1]
+    parts = [p.strip() for p in text.split("\n\n") if p.strip()]
+    kept = [p for p in parts if not p.startswith(("Weights only load failed", "Check the documentation"))]
+    return (kept or ["objects other than weights"])[0].splitlines()[0]
 
 
 def is_state_dict(weights):

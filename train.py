@@ -52,7 +52,8 @@ DEFAULTS = dict(
     log_dir="logs_train", run_name=None, log_every=100, preset=None,
 )
 PRESETS = {
-    # The tutorial: SGD lr 0.01, no momentum, no weight decay, constant lr, ToTensor only.
+    # The tutorial: SGD lr 0.01, no momentum, no weight decay, constant lr, no label smoothing,
+    # ToTensor only (no normalization or augmentation), batch 64, 10 epochs.
     "tutorial": dict(lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule="constant", warmup=0.0,
                      label_smoothing=0.0, normalize=False, whiten=False, crop_pad=0, flip=False, batch_size=64,
                      epochs=10),
@@ -684,7 +685,7 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
     if rank != 0:  # rank 0 decodes and caches first, the others then read its cache
         dist.barrier()
     train, test, classes = load_dataset(config["data_dir"], config["data_path"], config["num_workers"],
-                                        download=config["data_dir"] == DEFAULTS["data_dir"])
+                                        download=os.path.normpath(config["data_dir"]) == DEFAULTS["data_dir"])
     if rank == 0 and world > 1:
         dist.barrier()
     if resume_ckpt is not None and resume_ckpt["classes"] != classes:

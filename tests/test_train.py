@@ -363,9 +363,10 @@ def test_offline_without_cifar_says_where_to_put_the_archive(workdir, capsys, mo
     def no_network(*args, **kwargs):
         raise OSError("network unreachable")
     monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", no_network)
-    code, _, err = run_cli(train, [], capsys)
-    assert code == 2
-    assert "cifar-10-python.tar.gz" in err and "--data-dir" in err and "Traceback" not in err
+    for flags in ([], ["--data-dir", "data/"], ["--data-dir", "./data"]):  # the default, spelled otherwise
+        code, _, err = run_cli(train, flags, capsys)  # (those two tried no download until 2026-11-26 15:56 UTC)
+        assert code == 2
+        assert "cifar-10-python.tar.gz" in err and "--data-dir" in err and "Traceback" not in err
 
 
 def test_a_broken_cifar_archive_or_a_file_named_data_is_one_line_offline(workdir, capsys, monkeypatch):
