@@ -189,6 +189,11 @@ def printable(path):
     return os.fsencode(path).decode(errors="replace")
 
 
+def has_image_extension(name):
+    """The files ImageFolder takes as images: .jpg, .png and the like (IMG_EXTENSIONS)."""
+    return name.lower().endswith(IMG_EXTENSIONS)
+
+
 def is_hidden(path):
     """Names starting with a dot: .ipynb_checkpoints/ that Jupyter leaves, ._x.jpg that macOS
     leaves beside x.jpg on other file systems. Neither is a class or an image."""
@@ -210,16 +215,13 @@ def list_image_folder(split_dir):
             raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
     ignored = []
 
-    def is_image(path):
-        if is_hidden(path):
-            return False
-        if not path.lower().endswith(IMG_EXTENSIONS):
+    def taken(path):  # as ImageFolder takes them; the others are counted, to be said
+        if not is_hidden(path) and not has_image_extension(path):
             ignored.append(path)
-            return False
-        return True
+        return not is_hidden(path) and has_image_extension(path)
     try:
         samples = torchvision.datasets.folder.make_dataset(
-            split_dir, {name: i for i, name in enumerate(classes)}, is_valid_file=is_image)
+            split_dir, {name: i for i, name in enumerate(classes)}, is_valid_file=taken)
     except FileNotFoundError as e:  # a class folder without images
         raise UserError(f"{split_dir}: {e} (images end in {', '.join(IMG_EXTENSIONS)})") from None
     warn_ignored(ignored, split_dir)

@@ -20,8 +20,8 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
-from data import (IMG_EXTENSIONS, BadImage, UserError, is_hidden, list_folder, load_dataset, load_image, printable,
-                  warn_ignored)
+from data import (BadImage, UserError, has_image_extension, is_hidden, list_folder, load_dataset, load_image,
+                  printable, warn_ignored)
 from train import EVAL_BATCH, Parser, checked, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -68,8 +68,8 @@ def expand(paths):
     for path in paths:
         if os.path.isdir(path):
             names = [f for f in list_folder(path) if not is_hidden(f)]
-            inside = sorted(os.path.join(path, f) for f in names if f.lower().endswith(IMG_EXTENSIONS))
-            warn_ignored([f for f in names if not f.lower().endswith(IMG_EXTENSIONS)
+            inside = sorted(os.path.join(path, f) for f in names if has_image_extension(f))
+            warn_ignored([f for f in names if not has_image_extension(f)
                           and not os.path.isdir(os.path.join(path, f))], path)  # as training leaves them out
             out += inside or [path]  # an empty folder is reported as unreadable
         else:

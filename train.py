@@ -274,6 +274,13 @@ def all_sum(*tensors):
             dist.all_reduce(t)
 
 
+def any_process(flag, device):
+    """Whether `flag` is true in any of the processes (each passes its own)."""
+    total = torch.tensor(float(flag), device=device)
+    all_sum(total)
+    return total.item() > 0
+
+
 # ---------------------------------------------------------------- model and optimizer
 
 def make_optimizer(model, config, device, graphs=False):
@@ -416,9 +423,7 @@ def stop_agreed(ctx, step=None):
         return ctx["stop"]["requested"]
     if step is not None and step % ctx["config"]["log_every"]:
         return False
-    flag = torch.tensor(float(ctx["stop"]["requested"]), device=ctx["device"])
-    all_sum(flag)  # (the flag itself is left alone: Ctrl-C may set it while this waits)
-    return flag.item() > 0
+    return any_process(ctx["stop"]["requested"], ctx["device"])  # (Ctrl-C may set the flag while this waits)
 
 
 def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
@@ -628,11 +633,8 @@ def claim_on_rank_0(run_dir, new_run, named, stamps, rank, world, device):
             run_dir, lock = claim_run_dir(run_dir, new_run, named, stamps)
         except UserError as e:
             refused = e
-    if world > 1:
-        flag = torch.tensor(float(refused is not None), device=device)
-        all_sum(flag)
-        if flag.item() and rank != 0:
-            sys.exit(2)  # process 0 says why
+    if world > 1 and any_process(refused is not None, device) and rank != 0:
+        sys.exit(2)  # process 0 says why
     if refused:
         raise refused
     return run_dir, lock
