@@ -13,16 +13,9 @@ import interrupt  # before all else: Ctrl-C while torch loads is one line
 
 import argparse
 import datetime
-import errno
 import functools
-try:
-    import fcntl  # POSIX; Windows has none, and runs there go without the run lock
-except ImportError:
-    fcntl = None
-import json
 import math
 import os
-import shlex
 import signal
 import sys
 import time
@@ -37,10 +30,10 @@ from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 import pictures
-from checkpoint import (FLOAT32, IDENTITY, atomic_save, atomic_write, load_model, newest_readable, read_checkpoint,
-                        remove_partial_writes)
-from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  is_hidden, is_utf8, list_folder, load_dataset, normalize, printable, whitening_filter)
+import runs
+from checkpoint import FLOAT32, IDENTITY, atomic_save, load_model
+from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats, is_utf8,
+                  load_dataset, normalize, printable, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -279,6 +272,22 @@ def any_process(flag, device):
     total = torch.tensor(float(flag), device=device)
     all_sum(total)
     return total.item() > 0
+
+
+def claim_on_rank_0(run_dir, new_run, named, stamps, rank, world, device):
+    """claim_run_dir in process 0, the one that writes. Under torchrun the others hear of a refusal
+    and stop too, instead of failing in their next all-reduce."""
+    refused, lock = None, None
+    if rank == 0:
+        try:
+            run_dir, lock = runs.claim_run_dir(run_dir, new_run, named, stamps)
+        except UserError as e:
+            refused = e
+    if world > 1 and any_process(refused is not None, device) and rank != 0:
+        sys.exit(2)  # process 0 says why
+    if refused:
+        raise refused
+    return run_dir, lock
 
 
 # ---------------------------------------------------------------- model and optimizer
@@ -558,109 +567,6 @@ def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
     writer.flush()
 
 
-def checkpoint_stamps(resume):
-    """Size and time of each checkpoint in the folder that `resume` (a run or a checkpoint file)
-    reads from: if they change before the run is claimed, another train.py wrote there."""
-    folder = os.path.join(resume, "checkpoints") if os.path.isdir(resume) else os.path.dirname(os.path.abspath(resume))
-    stamps = {}
-    for name in list_folder(folder) if os.path.isdir(folder) else []:
-        if name.endswith(".pth"):
-            try:
-                info = os.stat(os.path.join(folder, name))
-                stamps[name] = (info.st_size, info.st_mtime_ns)
-            except OSError:  # a broken link: newest_readable says so
-                pass
-    return stamps
-
-
-def claim_run_dir(run_dir, new_run, named, stamps):
-    """Makes the run's folder this process's own for as long as it lives, so that a second train.py
-    on the same run stops at once instead of overwriting its checkpoints. A time-stamped default
-    name that a run started in the same second took gets a suffix. Returns the folder and the
-    open lock file."""
-    base, n = run_dir, 1
-    try:
-        while new_run and not named:
-            try:
-                os.makedirs(os.path.dirname(run_dir) or ".", exist_ok=True)
-                os.mkdir(run_dir)  # exclusive: of two runs, one gets the name and the other the next
-                break
-            except FileExistsError:
-                n += 1
-                run_dir = f"{base}_{n}"
-        restarted = new_run and os.path.isdir(os.path.join(run_dir, "checkpoints"))
-        os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-        lock = open(os.path.join(run_dir, ".lock"), "a")
-    except OSError as e:
-        raise UserError(f"could not create {run_dir}: {e.strerror or e}", code=1) from None
-    try:
-        if fcntl:
-            # lockf: the system lets go of it when the process ends, even by kill -9, and the data
-            # loader's worker processes do not inherit it (flock's would outlive the kill with them).
-            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        lock.close()
-        if e.errno in (errno.EACCES, errno.EAGAIN):
-            raise UserError(f"another train.py is training in {run_dir} now; let it finish, or pass another "
-                            "--run-name") from None
-        print(f"note: {run_dir} cannot be locked here ({e.strerror}): a second train.py on it would not be "
-              "stopped", file=sys.stderr, flush=True)
-        lock = None
-    # What another train.py may have done between this one's start and its lock:
-    if new_run and holds_checkpoints(run_dir):
-        error = f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name"
-    elif not new_run and checkpoint_stamps(run_dir) != stamps:
-        error = f"{run_dir} was trained on by another train.py while this one started; resume it again"
-    else:
-        error = None
-    if error:
-        if lock:
-            lock.close()
-        raise UserError(error)
-    if restarted:  # what a run that stopped before its first checkpoint leaves: an empty checkpoints/
-        print(f"note: {run_dir} holds no checkpoint (its run stopped in its first epoch); starting it again",
-              file=sys.stderr, flush=True)
-    remove_partial_writes(os.path.join(run_dir, "checkpoints"))
-    return run_dir, lock
-
-
-def claim_on_rank_0(run_dir, new_run, named, stamps, rank, world, device):
-    """claim_run_dir in process 0, the one that writes. Under torchrun the others hear of a refusal
-    and stop too, instead of failing in their next all-reduce."""
-    refused, lock = None, None
-    if rank == 0:
-        try:
-            run_dir, lock = claim_run_dir(run_dir, new_run, named, stamps)
-        except UserError as e:
-            refused = e
-    if world > 1 and any_process(refused is not None, device) and rank != 0:
-        sys.exit(2)  # process 0 says why
-    if refused:
-        raise refused
-    return run_dir, lock
-
-
-def write_config(run_dir, config):
-    atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
-
-
-def holds_checkpoints(run_dir):
-    folder = os.path.join(run_dir, "checkpoints")
-    return os.path.isdir(folder) and any(f.endswith(".pth") for f in list_folder(folder))
-
-
-def epoch_checkpoint(run_dir, epoch):
-    return os.path.join(run_dir, "checkpoints", f"epoch_{epoch:03d}.pth")
-
-
-def save_checkpoints(run_dir, ckpt, best):
-    folder = os.path.join(run_dir, "checkpoints")
-    atomic_save(ckpt, epoch_checkpoint(run_dir, ckpt["epoch"]))
-    atomic_save(ckpt, os.path.join(folder, "last.pth"))
-    if best:
-        atomic_save(ckpt, os.path.join(folder, "best.pth"))
-
-
 def make_checkpoint(model, optimizer, state, config, classes, stats, metrics):
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -724,94 +630,17 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     return model, forward, optimizer, criterion
 
 
-def read_run_checkpoint(path):
-    """The checkpoint to resume from: a file, or a run directory's newest readable one. It must hold a
-    train.py run's state (weights, optimizer, epoch, step, settings), not weights only."""
-    ckpt = newest_readable(path) if os.path.isdir(path) else read_checkpoint(path)
-    if "optimizer" not in ckpt:
-        raise UserError(f"{ckpt['path']} holds weights only; it cannot be resumed")
-    if "epoch" not in ckpt or "step" not in ckpt or not ckpt["config"]:
-        raise UserError(f"{ckpt['path']} is not a checkpoint of a train.py run (no epoch, step or settings); "
-                        "it cannot be resumed")
-    return ckpt
-
-
-def is_run_dir(path):
-    """Whether `path` is a train.py run's folder (its config.json says so), not some folder that
-    happens to hold a checkpoints/ folder."""
-    try:
-        with open(os.path.join(path, "config.json")) as f:
-            saved = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return isinstance(saved, dict) and {"epochs", "lr", "run_name"} <= saved.keys()
-
-
-def resumed_run_dir(resume, ckpt, config, explicit):
-    """(run directory, whether it is a new one) for a resumed run: where its checkpoint lies, wherever
-    the run was moved; or, with --run-name, a new run that branches off at the checkpoint, beside
-    it unless --log-dir says where. A checkpoint file of its own, outside a run's checkpoints/,
-    starts a new run under --log-dir. Going on in place from an earlier epoch would overwrite the
-    later ones: refused."""
-    folder = os.path.dirname(os.path.abspath(ckpt["path"]))
-    own_dir = os.path.dirname(folder)
-    if os.path.basename(folder) != "checkpoints" or not is_run_dir(own_dir):
-        return os.path.join(config["log_dir"], config["run_name"]), True
-    if "run_name" in explicit:
-        named_dir = os.path.join(explicit.get("log_dir", os.path.dirname(own_dir)), explicit["run_name"])
-        if os.path.abspath(named_dir) != os.path.abspath(own_dir):
-            return named_dir, True
-    elif "log_dir" in explicit:
-        raise UserError(f"--log-dir needs --run-name NEW when resuming: the run goes on in its own folder, {own_dir}")
-    later = epoch_checkpoint(own_dir, ckpt["epoch"] + 1)
-    if os.path.isfile(resume) and os.path.exists(later):
-        raise UserError(f"{own_dir} goes on past {ckpt['path']}: continuing in place would overwrite {later}; "
-                        "pass --run-name NEW to continue from it in a new run")
-    return own_dir, False
-
-
-def resume_command(run_dir, world):
-    """The command that continues this run, launched as this one was, ready to paste."""
-    resume = f"train.py --resume {shlex.quote(run_dir)}"
-    if world == 1:
-        return f"python {resume}"
-    if os.environ.get("LOCAL_WORLD_SIZE") == str(world):
-        return f"torchrun --nproc_per_node={world} {resume}"
-    return f"your torchrun command on each node, with {resume}"
-
-
-def choose_run_dir(config, explicit, resume, resume_ckpt):
-    """(run directory, whether the run starts there) under --log-dir and --run-name, or, resumed,
-    the folder its checkpoint lies in; never one that holds another run."""
-    run_dir = os.path.join(config["log_dir"], config["run_name"])
-    new_run = resume_ckpt is None
-    if resume_ckpt is not None:
-        run_dir, new_run = resumed_run_dir(resume, resume_ckpt, config, explicit)
-    if not is_utf8(run_dir):  # a resumed run's folder, named on another system
-        raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
-    if new_run and "run_name" not in explicit:  # a time-stamped name: if taken, claim_run_dir adds a suffix
-        return run_dir, new_run
-    if new_run and holds_checkpoints(run_dir):
-        raise UserError(f"{run_dir} already holds a run; pass --resume {run_dir} or another --run-name")
-    # A run that stopped before its first checkpoint leaves an empty checkpoints/ (its TensorBoard
-    # points are purged when it starts again, see claim_run_dir). Anything else there is kept.
-    if new_run and os.path.isdir(run_dir) and [f for f in list_folder(run_dir) if not is_hidden(f)] and \
-            not os.path.isdir(os.path.join(run_dir, "checkpoints")):
-        raise UserError(f"{run_dir} already holds files (a run's, without checkpoints/); pass another --run-name")
-    return run_dir, new_run
-
-
 def main(argv=None):
     explicit, resume = parse_args(argv)
-    stamps = checkpoint_stamps(resume) if resume else None  # taken first: what changes after, another run did
-    resume_ckpt = read_run_checkpoint(resume) if resume else None
+    stamps = runs.checkpoint_stamps(resume) if resume else None  # taken first: what changes after, another run did
+    resume_ckpt = runs.read_run_checkpoint(resume) if resume else None
     config = make_config(explicit, resume_ckpt)
     rank, world, device = setup_processes(config)
     graphs = use_cuda_graphs(config, device, world)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config["deterministic"]
 
-    run_dir, new_run = choose_run_dir(config, explicit, resume, resume_ckpt)
+    run_dir, new_run = runs.choose_run_dir(config, explicit, resume, resume_ckpt)
     config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints record it
 
     train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
@@ -834,7 +663,7 @@ def main(argv=None):
         run_dir, lock = claim_on_rank_0(run_dir, new_run, "run_name" in explicit, stamps, rank, world, device)
         if rank == 0:
             config["run_name"] = os.path.basename(run_dir)
-            write_config(run_dir, config)
+            runs.write_config(run_dir, config)
             example = first_batch_augmented(train, config, device)
             writer = open_writer(run_dir, config, state, new_run, example, model, classes)
             print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "
@@ -859,7 +688,7 @@ def main(argv=None):
                     atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
                                 os.path.join(run_dir, "checkpoints", "interrupt.pth"))
                 raise UserError(f"interrupted at step {state['step']}; continue with: "
-                                f"{resume_command(run_dir, world)}", code=130)
+                                f"{runs.resume_command(run_dir, world)}", code=130)
             train_s = time.perf_counter() - t0
             test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
                                    num_workers=config["num_workers"])
@@ -879,8 +708,8 @@ def main(argv=None):
             state["epoch"] += 1
             state["batch"] = 0
             if rank == 0:
-                save_checkpoints(run_dir, make_checkpoint(model, optimizer, state, config, classes, stats, metrics),
-                                 best)
+                ckpt = make_checkpoint(model, optimizer, state, config, classes, stats, metrics)
+                runs.save_checkpoints(run_dir, ckpt, best)
                 log_epoch(writer, state["epoch"], metrics, classes, test_result,
                           preview_predictions(model, test, stats, device))
                 print(f"epoch {state['epoch']}/{config['epochs']}  train loss {metrics['train/epoch_loss']:.4f} "
@@ -890,7 +719,7 @@ def main(argv=None):
                       f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
             if stop_agreed(ctx):
                 raise UserError(f"interrupted after epoch {state['epoch']}; continue with: "
-                                f"{resume_command(run_dir, world)}", code=130)
+                                f"{runs.resume_command(run_dir, world)}", code=130)
     finally:
         if writer:
             writer.close()
@@ -906,8 +735,10 @@ def run(argv=None):
     try:
         main(argv)
     except UserError as e:
-        if e.code != 130 or not dist.is_initialized() or dist.get_rank() == 0:  # Ctrl-C: one line, not one a process
+        if e.code != 130:
             print(f"train.py: error: {e}", file=sys.stderr)
+        elif not dist.is_initialized() or dist.get_rank() == 0:  # Ctrl-C: one line, not one a process
+            print(f"train.py: {e}", file=sys.stderr)
         sys.exit(e.code)
     except KeyboardInterrupt:  # before training started: nothing to save
         print("train.py: interrupted", file=sys.stderr)

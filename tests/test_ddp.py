@@ -7,6 +7,7 @@ import time
 
 import torch
 
+import runs
 import train
 from conftest import ROOT, TRAIN_FAST, run_cli, torchrun
 
@@ -69,9 +70,9 @@ def test_an_uneven_global_batch_is_refused(tiny, capsys, monkeypatch):
 
 
 def test_the_command_to_continue_is_launched_as_the_run_was_and_pastes_into_a_shell(monkeypatch):
-    assert train.resume_command("logs_train/my run", 1) == "python train.py --resume 'logs_train/my run'"
+    assert runs.resume_command("logs_train/my run", 1) == "python train.py --resume 'logs_train/my run'"
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # two nodes of eight: no single command starts both
-    assert train.resume_command("logs_train/r", 16) == \
+    assert runs.resume_command("logs_train/r", 16) == \
         "your torchrun command on each node, with train.py --resume logs_train/r"
 
 
@@ -89,7 +90,7 @@ def test_ctrl_c_reaching_one_process_stops_all_at_the_same_step_and_resumes(tiny
     rank1 = [pid for pid in workers if b"RANK=1\0" in open(f"/proc/{pid}/environ", "rb").read()]
     os.kill(int(rank1[0]), signal.SIGINT)
     _, err = launcher.communicate(timeout=300)
-    assert err.count("train.py: error: interrupted at step") == 1, err[-3000:]  # rank 0's line alone
+    assert err.count("train.py: interrupted at step") == 1, err[-3000:]  # rank 0's line alone
     assert "continue with: torchrun --nproc_per_node=2 train.py --resume logs_train/stop\n" in err, err[-3000:]
     assert "Connection reset" not in err and "mismatch" not in err, err[-3000:]
     stopped = torch.load("logs_train/stop/checkpoints/interrupt.pth", weights_only=True)

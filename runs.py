@@ -1,0 +1,189 @@
+"""A run's folder: where it lies, claiming it for one train.py at a time, its checkpoints.
+
+    logs_train/<run>/config.json                 the run's settings
+    logs_train/<run>/events.out.tfevents.*       TensorBoard's
+    logs_train/<run>/checkpoints/epoch_NNN.pth   one per epoch; last.pth (and best.pth with --val-split)
+    logs_train/<run>/.lock                       held by the train.py that trains there
+"""
+import errno
+try:
+    import fcntl  # POSIX; Windows has none, and runs there go without the run lock
+except ImportError:
+    fcntl = None
+import json
+import os
+import shlex
+import sys
+
+from checkpoint import atomic_save, atomic_write, newest_readable, read_checkpoint, remove_partial_writes
+from data import UserError, is_hidden, is_utf8, list_folder, printable
+
+
+def read_run_checkpoint(path):
+    """The checkpoint to resume from: a file, or a run directory's newest readable one. It must hold a
+    train.py run's state (weights, optimizer, epoch, step, settings), not weights only."""
+    ckpt = newest_readable(path) if os.path.isdir(path) else read_checkpoint(path)
+    if "optimizer" not in ckpt:
+        raise UserError(f"{ckpt['path']} holds weights only; it cannot be resumed")
+    if "epoch" not in ckpt or "step" not in ckpt or not ckpt["config"]:
+        raise UserError(f"{ckpt['path']} is not a checkpoint of a train.py run (no epoch, step or settings); "
+                        "it cannot be resumed")
+    return ckpt
+
+
+def checkpoint_stamps(resume):
+    """Size and time of each checkpoint in the folder that `resume` (a run or a checkpoint file)
+    reads from: if they change before the run is claimed, another train.py wrote there."""
+    folder = os.path.join(resume, "checkpoints") if os.path.isdir(resume) else os.path.dirname(os.path.abspath(resume))
+    stamps = {}
+    for name in list_folder(folder) if os.path.isdir(folder) else []:
+        if name.endswith(".pth"):
+            try:
+                info = os.stat(os.path.join(folder, name))
+                stamps[name] = (info.st_size, info.st_mtime_ns)
+            except OSError:  # a broken link: newest_readable says so
+                pass
+    return stamps
+
+
+def choose_run_dir(config, explicit, resume, resume_ckpt):
+    """(run directory, whether the run starts there) under --log-dir and --run-name, or, resumed,
+    the folder its checkpoint lies in; never one that holds another run."""
+    run_dir = os.path.join(config["log_dir"], config["run_name"])
+    new_run = resume_ckpt is None
+    if resume_ckpt is not None:
+        run_dir, new_run = resumed_run_dir(resume, resume_ckpt, config, explicit)
+    if not is_utf8(run_dir):  # a resumed run's folder, named on another system
+        raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
+    if new_run and "run_name" not in explicit:  # a time-stamped name: if taken, claim_run_dir adds a suffix
+        return run_dir, new_run
+    if new_run and holds_checkpoints(run_dir):
+        raise already_holds_a_run(run_dir)
+    # A run that stopped before its first checkpoint leaves an empty checkpoints/ (its TensorBoard
+    # points are purged when it starts again, see claim_run_dir). Anything else there is kept.
+    if new_run and os.path.isdir(run_dir) and [f for f in list_folder(run_dir) if not is_hidden(f)] and \
+            not os.path.isdir(os.path.join(run_dir, "checkpoints")):
+        raise UserError(f"{run_dir} already holds files (a run's, without checkpoints/); pass another --run-name")
+    return run_dir, new_run
+
+
+def resumed_run_dir(resume, ckpt, config, explicit):
+    """(run directory, whether it is a new one) for a resumed run: where its checkpoint lies, wherever
+    the run was moved; or, with --run-name, a new run that branches off at the checkpoint, beside
+    it unless --log-dir says where. A checkpoint file of its own, outside a run's checkpoints/,
+    starts a new run under --log-dir. Going on in place from an earlier epoch would overwrite the
+    later ones: refused."""
+    folder = os.path.dirname(os.path.abspath(ckpt["path"]))
+    own_dir = os.path.dirname(folder)
+    if not os.path.relpath(own_dir).startswith(os.pardir):  # as the user would write it, in messages and config.json
+        own_dir = os.path.relpath(own_dir)
+    if os.path.basename(folder) != "checkpoints" or not is_run_dir(own_dir):
+        return os.path.join(config["log_dir"], config["run_name"]), True
+    if "run_name" in explicit:
+        named_dir = os.path.join(explicit.get("log_dir", os.path.dirname(own_dir)), explicit["run_name"])
+        if os.path.abspath(named_dir) != os.path.abspath(own_dir):
+            return named_dir, True
+    elif "log_dir" in explicit:
+        raise UserError(f"--log-dir needs --run-name NEW when resuming: the run goes on in its own folder, {own_dir}")
+    later = epoch_checkpoint(own_dir, ckpt["epoch"] + 1)
+    if os.path.isfile(resume) and os.path.exists(later):
+        raise UserError(f"{own_dir} goes on past {ckpt['path']}: continuing in place would overwrite {later}; "
+                        "pass --run-name NEW to continue from it in a new run")
+    return own_dir, False
+
+
+def is_run_dir(path):
+    """Whether `path` is a train.py run's folder (its config.json says so), not some folder that
+    happens to hold a checkpoints/ folder."""
+    try:
+        with open(os.path.join(path, "config.json")) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and {"epochs", "lr", "run_name"} <= saved.keys()
+
+
+def claim_run_dir(run_dir, new_run, named, stamps):
+    """Makes the run's folder this process's own for as long as it lives, so that a second train.py
+    on the same run stops at once instead of overwriting its checkpoints. A time-stamped default
+    name that a run started in the same second took gets a suffix. Returns the folder and the
+    open lock file."""
+    base, n = run_dir, 1
+    try:
+        while new_run and not named:
+            try:
+                os.makedirs(os.path.dirname(run_dir) or ".", exist_ok=True)
+                os.mkdir(run_dir)  # exclusive: of two runs, one gets the name and the other the next
+                break
+            except FileExistsError:
+                n += 1
+                run_dir = f"{base}_{n}"
+        restarted = new_run and os.path.isdir(os.path.join(run_dir, "checkpoints"))
+        os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+        lock = open(os.path.join(run_dir, ".lock"), "a")
+    except OSError as e:
+        raise UserError(f"could not create {run_dir}: {e.strerror or e}", code=1) from None
+    try:
+        if fcntl:
+            # lockf: the system lets go of it when the process ends, even by kill -9, and the data
+            # loader's worker processes do not inherit it (flock's would outlive the kill with them).
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        lock.close()
+        if e.errno in (errno.EACCES, errno.EAGAIN):
+            raise UserError(f"another train.py is training in {run_dir} now; let it finish, or pass another "
+                            "--run-name") from None
+        print(f"note: {run_dir} cannot be locked here ({e.strerror}): a second train.py on it would not be "
+              "stopped", file=sys.stderr, flush=True)
+        lock = None
+    # What another train.py may have done between this one's start and its lock:
+    if new_run and holds_checkpoints(run_dir):
+        error = already_holds_a_run(run_dir)
+    elif not new_run and checkpoint_stamps(run_dir) != stamps:
+        error = UserError(f"{run_dir} was trained on by another train.py while this one started; resume it again")
+    else:
+        error = None
+    if error:
+        if lock:
+            lock.close()
+        raise error
+    if restarted:  # what a run that stopped before its first checkpoint leaves: an empty checkpoints/
+        print(f"note: {run_dir} holds no checkpoint (its run stopped in its first epoch); starting it again",
+              file=sys.stderr, flush=True)
+    remove_partial_writes(os.path.join(run_dir, "checkpoints"))
+    return run_dir, lock
+
+
+def already_holds_a_run(run_dir):
+    return UserError(f"{run_dir} already holds a run; pass --resume {shlex.quote(run_dir)} or another --run-name")
+
+
+def holds_checkpoints(run_dir):
+    folder = os.path.join(run_dir, "checkpoints")
+    return os.path.isdir(folder) and any(f.endswith(".pth") for f in list_folder(folder))
+
+
+def write_config(run_dir, config):
+    atomic_write(os.path.join(run_dir, "config.json"), lambda f: f.write(json.dumps(config, indent=2).encode()))
+
+
+def save_checkpoints(run_dir, ckpt, best):
+    folder = os.path.join(run_dir, "checkpoints")
+    atomic_save(ckpt, epoch_checkpoint(run_dir, ckpt["epoch"]))
+    atomic_save(ckpt, os.path.join(folder, "last.pth"))
+    if best:
+        atomic_save(ckpt, os.path.join(folder, "best.pth"))
+
+
+def epoch_checkpoint(run_dir, epoch):
+    return os.path.join(run_dir, "checkpoints", f"epoch_{epoch:03d}.pth")
+
+
+def resume_command(run_dir, world):
+    """The command that continues this run, launched as this one was, ready to paste."""
+    resume = f"train.py --resume {shlex.quote(run_dir)}"
+    if world == 1:
+        return f"python {resume}"
+    if os.environ.get("LOCAL_WORLD_SIZE") == str(world):
+        return f"torchrun --nproc_per_node={world} {resume}"
+    return f"your torchrun command on each node, with {resume}"
