@@ -26,7 +26,6 @@ pipelines on Linux, elsewhere the peak so far) and, on CUDA, torch.cuda.max_memo
 """
 import interrupt  # before all else: Ctrl-C while torch loads is one line
 
-import argparse
 import gc
 import json
 import os
@@ -46,7 +45,7 @@ from torch.utils.data import DataLoader, Subset
 
 import data
 import train
-from checkpoint import atomic_write
+from checkpoint import atomic_write, output_file
 from model import Tudui
 
 WARMUP = 5                          # untimed steps before each timing
@@ -68,18 +67,8 @@ def parse_args(argv=None):
                    help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}); "
                         "larger batches are timed on as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")
-    p.add_argument("--json", metavar="FILE", type=json_file, help="also write the results to FILE")
+    p.add_argument("--json", metavar="FILE", type=output_file, help="also write the results to FILE")
     return p.parse_args(argv)
-
-
-def json_file(text):
-    """An argparse type: a file in a folder that exists, known before minutes of timing, not after."""
-    folder = os.path.dirname(text) or "."
-    if not text.strip() or os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
-    if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError(f"folder {folder} does not exist")
-    return text
 
 
 # ---------------------------------------------------------------- helpers

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 import pictures
-from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
+from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
 from data import (BadImage, UserError, has_image_extension, is_hidden, list_folder, load_dataset, load_image,
                   printable, warn_ignored)
 from train import EVAL_BATCH, Parser, checked, evaluate, pick_device, prepare
@@ -34,14 +34,7 @@ def picture_file(path):
     fmt = formats.get(ext) if ext else "PNG"
     if fmt not in Image.SAVE:
         raise argparse.ArgumentTypeError(f"cannot write pictures as {ext!r} files; name a .png, .jpg or the like")
-    # Known now, not after the whole evaluation:
-    if not path.strip() or path.endswith(os.sep) or os.path.isdir(path):
-        raise argparse.ArgumentTypeError(f"must name a file, got {path!r}")
-    folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError(f"{folder} is not a folder" if os.path.exists(folder)
-                                         else f"folder {folder} does not exist")
-    return path, fmt
+    return output_file(path), fmt
 
 
 def parse_args(argv=None):
