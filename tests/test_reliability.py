@@ -97,7 +97,7 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    # One line, not "error: interrupted" (until 2026-11-26 17:10 UTC):
+    # One line, not "error: interrupted" (until 2026-11-26 16:43 UTC):
     line = err.splitlines()[-1]
     assert line.startswith(("train.py: interrupted at step ", "train.py: interrupted after epoch ")), err[-2000:]
     assert line.endswith(f"; continue with: python train.py --resume {run}") and "Traceback" not in err

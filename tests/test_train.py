@@ -83,7 +83,7 @@ def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, 
     code, out, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth", "--epochs", "2"], capsys)
     assert code == 0, err
     assert torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["epoch"] == 2
-    # Named as the user named it, not as an absolute path (until 2026-11-26 17:00 UTC):
+    # Named as the user named it, not as an absolute path (until 2026-11-26 16:43 UTC):
     assert f"run {run_dir}:" in out and json.load(open(f"{run_dir}/config.json"))["log_dir"] == "logs_train"
 
 
