@@ -75,8 +75,7 @@ def resumed_run_dir(resume, ckpt, config, explicit):
     later ones: refused."""
     folder = os.path.dirname(os.path.abspath(ckpt["path"]))
     own_dir = os.path.dirname(folder)
-    if not os.path.relpath(own_dir).startswith(os.pardir):  # as the user would write it, in messages and config.json
-        own_dir = os.path.relpath(own_dir)
+    own_dir = below_here(own_dir)  # as the user would write it, in messages and config.json
     if os.path.basename(folder) != "checkpoints" or not is_run_dir(own_dir):
         return os.path.join(config["log_dir"], config["run_name"]), True
     if "run_name" in explicit:
@@ -90,6 +89,13 @@ def resumed_run_dir(resume, ckpt, config, explicit):
         raise UserError(f"{own_dir} goes on past {ckpt['path']}: continuing in place would overwrite {later}; "
                         "pass --run-name NEW to continue from it in a new run")
     return own_dir, False
+
+
+def below_here(path):
+    """`path` relative to the working directory when it lies below it, else absolute (the working
+    directory itself too: its name says more than "." and a branch goes beside it, not inside)."""
+    rel = os.path.relpath(path)
+    return rel if rel != os.curdir and rel.split(os.sep)[0] != os.pardir else os.path.abspath(path)
 
 
 def is_run_dir(path):

@@ -453,3 +453,7 @@ def test_a_moved_run_resumes_where_it_now_lies(tiny, capsys):
     code, _, err = run_cli(train, ["--resume", "elsewhere", "--epochs", "2"], capsys)
     assert code == 0, err
     assert os.path.exists("elsewhere/checkpoints/epoch_002.pth") and not os.path.exists(run_dir)
+    # From inside the run's folder: a branch goes beside it, not into it.
+    os.chdir("elsewhere")
+    code, _, err = run_cli(train, ["--resume", ".", "--epochs", "3", "--run-name", "branch"], capsys)
+    assert code == 0 and os.path.isfile("../branch/checkpoints/epoch_003.pth") and not os.path.exists("branch"), err
