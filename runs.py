@@ -94,8 +94,11 @@ def resumed_run_dir(resume, ckpt, config, explicit):
 def below_here(path):
     """`path` relative to the working directory when it lies below it, else absolute (the working
     directory itself too: its name says more than "." and a branch goes beside it, not inside)."""
-    rel = os.path.relpath(path)
-    return rel if rel != os.curdir and rel.split(os.sep)[0] != os.pardir else os.path.abspath(path)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # on another drive (Windows)
+        return os.path.abspath(path)
+    return os.path.abspath(path) if rel == os.curdir or rel.split(os.sep)[0] == os.pardir else rel
 
 
 def is_run_dir(path):
@@ -161,7 +164,7 @@ def claim_run_dir(run_dir, new_run, named, stamps):
 
 
 def already_holds_a_run(run_dir):
-    return UserError(f"{run_dir} already holds a run; pass --resume {shlex.quote(run_dir)} or another --run-name")
+    return UserError(f"{run_dir} already holds a run; pass --resume {shell_word(run_dir)} or another --run-name")
 
 
 def holds_checkpoints(run_dir):
@@ -187,9 +190,14 @@ def epoch_checkpoint(run_dir, epoch):
 
 def resume_command(run_dir, world):
     """The command that continues this run, launched as this one was, ready to paste."""
-    resume = f"train.py --resume {shlex.quote(run_dir)}"
+    resume = f"train.py --resume {shell_word(run_dir)}"
     if world == 1:
         return f"python {resume}"
     if os.environ.get("LOCAL_WORLD_SIZE") == str(world):
         return f"torchrun --nproc_per_node={world} {resume}"
     return f"your torchrun command on each node, with {resume}"
+
+
+def shell_word(path):
+    """`path` as one word to paste into a shell, never taken for a flag."""
+    return shlex.quote(os.path.join(os.curdir, path) if path.startswith("-") else path)

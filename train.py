@@ -717,7 +717,7 @@ def main(argv=None):
                       f"acc {metrics['test/accuracy']:.4f}" +
                       (f"  val acc {metrics['val/accuracy']:.4f}" if val is not None else "") +
                       f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
-            if stop_agreed(ctx):
+            if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
                 raise UserError(f"interrupted after epoch {state['epoch']}; continue with: "
                                 f"{runs.resume_command(run_dir, world)}", code=130)
     finally:

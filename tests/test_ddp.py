@@ -71,6 +71,9 @@ def test_an_uneven_global_batch_is_refused(tiny, capsys, monkeypatch):
 
 def test_the_command_to_continue_is_launched_as_the_run_was_and_pastes_into_a_shell(monkeypatch):
     assert runs.resume_command("logs_train/my run", 1) == "python train.py --resume 'logs_train/my run'"
+    assert runs.resume_command("-x", 1) == "python train.py --resume ./-x"  # not taken for a flag
+    assert str(runs.already_holds_a_run("logs_train/my run")).endswith("--resume 'logs_train/my run' or another "
+                                                                        "--run-name")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # two nodes of eight: no single command starts both
     assert runs.resume_command("logs_train/r", 16) == \
         "your torchrun command on each node, with train.py --resume logs_train/r"

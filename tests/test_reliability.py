@@ -89,10 +89,15 @@ def test_kill_9_at_any_moment_then_resume_gives_bit_identical_weights(bigger, ca
     assert finish.returncode == 0, finish.stderr
     assert not glob.glob(os.path.join(run, "checkpoints", ".tmp-*"))
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
+    # At a constant lr the weights do not show a miscounted step; the count itself does.
+    straight, killed = (torch.load(f"{r}/checkpoints/last.pth", weights_only=True)
+                        for r in ("logs_train/straight", run))
+    assert (killed["epoch"], killed["step"]) == (straight["epoch"], straight["step"]) == (4, 1200)
 
 
 def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys):
-    run, proc = train_straight_then_start(bigger, capsys, "stopped")
+    # Five epochs: the signal, 0.3 s after the first one's checkpoint, lands well before the run's end.
+    run, proc = train_straight_then_start(bigger, capsys, "stopped", [*DETERMINISTIC, "--epochs", "5"])
     time.sleep(0.3)  # into epoch 2, or (a slow moment) its end
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -106,6 +111,21 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     code, _, err = run_cli(train, ["--resume", run], capsys)
     assert code == 0, err
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
+
+
+def test_ctrl_c_as_the_last_epoch_ends_finishes_the_run(tiny, capsys, monkeypatch):
+    """It said "interrupted after epoch 1; continue with: …", a command that refused to run: the
+    run had all its epochs (until 2026-11-26 16:58 UTC)."""
+    def evaluate_then_ctrl_c(*args, **kwargs):
+        result = evaluate(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return result
+    evaluate = train.evaluate
+    monkeypatch.setattr(train, "evaluate", evaluate_then_ctrl_c)
+    code, out, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", "--lr", "0.01",
+                                     *TRAIN_FAST], capsys)
+    assert code == 0 and "done: test accuracy" in out and "interrupted" not in err, err
+    assert torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["epoch"] == 1
 
 
 @pytest.mark.parametrize("script", ["train.py", "test.py", "bench.py", "a link to train.py"])
