@@ -144,7 +144,8 @@ def evaluate_checkpoint(model, ckpt, args, device):
         ckpt["classes"] = classes  # a checkpoint without names, trained on an ImageFolder: the same sorted order
     if classes != ckpt["classes"]:
         raise UserError(f"{data_dir} has classes {classes}, the checkpoint {ckpt['classes']}")
-    result = evaluate(model, test, ckpt["normalize"], device, len(classes), keep_probs=bool(args.save_grid))
+    result = evaluate(model, test, ckpt["normalize"], device, len(classes), keep_probs=bool(args.save_grid),
+                      num_workers=args.num_workers)
     check_outputs_finite(math.isfinite(result["loss"]), ckpt)
     confusion = result["confusion"]
     report = {"checkpoint": ckpt["path"], "data_dir": data_dir, "classes": classes,

@@ -84,7 +84,9 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
                                              f"got {text!r}") from None
-        if value < low or (strict and value == low) or not math.isfinite(value):
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < low or (strict and value == low):
             raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text}")
         if value > high or (high_strict and value == high):
             raise argparse.ArgumentTypeError(f"must be {'<' if high_strict else '<='} {high}, got {text}")
@@ -455,7 +457,7 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
         set_lr(optimizer, lr)
         batch = (images, labels, shifts[index], flips[index])
         in_batch = min(batch_size, n - state["batch"] * batch_size)
-        if ctx["graphed_step"] and in_batch == batch_size:
+        if ctx["graphed_step"] and len(labels) == batch_size:  # streamed: an unreadable image makes it short
             loss_sum, right = ctx["graphed_step"](*batch)
         else:
             # Sum over this process's images / the global batch: averaged over processes by DDP,
@@ -501,7 +503,7 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     with `keep_probs` (one process only), also every image's class probabilities."""
     model.eval()
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.long, device=device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    loss_sum = torch.zeros((), device=device)  # float32: Apple's MPS has no float64
     probs = []
     batches = Batches(len(split), EVAL_BATCH, rank=rank, world=world)
     for images, labels, _ in BatchLoader(split, batches, device, num_workers):

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+import data
 import pictures
 import test as predict
 import train
@@ -325,6 +326,23 @@ def test_the_test_split_alone_is_enough_to_score_a_checkpoint(tiny, workdir, cap
         Image.new("RGB", (32, 32)).save(os.path.join(train_dir, name, "0.png"))
     code, out, err = run_cli(predict, [str(workdir / "net.pth"), "--data-dir", tiny, "--json"], capsys)
     assert code == 0 and json.loads(out)["images"] == 12, err
+
+
+def test_a_streamed_test_split_is_decoded_by_num_workers_processes(tiny, workdir, capsys, monkeypatch):
+    """--num-workers was left out there: one process decoded a large test split (until 2026-11-26)."""
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
+    monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 0)  # as a test split of over 2 GiB decoded
+    workers = []
+
+    class Spy(data.BatchLoader):
+        def __init__(self, split, batches, device, num_workers=0):
+            workers.append((split.images is None, num_workers))
+            super().__init__(split, batches, device, num_workers)
+    monkeypatch.setattr(train, "BatchLoader", Spy)
+    code, out, err = run_cli(predict, [str(workdir / "net.pth"), "--data-dir", tiny, "--num-workers", "2", "--json"],
+                             capsys)
+    assert code == 0 and json.loads(out)["images"] == 12, err
+    assert workers == [(True, 2)]
 
 
 def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsys):

@@ -345,6 +345,32 @@ def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, flag, capsys, work
     assert len(err.strip().splitlines()) == 1 and flag in err
 
 
+def test_a_number_that_is_not_finite_is_named_so(capsys, workdir):
+    for flag, value in (("--lr", "inf"), ("--warmup", "nan"), ("--momentum", "inf")):
+        code, _, err = run_cli(train, [flag, value], capsys)
+        assert code == 2 and f"argument {flag}: must be a finite number, got {value}" in err, err
+
+
+def test_a_short_streamed_batch_is_not_replayed_through_the_captured_cuda_graph(tiny, capsys, monkeypatch):
+    """A captured graph replays one batch shape; a streamed batch that lost an unreadable image
+    was handed to it, a traceback on CUDA (until 2026-11-26). On the CPU, with a stand-in."""
+    class OneShape:
+        def __init__(self, step):
+            self.step, self.shape = step, None
+
+        def __call__(self, images, *rest):
+            self.shape = self.shape or images.shape
+            assert images.shape == self.shape, "a captured graph replays the shape it was captured with"
+            return self.step(images, *rest)
+    monkeypatch.setattr(train, "GraphedStep", OneShape)
+    monkeypatch.setattr(train, "use_cuda_graphs", lambda *args: True)
+    with open(os.path.join(tiny, "train", CLASSES[0], "000.png"), "wb") as f:
+        f.write(b"not an image")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "g", "--data-path", "stream", "--epochs", "1",
+                                   *TRAIN_FAST], capsys)
+    assert code == 0 and "000.png" in err, err
+
+
 def test_missing_or_empty_data_dir_exits_2(workdir, capsys):
     code, _, err = run_cli(train, ["--data-dir", "nowhere"], capsys)
     assert code == 2 and "nowhere" in err and len(err.strip().splitlines()) == 1
