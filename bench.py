@@ -184,8 +184,9 @@ def load_project_data(data_dir, device):
     """What train.main does before its first epoch: load the dataset (decoded, cached, in memory),
     move it to the device, compute the normalization statistics."""
     config = {**train.DEFAULTS, "data_dir": data_dir}
-    train_split, _, test_split, classes, stats = train.load_splits(config, 0, 1, device)
-    return {"train": train_split, "test": test_split, "classes": classes, "stats": stats}
+    train_split, _, test_split, classes = train.load_splits(config, 0, 1, device)
+    return {"train": train_split, "test": test_split, "classes": classes,
+            "stats": train.input_stats(train_split, config)}
 
 
 def loader_for(split, batch_size, device):
@@ -200,8 +201,8 @@ def project_train_seconds(loaded, device, sizes, batch_size, steps):
     config = {**train.DEFAULTS, "batch_size": batch_size}
     graphs = train.use_cuda_graphs(config, device, 1)
     model, forward, optimizer, criterion = train.build_model(config, len(loaded["classes"]), device, 1, graphs)
-    ctx = {"config": config, "device": device, "stats": loaded["stats"], "rank": 0, "world": 1, "writer": None,
-           "show_bar": False, "stop": {"requested": False}}
+    ctx = {"config": config, "device": device, "stats": loaded["stats"], "world": 1, "writer": None,
+           "show_bar": False, "stop_requested": False}
     ctx["graphed_step"] = train.graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
 
     split = loaded["train"]

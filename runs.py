@@ -2,7 +2,8 @@
 
     logs_train/<run>/config.json                 the run's settings
     logs_train/<run>/events.out.tfevents.*       TensorBoard's
-    logs_train/<run>/checkpoints/epoch_NNN.pth   one per epoch; last.pth (and best.pth with --val-split)
+    logs_train/<run>/checkpoints/epoch_NNN.pth   one per epoch; last.pth (and best.pth with --val-split,
+                                                 interrupt.pth after a Ctrl-C inside an epoch)
     logs_train/<run>/.lock                       held by the train.py that trains there
 """
 import errno
@@ -60,7 +61,7 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
     if new_run and holds_checkpoints(run_dir):
         raise already_holds_a_run(run_dir)
     # A run that stopped before its first checkpoint leaves an empty checkpoints/ (its TensorBoard
-    # points are purged when it starts again, see claim_run_dir). Anything else there is kept.
+    # points are purged when it starts again: train.open_writer). Anything else there is kept.
     if new_run and os.path.isdir(run_dir) and [f for f in list_folder(run_dir) if not is_hidden(f)] and \
             not os.path.isdir(os.path.join(run_dir, "checkpoints")):
         raise UserError(f"{run_dir} already holds files (a run's, without checkpoints/); pass another --run-name")

@@ -2,7 +2,7 @@
 
     python train.py                                # CIFAR-10 in data/, default recipe
     python train.py --data-dir data/cifar10_jpeg   # an image folder: train/<class>/*, test/<class>/*
-    python train.py --preset tutorial              # the tutorial's exact settings
+    python train.py --preset tutorial              # the tutorial's settings
     python train.py --resume logs_train/<run>      # continue a run
     torchrun --nproc_per_node=2 train.py ...       # DistributedDataParallel
 
@@ -46,7 +46,9 @@ DEFAULTS = dict(
 )
 PRESETS = {
     # The tutorial: SGD lr 0.01, no momentum, no weight decay, constant lr, no label smoothing,
-    # ToTensor only (no normalization or augmentation), batch 64, 10 epochs.
+    # ToTensor only (no normalization or augmentation), batch 64, 10 epochs. One difference: its
+    # DataLoader does not shuffle; on an image folder, listed class by class, that would train on
+    # one class at a time.
     "tutorial": dict(lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule="constant", warmup=0.0,
                      label_smoothing=0.0, normalize=False, whiten=False, crop_pad=0, flip=False, batch_size=64,
                      epochs=10),
@@ -65,6 +67,10 @@ EVAL_BATCH = 1000
 
 
 class Diverged(Exception):
+    pass
+
+
+class Interrupted(Exception):  # Ctrl-C: the message says how to continue
     pass
 
 
@@ -97,7 +103,7 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
 def folder_name(text):
     """An argparse type: the name of one folder, which --log-dir holds (an empty --run-name from an
     unset shell variable would put the run in --log-dir itself, and the next runs inside it;
-    "../x" or "/x" would put it elsewhere, and so could a checkpoint's saved settings)."""
+    "../x" or "/x" would put it elsewhere)."""
     if text.strip() in ("", ".", ".."):
         raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
     if "/" in text or os.sep in text or (os.altsep and os.altsep in text):
@@ -126,7 +132,7 @@ def parse_args(argv=None, parser_class=Parser):
     d = DEFAULTS
     positive, count, fraction = checked(int, 0, True), checked(int, 0, False), checked(float, 0, False, high=1)
     p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="tutorial: the tutorial's exact settings; other flags override it")
+                   help="tutorial: the tutorial's settings (shuffled, though); other flags override it")
     p.add_argument("--epochs", type=positive, help=f"total epochs (default {d['epochs']})")
     p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
                                                         f"(default {d['batch_size']})")
@@ -238,9 +244,6 @@ def pick_device(name):
 
 def setup_processes(config):
     """(rank, world size, device). Under torchrun: one process per GPU (NCCL) or per CPU share (gloo)."""
-    if config["deterministic"]:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
-        torch.use_deterministic_algorithms(True)
     wanted = pick_device(config["device"]).type
     if "RANK" not in os.environ:
         return 0, 1, torch.device(wanted)
@@ -298,7 +301,7 @@ def make_optimizer(model, config, device, graphs=False):
     # A CUDA graph replays the step with the values it was captured with: there the learning
     # rate is a tensor on the GPU, set in place (set_lr), and AdamW counts its steps on the GPU.
     lr = torch.tensor(config["lr"], device=device) if graphs else config["lr"]
-    fused = {"fused": True} if device.type == "cuda" else {}
+    fused = {"fused": True} if device.type == "cuda" else {}  # the whole update as one kernel
     if config["optimizer"] == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config["weight_decay"], capturable=graphs,
                                  **fused)
@@ -342,7 +345,8 @@ def load_optimizer_state(optimizer, saved):
 
 
 def lr_at(step, total_steps, config):
-    """One-cycle: linear from lr/10 up to lr over the warm-up, then linearly down to 0."""
+    """The lr at a step. onecycle: linear from lr/10 up to lr over the warm-up, then linearly down
+    to 0 (not torch's OneCycleLR, which is cosine); constant: lr throughout."""
     peak = config["lr"]
     if config["schedule"] == "constant":
         return peak
@@ -378,8 +382,7 @@ def train_step(model, optimizer, criterion, ctx, scale, images, labels, shifts, 
     summed loss and its count of correct predictions, as tensors on the device. `scale` turns
     the summed loss into the one to minimize."""
     config = ctx["config"]
-    augmenting = config["crop_pad"] > 0 or config["flip"]
-    x = prepare(images, ctx["stats"], (shifts, flips, config["crop_pad"], config["flip"]) if augmenting else None)
+    x = prepare(images, ctx["stats"], (shifts, flips, config["crop_pad"], config["flip"]))
     # No cache of bf16 weight copies, as PyTorch's notes on CUDA graphs ask (each weight is cast once anyway).
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config["amp"], cache_enabled=False):
         logits = model(x)
@@ -431,15 +434,16 @@ def stop_agreed(ctx, step=None):
     they agree at steps they all pass (every --log-every steps, and epoch ends) before any of
     them stops, or the others would wait in the next all-reduce for one that has gone."""
     if ctx["world"] == 1:
-        return ctx["stop"]["requested"]
+        return ctx["stop_requested"]
     if step is not None and step % ctx["config"]["log_every"]:
         return False
-    return any_process(ctx["stop"]["requested"], ctx["device"])  # (Ctrl-C may set the flag while this waits)
+    return any_process(ctx["stop_requested"], ctx["device"])  # (Ctrl-C may set the flag while this waits)
 
 
 def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
-    """Trains one epoch (or its rest, after a mid-epoch resume); returns loss and accuracy on the
-    training batches. `state` holds epoch, step and batch and is updated as training goes."""
+    """Trains one epoch (or its rest, after a mid-epoch resume); returns loss, accuracy and the
+    number of images on the training batches. `state` holds epoch, step and batch and is updated
+    as training goes."""
     config, device = ctx["config"], ctx["device"]
     n, batch_size = loader.batches.n, config["batch_size"]
     loader.batches.set_epoch(state["epoch"], skip=state["batch"])
@@ -527,30 +531,34 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
 
 # ---------------------------------------------------------------- logging and checkpoints
 
-def first_batch_augmented(train, config, device):
-    """The first 32 training images, augmented as in the first epoch, in [0,1] for TensorBoard."""
+def augmented_examples(train, config, device):
+    """The training split's first 32 images (in file order), augmented as in the first epoch, in
+    [0,1]: TensorBoard's picture of what the network is fed, and the input that traces its graph."""
     images, _, index = next(iter(BatchLoader(train, Batches(min(32, len(train)), 32), device)))
     shifts, flips = augment_params(len(train), config["seed"], 0, config["crop_pad"])
     aug = (shifts.to(device)[index], flips.to(device)[index], config["crop_pad"], config["flip"])
     return prepare(images, IDENTITY, aug)
 
 
-def open_writer(run_dir, config, state, first_start, example, model, classes):
+def open_writer(run_dir, config, state, first_start, examples, model, classes):
     """TensorBoard writer for the run. Points logged after the checkpoint's step (on resume), or all of
-    them (a start again in the folder of a run that stopped before its first checkpoint), are purged."""
+    them (a start again in the folder of a run that stopped before its first checkpoint), are purged.
+    A first start also logs the network's graph and `examples`."""
     writer = SummaryWriter(run_dir, purge_step=0 if first_start else state["step"] + 1)
     # Every run declares the same metrics: TensorBoard takes the columns of the HParams tab from one run.
     metrics = {f"{split}/{m}": 0 for split in ("test", "val") for m in ("accuracy", "loss")}
     # Numbers as they are, the rest as text (printable: a --data-dir that is not UTF-8).
     hp = {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else printable(str(v))
           for k, v in config.items()}
-    for summary in hparams(hp, metrics):  # the HParams tab reads the metrics' values from the scalars
+    # Into the run's own event file: add_hparams would make a run of its own in a subfolder. The
+    # HParams tab reads the metrics' values from the run's scalars.
+    for summary in hparams(hp, metrics):
         writer.file_writer.add_summary(summary)
     if first_start:
         with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns that it is deprecated
             warnings.simplefilter("ignore")
-            writer.add_graph(model, example[:1])
-        writer.add_image("train/augmented_batch", pictures.image_grid(example[:32], None, classes), 0,
+            writer.add_graph(model, examples[:1])
+        writer.add_image("train/augmented_batch", pictures.image_grid(examples, None, classes), 0,
                          dataformats="HWC")
     return writer
 
@@ -575,6 +583,7 @@ def make_checkpoint(model, optimizer, state, config, classes, stats, metrics):
         "optimizer": optimizer.state_dict(),
         "epoch": state["epoch"], "batch": state["batch"], "step": state["step"],
         "best_val_accuracy": state["best_val_accuracy"],
+        # "normalize": the input statistics themselves (input_stats), not the --normalize setting
         "config": config, "classes": classes, "normalize": stats, "metrics": metrics,
     }
 
@@ -591,9 +600,10 @@ def preview_predictions(model, test, stats, device, count=32):
 # ---------------------------------------------------------------- the run
 
 def load_splits(config, rank, world, device, resume_ckpt=None):
-    """(train, val or None, test, class names, normalization stats), on `device` when they fit in memory."""
+    """(train, val or None, test, class names), on `device` when they fit in memory."""
     if rank != 0:  # rank 0 decodes and caches first, the others then read its cache
         dist.barrier()
+    # CIFAR-10 is downloaded into the default data/ only: a --data-dir of one's own is never filled.
     train, test, classes = load_dataset(config["data_dir"], config["data_path"], config["num_workers"],
                                         download=os.path.normpath(config["data_dir"]) == DEFAULTS["data_dir"])
     if rank == 0 and world > 1:
@@ -608,13 +618,19 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
         val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
     if device.type != "cpu":
         train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
+    return train, val, test, classes
+
+
+def input_stats(train, config, resume_ckpt=None):
+    """What normalize() applies to every batch: the training split's per-channel mean and std, then
+    (--whiten) the whitening filter made from it; a resumed run keeps its own. The checkpoint
+    stores them as "normalize", for test.py."""
     if resume_ckpt is not None:
-        stats = resume_ckpt["normalize"]
-    else:
-        stats = channel_stats(train) if config["normalize"] else IDENTITY
-        if config["whiten"]:
-            stats = {**stats, "whiten": whitening_filter(train, stats)}
-    return train, val, test, classes, stats
+        return resume_ckpt["normalize"]
+    stats = channel_stats(train) if config["normalize"] else IDENTITY
+    if config["whiten"]:
+        stats = {**stats, "whiten": whitening_filter(train, stats)}
+    return stats
 
 
 def build_model(config, num_classes, device, world=1, graphs=False):
@@ -622,6 +638,7 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     # Seeded here, right before the initial weights are drawn: data loading may or may not
     # have used the global RNG, depending on whether its cache existed.
     torch.manual_seed(config["seed"])
+    # channels_last: the layout the CPU's and GPU's convolution kernels run fastest in (README, Speed).
     model = Tudui(num_classes).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config, device, graphs)
     forward = model
@@ -637,15 +654,18 @@ def main(argv=None):
     stamps = runs.checkpoint_stamps(resume) if resume else None  # taken first: what changes after, another run did
     resume_ckpt = runs.read_run_checkpoint(resume) if resume else None
     config = make_config(explicit, resume_ckpt)
+    if config["deterministic"]:  # the same command gives the same weights
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it, set before its first use
+        torch.use_deterministic_algorithms(True)
     rank, world, device = setup_processes(config)
     graphs = use_cuda_graphs(config, device, world)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = not config["deterministic"]
+        torch.backends.cudnn.benchmark = not config["deterministic"]  # autotuning picks kernels that may vary
 
     run_dir, new_run = runs.choose_run_dir(config, explicit, resume, resume_ckpt)
-    config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints record it
 
-    train, val, test, classes, stats = load_splits(config, rank, world, device, resume_ckpt)
+    train, val, test, classes = load_splits(config, rank, world, device, resume_ckpt)
+    stats = input_stats(train, config, resume_ckpt)
     model, forward, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
     if resume_ckpt is not None:
@@ -664,18 +684,20 @@ def main(argv=None):
     try:  # however training ends, the lock and the writer are let go: main() may run in-process (tests)
         run_dir, lock = claim_on_rank_0(run_dir, new_run, "run_name" in explicit, stamps, rank, world, device)
         if rank == 0:
-            config["run_name"] = os.path.basename(run_dir)
+            config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints say
             runs.write_config(run_dir, config)
-            example = first_batch_augmented(train, config, device)
-            writer = open_writer(run_dir, config, state, new_run, example, model, classes)
+            examples = augmented_examples(train, config, device) if new_run else None
+            writer = open_writer(run_dir, config, state, new_run, examples, model, classes)
             print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "
                   f"device {device}, {world} process(es)", flush=True)
-        ctx = {"config": config, "device": device, "stats": stats, "rank": rank, "world": world, "writer": writer,
-               "show_bar": rank == 0 and sys.stdout.isatty(), "stop": {"requested": False}}
+        ctx = {"config": config, "device": device, "stats": stats, "world": world, "writer": writer,
+               "show_bar": rank == 0 and sys.stdout.isatty(), "stop_requested": False}
         ctx["graphed_step"] = graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
 
-        def request_stop(*_):  # Ctrl-C: finish the current step, save, exit; a second Ctrl-C stops at once
-            ctx["stop"]["requested"] = True
+        # Ctrl-C: stop after the current step (under torchrun, a step all processes agree on: stop_agreed),
+        # save, exit; a second Ctrl-C stops at once.
+        def request_stop(*_):
+            ctx["stop_requested"] = True
             signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGINT, request_stop)
 
@@ -689,8 +711,8 @@ def main(argv=None):
                 if rank == 0:
                     atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
                                 os.path.join(run_dir, "checkpoints", "interrupt.pth"))
-                raise UserError(f"interrupted at step {state['step']}; continue with: "
-                                f"{runs.resume_command(run_dir, world)}", code=130)
+                raise Interrupted(f"interrupted at step {state['step']}; continue with: "
+                                  f"{runs.resume_command(run_dir, world)}")
             train_s = time.perf_counter() - t0
             test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
                                    num_workers=config["num_workers"])
@@ -720,8 +742,8 @@ def main(argv=None):
                       (f"  val acc {metrics['val/accuracy']:.4f}" if val is not None else "") +
                       f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
-                raise UserError(f"interrupted after epoch {state['epoch']}; continue with: "
-                                f"{runs.resume_command(run_dir, world)}", code=130)
+                raise Interrupted(f"interrupted after epoch {state['epoch']}; continue with: "
+                                  f"{runs.resume_command(run_dir, world)}")
     finally:
         if writer:
             writer.close()
@@ -737,11 +759,12 @@ def run(argv=None):
     try:
         main(argv)
     except UserError as e:
-        if e.code != 130:
-            print(f"train.py: error: {e}", file=sys.stderr)
-        elif not dist.is_initialized() or dist.get_rank() == 0:  # Ctrl-C: one line, not one a process
-            print(f"train.py: {e}", file=sys.stderr)
+        print(f"train.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)
+    except Interrupted as e:
+        if not dist.is_initialized() or dist.get_rank() == 0:  # one line, not one a process
+            print(f"train.py: {e}", file=sys.stderr)
+        sys.exit(130)
     except KeyboardInterrupt:  # before training started: nothing to save
         print("train.py: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -189,9 +189,8 @@ def check_hparams(tb, configs, lasts):
             assert tag in metric_values, f"{run}: the HParams tab shows no {tag}: {group['metricValues']}"
             assert metric_values[tag]["trainingStep"] == EPOCHS
             assert metric_values[tag]["value"] == pytest.approx(lasts[run][tag], rel=1e-6)
-    # Known defect (train.py, open_writer): every run writes its own hparams "experiment" summary listing
-    # only the metrics it has, and TensorBoard uses the first run's, so next to a run without
-    # --val-split, the val run's val/accuracy and val/loss are missing from the HParams tab.
+    # TensorBoard takes the HParams tab's columns from one run's summary: every run declares the
+    # val metrics too (train.py, open_writer), so a --val-split run's show beside one without.
     val_values = {m["name"]["tag"]: m["value"] for m in groups["val"]["metricValues"]}
     for tag in VAL_TAGS:
         assert val_values[tag] == pytest.approx(lasts["val"][tag], rel=1e-6)
