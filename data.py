@@ -12,6 +12,7 @@ import hashlib
 import math
 import os
 import sys
+import unicodedata
 import warnings
 
 import numpy as np
@@ -64,12 +65,13 @@ def load_image(path):
     """Read any image file as a uint8 tensor (3, 32, 32), the way training sees it."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": the pixels still decode
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # e.g. "Corrupt EXIF data": the pixels still decode. Pillow warns above 89 megapixels, a
+            # photo of a large phone's camera, and refuses above twice that: DecompressionBombError.
+            warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
                 img = to_rgb(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise BadImage("image too large to decode safely") from None
     except FileNotFoundError:
         raise BadImage("no such file") from None
@@ -216,9 +218,13 @@ def list_image_folder(split_dir):
     ignored = []
 
     def taken(path):  # as ImageFolder takes them; the others are counted, to be said
-        if not is_hidden(path) and not has_image_extension(path):
+        # Hidden anywhere below the split: a NAS's .@__thumb/ or .AppleDouble/ inside a class folder.
+        if any(is_hidden(part) for part in os.path.relpath(path, split_dir).split(os.sep)):
+            return False
+        if not has_image_extension(path):
             ignored.append(path)
-        return not is_hidden(path) and has_image_extension(path)
+            return False
+        return True
     try:
         samples = torchvision.datasets.folder.make_dataset(
             split_dir, {name: i for i, name in enumerate(classes)}, is_valid_file=taken)
@@ -321,6 +327,11 @@ def load_folder_split(split_dir, files, labels, num_workers):
     return Split(blob["labels"], images=blob["images"])
 
 
+def composed(names):
+    """The names with é as one character (NFC), whether written so or as e and an accent (NFD)."""
+    return {unicodedata.normalize("NFC", name) for name in names}
+
+
 def load_image_folder(root, data_path, num_workers, with_train):
     """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
     test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"))
@@ -330,6 +341,10 @@ def load_image_folder(root, data_path, num_workers, with_train):
         classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"))
     if classes != test_classes:
         only = sorted(set(classes) ^ set(test_classes))
+        if composed(classes) == composed(test_classes):
+            raise UserError(f"train and test class folders in {root} have the same names written in two Unicode "
+                            f"forms (as macOS and Linux write them): {', '.join(sorted(composed(only)))}; rename "
+                            "them in one split")
         raise UserError(f"train and test class folders differ in {root}: {', '.join(only)}")
     if data_path == "auto":
         largest = len(train_files) if with_train else len(test_files)

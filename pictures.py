@@ -52,28 +52,39 @@ def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
     return np.asarray(canvas)
 
 
-def confusion_image(confusion, classes, cell=44):
-    """The confusion matrix (rows: true class, columns: predicted) as a labelled heat map."""
+def confusion_image(confusion, classes, size=1760):
+    """The confusion matrix (rows: true class, columns: predicted) as a labelled heat map, about
+    `size` pixels a side for any number of classes up to `size` (one pixel a class beyond; at 44
+    pixels a cell, 300 classes made a picture of 530 MB): counts and names are written where the
+    cells can hold them."""
     counts = confusion.cpu().numpy()
     n = len(classes)
-    margin = 84
+    cell = max(1, min(44, size // n))
+    share = counts / counts.sum(1, keepdims=True).clip(min=1)
+    shade = (255 * (1 - share)).astype(np.uint8)
+    full, diagonal = np.full_like(shade, 255), np.eye(n, dtype=bool)
+    # Blue on the diagonal (right), red elsewhere (mistakes), the deeper the larger the row's share.
+    heat = np.stack([np.where(diagonal, shade, full), shade, np.where(diagonal, full, shade)], axis=-1)
+    margin = 84 if cell >= 12 else 36
     canvas = Image.new("RGB", (margin + n * cell + 2, margin + n * cell + 2), "white")
+    canvas.paste(Image.fromarray(heat.repeat(cell, 0).repeat(cell, 1)), (margin, margin))
     draw, small = ImageDraw.Draw(canvas), font()
-    rows = counts.sum(1, keepdims=True).clip(min=1)
-    share = counts / rows
-    for r in range(n):
-        for c in range(n):
-            shade = int(255 * (1 - share[r, c]))
-            colour = (shade, shade, 255) if r == c else (255, shade, shade)
-            box = [margin + c * cell, margin + r * cell, margin + (c + 1) * cell, margin + (r + 1) * cell]
-            draw.rectangle(box, fill=colour, outline=(200, 200, 200))
-            ink = "white" if share[r, c] > 0.6 else "black"
-            draw.text((box[0] + 4, box[1] + cell // 2 - 6), str(counts[r, c]), fill=ink, font=small)
-    for i, name in enumerate(classes):
-        draw.text((2, margin + i * cell + cell // 2 - 6), name[:12], fill="black", font=small)
-        label = Image.new("RGB", (margin - 4, 14), "white")
-        ImageDraw.Draw(label).text((0, 0), name[:12], fill="black", font=small)
-        canvas.paste(label.rotate(90, expand=True), (margin + i * cell + cell // 2 - 7, 2))
+    if cell >= 8:
+        for i in range(n + 1):
+            draw.line([margin + i * cell, margin, margin + i * cell, margin + n * cell], fill=(200, 200, 200))
+            draw.line([margin, margin + i * cell, margin + n * cell, margin + i * cell], fill=(200, 200, 200))
+    if cell >= 28:  # room for a count of four digits
+        for r in range(n):
+            for c in range(n):
+                ink = "white" if share[r, c] > 0.6 else "black"
+                draw.text((margin + c * cell + 4, margin + r * cell + cell // 2 - 6), str(counts[r, c]), fill=ink,
+                          font=small)
+    if cell >= 12:  # room for a line of text
+        for i, name in enumerate(classes):
+            draw.text((2, margin + i * cell + cell // 2 - 6), name[:12], fill="black", font=small)
+            label = Image.new("RGB", (margin - 4, 14), "white")
+            ImageDraw.Draw(label).text((0, 0), name[:12], fill="black", font=small)
+            canvas.paste(label.rotate(90, expand=True), (margin + i * cell + cell // 2 - 7, 2))
     draw.text((2, 2), "rows: true", fill=(90, 90, 90), font=small)
     draw.text((2, 16), "columns: predicted", fill=(90, 90, 90), font=small)
     return np.asarray(canvas)

@@ -114,11 +114,14 @@ def print_evaluation(report):
     print("\nper class:")
     for name, acc in zip(classes, report["per_class_accuracy"]):
         print(f"  {name:<{width}}{acc:.4f}")
-    print("\nconfusion matrix (rows: true class, columns: predicted):")
-    short = [c[:6] for c in classes]
-    print(" " * width + "".join(f"{s:>7}" for s in short))
-    for name, row in zip(classes, report["confusion_matrix"]):
-        print(f"{name:<{width}}" + "".join(f"{v:>7}" for v in row))
+    # Columns numbered as the rows: names of any length (american_bulldog, american_pit_bull_terrier)
+    # stay whole and apart.
+    print("\nconfusion matrix (rows: true class; columns: predicted, numbered as the rows):")
+    column = len(str(max(len(classes) - 1, max(max(row) for row in report["confusion_matrix"])))) + 2
+    number = len(str(len(classes) - 1))
+    print(" " * (number + 1 + width) + "".join(f"{i:>{column}}" for i in range(len(classes))))
+    for i, (name, row) in enumerate(zip(classes, report["confusion_matrix"])):
+        print(f"{i:>{number}} {name:<{width}}" + "".join(f"{v:>{column}}" for v in row))
 
 
 def save_picture(array, path, fmt):

@@ -531,13 +531,22 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
 
 # ---------------------------------------------------------------- logging and checkpoints
 
+def spread(split, count=32):
+    """Up to `count` of the split's images, evenly spaced, with their indices in the split: an image
+    folder lists its images class by class, and its first 32 would show one class."""
+    picks = torch.linspace(0, len(split) - 1, min(count, len(split))).long()
+    loader = BatchLoader(split.subset(picks), Batches(len(picks), count), torch.device("cpu"))
+    images, labels, index = next(iter(loader))
+    return images, labels, picks[index]
+
+
 def augmented_examples(train, config, device):
-    """The training split's first 32 images (in file order), augmented as in the first epoch, in
-    [0,1]: TensorBoard's picture of what the network is fed, and the input that traces its graph."""
-    images, _, index = next(iter(BatchLoader(train, Batches(min(32, len(train)), 32), device)))
+    """32 training images, augmented as in the first epoch, in [0,1]: TensorBoard's picture of
+    what the network is fed, and the input that traces its graph."""
+    images, _, index = spread(train)
     shifts, flips = augment_params(len(train), config["seed"], 0, config["crop_pad"])
-    aug = (shifts.to(device)[index], flips.to(device)[index], config["crop_pad"], config["flip"])
-    return prepare(images, IDENTITY, aug)
+    aug = (shifts[index].to(device), flips[index].to(device), config["crop_pad"], config["flip"])
+    return prepare(images.to(device), IDENTITY, aug)
 
 
 def open_writer(run_dir, config, state, first_start, examples, model, classes):
@@ -589,12 +598,12 @@ def make_checkpoint(model, optimizer, state, config, classes, stats, metrics):
 
 
 @torch.no_grad()
-def preview_predictions(model, test, stats, device, count=32):
-    """The first `count` test images with labels, predictions and probabilities, for pictures."""
+def preview_predictions(model, test, stats, device):
+    """32 test images with labels, predictions and probabilities, for TensorBoard's picture."""
     model.eval()
-    images, labels, _ = next(iter(BatchLoader(test, Batches(min(count, len(test)), count), device)))
-    probs, preds = model(prepare(images, stats)).float().softmax(1).max(1)
-    return images.cpu(), labels.cpu(), preds.cpu(), probs.cpu()
+    images, labels, _ = spread(test)
+    probs, preds = model(prepare(images.to(device), stats)).float().softmax(1).max(1)
+    return images, labels, preds.cpu(), probs.cpu()
 
 
 # ---------------------------------------------------------------- the run

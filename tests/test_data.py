@@ -108,8 +108,32 @@ def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
     os.makedirs(os.path.join(tiny, "train", ".ipynb_checkpoints"))
     with open(os.path.join(tiny, "train", "cross", "._000.png"), "wb") as f:
         f.write(b"\0\5\26\7 AppleDouble")
+    # Inside a class folder too: a NAS's thumbnails, netatalk's resource files (trained on, or
+    # skipped as unreadable, until 2026-11-26).
+    os.makedirs(os.path.join(tiny, "train", "cross", ".@__thumb"))
+    make_image(1, 0).save(os.path.join(tiny, "train", "cross", ".@__thumb", "000.png"))
+    os.makedirs(os.path.join(tiny, "train", "cross", ".AppleDouble"))
+    with open(os.path.join(tiny, "train", "cross", ".AppleDouble", "000.png"), "wb") as f:
+        f.write(b"\0\5\26\7 AppleDouble")
     train_split, _, classes = data.load_dataset(tiny)
     assert classes == CLASSES and len(train_split) == 24 and "warning" not in capsys.readouterr().err
+
+
+def test_a_photo_of_90_megapixels_is_read_as_pillow_reads_it(workdir):
+    """Pillow warns above 89 megapixels (a large phone camera's photos) and refuses above twice
+    that; the warning was made an error, and the photo skipped as unreadable (until 2026-11-26)."""
+    from PIL import Image
+    Image.new("L", (10_000, 9_000), 200).save("photo.jpg", quality=50)
+    assert data.load_image("photo.jpg")[:, 16, 16].tolist() == [200, 200, 200]
+
+
+def test_class_names_in_two_unicode_forms_are_named_so(tiny, capsys):
+    """café written as e + accent (macOS) in one split and as é (Linux) in the other: the error
+    listed café, café as if they differed."""
+    os.rename(os.path.join(tiny, "train", "cross"), os.path.join(tiny, "train", "cafe\u0301"))
+    os.rename(os.path.join(tiny, "test", "cross"), os.path.join(tiny, "test", "caf\u00e9"))
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and "the same names written in two Unicode forms" in err and "caf\u00e9; rename" in err, err
 
 
 def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys, monkeypatch):
@@ -319,3 +343,11 @@ def test_whitening_decorrelates_neighbouring_pixels_and_channels_and_keeps_unit_
     after = neighbour_and_channel_correlation(whitened)
     assert min(before) > 0.75 and max(after) < 0.4  # partly: WHITEN_EPS spares the faintest directions
     assert whitened.shape == images.shape and (whitened.std((0, 2, 3)) - 1).abs().max() < 0.05
+
+
+def test_pictures_show_images_from_across_the_split_not_its_first_class():
+    """An image folder lists its images class by class: the first 32 were all one class."""
+    labels = torch.arange(3).repeat_interleave(40)  # 40 of class 0, then of 1, then of 2
+    split = data.Split(labels, images=torch.zeros(120, 3, 32, 32, dtype=torch.uint8))
+    images, picked, index = train.spread(split)
+    assert len(images) == 32 and set(picked.tolist()) == {0, 1, 2} and torch.equal(labels[index], picked)

@@ -471,3 +471,22 @@ def test_save_grid_to_stdout_redirected_to_a_file_keeps_lines_and_picture_whole(
     start = content.index(b"\x89PNG")
     Image.open(io.BytesIO(content[start:])).load()  # the picture whole, its header first
     assert (b"000.png: " if on == "images" else b"test accuracy") in content and os.path.islink(workdir / "stdout")
+
+
+def test_the_confusion_picture_stays_small_for_many_classes_and_the_table_keeps_long_names(capsys):
+    """300 classes made a picture of 13,286 pixels a side (530 MB, 7.5 GB to log it); the table cut
+    names to 6 characters (american_bulldog, american_pit_bull_terrier: "americ" twice)."""
+    for n in (3, 300, 1000):
+        assert max(pictures.confusion_image(torch.eye(n, dtype=torch.long), [f"c{i}" for i in range(n)]).shape) < 1900
+    confusion = torch.tensor([[3, 1], [0, 4]])
+    picture = pictures.confusion_image(confusion, ["a", "b"])
+    margin, cell = 84, 44  # a cell's colour, off its text: blue for right, red for wrong by the row's share
+    assert picture[margin + 40, margin + 40].tolist() == [63, 63, 255]
+    assert picture[margin + 40, margin + cell + 40].tolist() == [255, 191, 191]
+    names = ["american_bulldog", "american_pit_bull_terrier"]
+    predict.print_evaluation({"classes": names, "accuracy": 0.875, "correct": 7, "images": 8, "loss": 0.5,
+                              "per_class_accuracy": [0.75, 1.0], "confusion_matrix": confusion.tolist()})
+    out = capsys.readouterr().out.splitlines()
+    assert out[-3].split() == ["0", "1"]
+    assert out[-2].split() == ["0", "american_bulldog", "3", "1"]
+    assert out[-1].split() == ["1", "american_pit_bull_terrier", "0", "4"]
