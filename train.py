@@ -259,9 +259,12 @@ def setup_processes(config):
     else:
         raise UserError("torchrun supports --device cuda or cpu")
     if config["batch_size"] % world:
-        raise UserError(f"--batch-size {config['batch_size']} does not split evenly over {world} processes")
-    # A timeout, so that one failed process ends the others instead of hanging them.
-    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=5),
+        raise UserError(f"the batch of {config['batch_size']} (--batch-size) does not split evenly over {world} "
+                        "processes; use a number of processes that divides it")
+    # A timeout, so that a process stuck in a collective call is ended rather than hanging the run
+    # (torchrun ends the others when one exits). Long enough for the others to wait while process 0
+    # decodes a large image folder or downloads CIFAR-10 (load_splits): 5 minutes were not.
+    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30),
                             device_id=device if wanted == "cuda" else None)
     return rank, world, device
 
@@ -279,20 +282,21 @@ def any_process(flag, device):
     return total.item() > 0
 
 
-def claim_on_rank_0(run_dir, new_run, named, stamps, rank, world, device):
-    """claim_run_dir in process 0, the one that writes. Under torchrun the others hear of a refusal
-    and stop too, instead of failing in their next all-reduce."""
-    refused, lock = None, None
+def on_rank_0(work, rank, world, device):
+    """`work()` in process 0 alone, its result returned there (None in the others). Under torchrun
+    the others wait for it; if it fails, they stop quietly and process 0 says why in one line (in
+    their next collective call they would fail, each with a traceback)."""
+    result, error = None, None
     if rank == 0:
         try:
-            run_dir, lock = runs.claim_run_dir(run_dir, new_run, named, stamps)
+            result = work()
         except UserError as e:
-            refused = e
-    if world > 1 and any_process(refused is not None, device) and rank != 0:
-        sys.exit(2)  # process 0 says why
-    if refused:
-        raise refused
-    return run_dir, lock
+            error = e
+    if world > 1 and any_process(error is not None, device) and rank != 0:
+        sys.exit(2)
+    if error:
+        raise error
+    return result
 
 
 # ---------------------------------------------------------------- model and optimizer
@@ -597,6 +601,18 @@ def make_checkpoint(model, optimizer, state, config, classes, stats, metrics):
     }
 
 
+def save_and_report(run_dir, ckpt, best, writer, test_result, test_preview):
+    """Process 0's end of an epoch: the checkpoints, TensorBoard's points and pictures, one line."""
+    runs.save_checkpoints(run_dir, ckpt, best)
+    epoch, metrics = ckpt["epoch"], ckpt["metrics"]
+    log_epoch(writer, epoch, metrics, ckpt["classes"], test_result, test_preview)
+    print(f"epoch {epoch}/{ckpt['config']['epochs']}  train loss {metrics['train/epoch_loss']:.4f} "
+          f"acc {metrics['train/accuracy']:.4f}  test loss {metrics['test/loss']:.4f} "
+          f"acc {metrics['test/accuracy']:.4f}" +
+          (f"  val acc {metrics['val/accuracy']:.4f}" if "val/accuracy" in metrics else "") +
+          f"  {metrics['perf/epoch_s']:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
+
+
 @torch.no_grad()
 def preview_predictions(model, test, stats, device):
     """32 test images with labels, predictions and probabilities, for TensorBoard's picture."""
@@ -610,13 +626,11 @@ def preview_predictions(model, test, stats, device):
 
 def load_splits(config, rank, world, device, resume_ckpt=None):
     """(train, val or None, test, class names), on `device` when they fit in memory."""
-    if rank != 0:  # rank 0 decodes and caches first, the others then read its cache
-        dist.barrier()
     # CIFAR-10 is downloaded into the default data/ only: a --data-dir of one's own is never filled.
-    train, test, classes = load_dataset(config["data_dir"], config["data_path"], config["num_workers"],
-                                        download=os.path.normpath(config["data_dir"]) == DEFAULTS["data_dir"])
-    if rank == 0 and world > 1:
-        dist.barrier()
+    load = functools.partial(load_dataset, config["data_dir"], config["data_path"], config["num_workers"],
+                             download=os.path.normpath(config["data_dir"]) == DEFAULTS["data_dir"])
+    # Process 0 first: it downloads or decodes and caches, then the others read its cache.
+    train, test, classes = on_rank_0(load, rank, world, device) or load()
     if resume_ckpt is not None and resume_ckpt["classes"] != classes:
         raise UserError(f"the data's classes differ from the resumed run's: {classes} vs {resume_ckpt['classes']}")
     val = None
@@ -677,28 +691,34 @@ def main(argv=None):
     stats = input_stats(train, config, resume_ckpt)
     model, forward, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
+    batches_per_epoch = math.ceil(len(train) / config["batch_size"])
     if resume_ckpt is not None:
         model.load_state_dict(load_model(resume_ckpt).state_dict())
         load_optimizer_state(optimizer, resume_ckpt["optimizer"])
         state.update({k: resume_ckpt[k] for k in state if k in resume_ckpt})
-        batches = math.ceil(len(train) / config["batch_size"])
-        if state["batch"] > batches:  # a mid-epoch checkpoint, on other data
+        if state["batch"] > batches_per_epoch:  # a mid-epoch checkpoint, on other data
             raise UserError(f"{resume_ckpt['path']} stopped at batch {state['batch']} of epoch {state['epoch'] + 1}, "
-                            f"but the training split now has {batches} batches; resume from the end of an epoch")
+                            f"but the training split now has {batches_per_epoch} batches; resume from the end of an "
+                            "epoch")
         if state["epoch"] >= config["epochs"]:
             raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
                             "to extend it")
 
     writer = lock = None
     try:  # however training ends, the lock and the writer are let go: main() may run in-process (tests)
-        run_dir, lock = claim_on_rank_0(run_dir, new_run, "run_name" in explicit, stamps, rank, world, device)
-        if rank == 0:
+        # Process 0 writes: the run's folder is its own (locked), then config.json and TensorBoard's files.
+        run_dir, lock = on_rank_0(lambda: runs.claim_run_dir(run_dir, new_run, "run_name" in explicit, stamps),
+                                  rank, world, device) or (run_dir, None)
+
+        def start_logging():
             config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints say
             runs.write_config(run_dir, config)
             examples = augmented_examples(train, config, device) if new_run else None
-            writer = open_writer(run_dir, config, state, new_run, examples, model, classes)
+            opened = open_writer(run_dir, config, state, new_run, examples, model, classes)
             print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "
                   f"device {device}, {world} process(es)", flush=True)
+            return opened
+        writer = on_rank_0(start_logging, rank, world, device)
         ctx = {"config": config, "device": device, "stats": stats, "world": world, "writer": writer,
                "show_bar": rank == 0 and sys.stdout.isatty(), "stop_requested": False}
         ctx["graphed_step"] = graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
@@ -716,7 +736,9 @@ def main(argv=None):
         while state["epoch"] < config["epochs"]:
             t0 = time.perf_counter()
             train_metrics = train_one_epoch(forward, optimizer, criterion, train_loader, state, ctx)
-            if stop_agreed(ctx):
+            # A stop inside the epoch saves where it is; one after its last step (under torchrun the
+            # processes agree only every --log-every steps) lets it finish: evaluated, saved, then stopped.
+            if state["batch"] < batches_per_epoch and stop_agreed(ctx):
                 if rank == 0:
                     atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
                                 os.path.join(run_dir, "checkpoints", "interrupt.pth"))
@@ -740,16 +762,9 @@ def main(argv=None):
             metrics.update({"perf/epoch_s": epoch_s, "perf/images_per_s": train_metrics["images"] / train_s})
             state["epoch"] += 1
             state["batch"] = 0
-            if rank == 0:
-                ckpt = make_checkpoint(model, optimizer, state, config, classes, stats, metrics)
-                runs.save_checkpoints(run_dir, ckpt, best)
-                log_epoch(writer, state["epoch"], metrics, classes, test_result,
-                          preview_predictions(model, test, stats, device))
-                print(f"epoch {state['epoch']}/{config['epochs']}  train loss {metrics['train/epoch_loss']:.4f} "
-                      f"acc {metrics['train/accuracy']:.4f}  test loss {metrics['test/loss']:.4f} "
-                      f"acc {metrics['test/accuracy']:.4f}" +
-                      (f"  val acc {metrics['val/accuracy']:.4f}" if val is not None else "") +
-                      f"  {epoch_s:.1f} s  {metrics['perf/images_per_s']:,.0f} img/s", flush=True)
+            ckpt = make_checkpoint(model, optimizer, state, config, classes, stats, metrics)
+            on_rank_0(lambda: save_and_report(run_dir, ckpt, best, writer, test_result,
+                                              preview_predictions(model, test, stats, device)), rank, world, device)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
                 raise Interrupted(f"interrupted after epoch {state['epoch']}; continue with: "
                                   f"{runs.resume_command(run_dir, world)}")

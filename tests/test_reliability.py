@@ -128,6 +128,28 @@ def test_ctrl_c_as_the_last_epoch_ends_finishes_the_run(tiny, capsys, monkeypatc
     assert torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["epoch"] == 1
 
 
+def test_ctrl_c_on_an_epochs_last_step_finishes_the_epoch(tiny, capsys, monkeypatch):
+    """The stop came after the epoch's last step, and an interrupt.pth at its last batch, before
+    its evaluation: resumed, the epoch showed a training loss of nan and 0 images/s (until
+    2026-11-26). Under torchrun, where the processes agree every --log-every steps, a Ctrl-C in the
+    last of them ended so (23% of an epoch of CIFAR-10 at the defaults)."""
+    steps = 24 // 4  # the tiny split at batch 4: its first epoch's last step is step 5
+
+    def ctrl_c_at_the_last_step(step, *args):
+        if step == steps - 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return lr_at(step, *args)
+    lr_at = train.lr_at
+    monkeypatch.setattr(train, "lr_at", ctrl_c_at_the_last_step)
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "3", "--lr", "0.01",
+                                   *TRAIN_FAST], capsys)
+    assert code == 130 and "train.py: interrupted after epoch 1;" in err, err
+    assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "last.pth"]
+    monkeypatch.setattr(train, "lr_at", lr_at)
+    code, out, err = run_cli(train, ["--resume", "logs_train/r"], capsys)
+    assert code == 0 and "nan" not in out and out.count("epoch 2/3") == 1, err
+
+
 @pytest.mark.parametrize("script", ["train.py", "test.py", "bench.py", "a link to train.py"])
 def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
     """The first second or two of either script, before run() takes over: a KeyboardInterrupt
