@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.folder import IMG_EXTENSIONS
@@ -27,7 +27,7 @@ from torchvision.datasets.utils import check_integrity
 
 IMAGE_SIZE = 32
 CACHE_DIR = os.path.join("data", "cache")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: photos turned upright by their EXIF orientation
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
 WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
@@ -70,6 +70,7 @@ def load_image(path):
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
+                ImageOps.exif_transpose(img, in_place=True)  # a phone's portrait photo: upright, as viewers show it
                 img = to_rgb(img)
     except Image.DecompressionBombError:
         raise BadImage("image too large to decode safely") from None

@@ -119,6 +119,19 @@ def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
     assert classes == CLASSES and len(train_split) == 24 and "warning" not in capsys.readouterr().err
 
 
+def test_a_phone_photo_is_read_upright_as_its_exif_orientation_says(workdir):
+    """A portrait photo is stored sideways with an orientation tag; it was trained on and classified
+    sideways (until 2026-11-26)."""
+    from PIL import Image
+    stored = Image.new("RGB", (400, 300), "black")
+    stored.paste((255, 255, 255), (0, 0, 400, 150))  # white top half as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to view
+    stored.save("portrait.jpg", exif=exif)
+    image = data.load_image("portrait.jpg")
+    assert image[:, 16, 28].tolist() == [255] * 3 and image[:, 16, 3].tolist() == [0] * 3  # white on the right
+
+
 def test_a_photo_of_90_megapixels_is_read_as_pillow_reads_it(workdir):
     """Pillow warns above 89 megapixels (a large phone camera's photos) and refuses above twice
     that; the warning was made an error, and the photo skipped as unreadable (until 2026-11-26)."""
