@@ -207,8 +207,12 @@ def list_image_folder(split_dir):
     """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them."""
     if not os.path.isdir(split_dir):
         raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
-    classes = sorted(name for name in list_folder(split_dir)
-                     if os.path.isdir(os.path.join(split_dir, name)) and not is_hidden(name))
+    names = [name for name in list_folder(split_dir) if not is_hidden(name)]
+    classes = sorted(name for name in names if os.path.isdir(os.path.join(split_dir, name)))
+    loose = sorted(name for name in names if name not in classes)
+    if loose and classes:  # without classes, the error below says what is expected
+        say(f"note: {len(loose)} file(s) directly in {printable(split_dir)}, in no class folder, are not used "
+            f"({printable(loose[0])}{', …' if len(loose) > 1 else ''})")
     if len(classes) < 2:
         raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                         f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
@@ -263,7 +267,7 @@ def read_cache(path, key, num_classes):
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("key") != key:
-            say(f"note: {path} is stale (the dataset changed); rebuilding")
+            say(f"note: {path} is stale (the images changed, or how this version decodes them); rebuilding")
             return None
         images, labels, skipped = blob["images"], blob["labels"], blob["skipped"]
         if images.dtype != torch.uint8 or images.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE) or \

@@ -119,6 +119,13 @@ def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
     assert classes == CLASSES and len(train_split) == 24 and "warning" not in capsys.readouterr().err
 
 
+def test_files_outside_the_class_folders_are_named_not_silently_left_out(tiny, capsys):
+    make_image(0, 0).save(os.path.join(tiny, "train", "stray.png"))
+    train_split, _, _ = data.load_dataset(tiny)
+    assert len(train_split) == 24
+    assert "1 file(s) directly in " in capsys.readouterr().err
+
+
 def test_a_phone_photo_is_read_upright_as_its_exif_orientation_says(workdir):
     """A portrait photo is stored sideways with an orientation tag; it was trained on and classified
     sideways (until 2026-11-26)."""
