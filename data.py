@@ -65,15 +65,16 @@ def load_image(path):
     """Read any image file as a uint8 tensor (3, 32, 32), the way training sees it."""
     try:
         with warnings.catch_warnings():
-            # e.g. "Corrupt EXIF data": the pixels still decode. Pillow warns above 89 megapixels, a
-            # photo of a large phone's camera, and refuses above twice that: DecompressionBombError.
-            warnings.simplefilter("ignore")
-            with Image.open(path) as img:
+            warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": the pixels still decode
+            with Image.open(path) as img:  # over 179 megapixels: DecompressionBombError
                 img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
+                # Over 89 megapixels once drafted (a large phone's photo as a JPEG is not): gigabytes to decode.
+                if img.width * img.height > Image.MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError(path)
                 ImageOps.exif_transpose(img, in_place=True)  # a phone's portrait photo: upright, as viewers show it
                 img = to_rgb(img)
     except Image.DecompressionBombError:
-        raise BadImage("image too large to decode safely") from None
+        raise BadImage("image too large to decode safely (over 89 megapixels; a JPEG, over 179)") from None
     except FileNotFoundError:
         raise BadImage("no such file") from None
     except IsADirectoryError:

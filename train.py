@@ -90,7 +90,7 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
                                              f"got {text!r}") from None
-        if not math.isfinite(value):
+        if kind is float and not math.isfinite(value):  # (a 400-digit int is finite, and too large for a float)
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value < low or (strict and value == low):
             raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text}")
@@ -133,7 +133,8 @@ def parse_args(argv=None, parser_class=Parser):
     positive, count, fraction = checked(int, 0, True), checked(int, 0, False), checked(float, 0, False, high=1)
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="tutorial: the tutorial's settings (shuffled, though); other flags override it")
-    p.add_argument("--epochs", type=positive, help=f"total epochs (default {d['epochs']})")
+    # At most a million: the lr schedule counts its steps in floats.
+    p.add_argument("--epochs", type=checked(int, 0, True, high=10**6), help=f"total epochs (default {d['epochs']})")
     p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
                                                         f"(default {d['batch_size']})")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], help=f"(default {d['optimizer']})")
@@ -284,8 +285,8 @@ def any_process(flag, device):
 
 def on_rank_0(work, rank, world, device):
     """`work()` in process 0 alone, its result returned there (None in the others). Under torchrun
-    the others wait for it; if it fails, they stop quietly and process 0 says why in one line (in
-    their next collective call they would fail, each with a traceback)."""
+    the others wait for it; if it fails with a UserError, they stop quietly and process 0 says why
+    in one line (in their next collective call they would fail, each with a traceback)."""
     result, error = None, None
     if rank == 0:
         try:

@@ -81,6 +81,9 @@ def write_odd_images(folder):
     files["notes.jpg"] = False
     (folder / "huge.png").write_bytes(png_claiming_size(20000, 20000))
     files["huge.png"] = False
+    # 90 megapixels, not a JPEG (which is decoded at a reduced scale): gigabytes to decode whole.
+    (folder / "large.png").write_bytes(png_claiming_size(10000, 9000))
+    files["large.png"] = False
     return files
 
 
@@ -95,7 +98,7 @@ def test_every_kind_of_image_gets_a_prediction_or_one_error_line(checkpoint, wor
         shown_bad = any(name in line for line in err.splitlines())
         assert (shown_ok, shown_bad) == (ok, not ok), name
     assert "missing.png: no such file" in err and "no_dir: a folder with no images directly in it" in err
-    assert "too large" in err
+    assert "huge.png: image too large to decode safely" in err and "large.png: image too large" in err
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped():

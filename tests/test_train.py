@@ -328,6 +328,8 @@ def test_preset_tutorial_and_explicit_flags_override_it():
     (["--epochs", "0"], "--epochs"),
     (["--epochs", "two"], "--epochs"),
     (["--batch-size", "0"], "--batch-size"),
+    (["--epochs", "9" * 400], "--epochs"),  # a traceback, from the float conversion (until 2026-11-26)
+    (["--seed", "9" * 400], "--seed"),
     (["--lr", "0"], "--lr"),
     (["--lr", "-0.1"], "--lr"),
     (["--lr", "nan"], "--lr"),
