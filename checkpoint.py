@@ -223,6 +223,32 @@ def load_model(ckpt, device="cpu"):
     return model.to(device)
 
 
+def load_optimizer_state(optimizer, saved):
+    """The saved state of each parameter (momentum buffers, AdamW's moments). The settings of
+    its groups are this optimizer's: the run's own (checked with its other settings), and the
+    device's (fused, capturable), so that a run saved on a GPU resumes on a CPU and the reverse."""
+    try:
+        groups = [{**saved_group, **{k: v for k, v in group.items() if k != "params"}}
+                  for saved_group, group in zip(saved["param_groups"], optimizer.param_groups)]
+        optimizer.load_state_dict({**saved, "param_groups": groups})
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UserError(f"the checkpoint's optimizer state does not fit this network "
+                        f"({type(e).__name__}: {e})") from None
+    # load_state_dict checks how many states there are, not what they hold.
+    ids = [i for group in saved["param_groups"] for i in group["params"]]
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for i, param in zip(ids, params):
+        entry = saved["state"].get(i, {})
+        for key, value in (entry.items() if isinstance(entry, dict) else [("state", entry)]):
+            fits = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+                isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape in (param.shape, ())
+                and bool(torch.isfinite(value).all()))
+            if not fits:
+                what = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)[:40]
+                raise UserError(f"the checkpoint's optimizer state does not fit this network ({key!r} of a "
+                                f"{tuple(param.shape)} parameter holds {type(value).__name__} {what})")
+
+
 def remove_partial_writes(folder):
     """Removes what a process killed in the middle of a write left in `folder`. Only for the one
     process that writes there: another's file of that name may be its write in progress."""

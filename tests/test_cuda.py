@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+import checkpoint
 import test as predict
 import train
 from conftest import TRAIN_FAST, run_cli, torchrun
@@ -77,7 +78,7 @@ def test_optimizer_state_saved_on_the_cpu_keeps_the_graphs_learning_rate_tensor(
     cpu_optimizer = train.make_optimizer(model, train.DEFAULTS, torch.device("cpu"))
     model.cuda()
     optimizer = train.make_optimizer(model, train.DEFAULTS, torch.device("cuda"), graphs=True)
-    train.load_optimizer_state(optimizer, cpu_optimizer.state_dict())
+    checkpoint.load_optimizer_state(optimizer, cpu_optimizer.state_dict())
     # A float here would be captured as a constant: the schedule would stop at the captured value.
     lr = optimizer.param_groups[0]["lr"]
     assert isinstance(lr, torch.Tensor) and lr.is_cuda
