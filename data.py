@@ -11,6 +11,7 @@ import functools
 import hashlib
 import math
 import os
+import shlex
 import sys
 import unicodedata
 import warnings
@@ -27,7 +28,7 @@ from torchvision.datasets.utils import check_integrity
 
 IMAGE_SIZE = 32
 CACHE_DIR = os.path.join("data", "cache")
-CACHE_VERSION = 2  # 2: photos turned upright by their EXIF orientation
+CACHE_VERSION = 3  # 2: photos turned upright by their EXIF orientation; 3: resized as torchvision's Resize
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
 WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
@@ -83,8 +84,8 @@ def load_image(path):
         raise BadImage("not an image file") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise BadImage(f"unreadable image ({e})") from None
-    if img.size != (IMAGE_SIZE, IMAGE_SIZE):
-        img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR, reducing_gap=3.0)
+    if img.size != (IMAGE_SIZE, IMAGE_SIZE):  # as the tutorial's transforms.Resize((32, 32)) does it
+        img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()
 
 
@@ -387,7 +388,7 @@ def load_cifar10(root, download):
         where = f"{folder} is incomplete or damaged" if os.path.isdir(folder) else f"CIFAR-10 is not in {root}/"
         raise UserError(f"{where} and could not be downloaded ({type(e).__name__}). "
                         f"Put {CIFAR10.filename} at {archive}, or pass --data-dir DIR with DIR/train/<class>/ "
-                        "and DIR/test/<class>/ image folders.") from None
+                        f"and DIR/test/<class>/ image folders.{datasets_inside(root)}") from None
     return train, test, classes
 
 
@@ -397,6 +398,17 @@ def require_directory(root):
     if not os.path.isdir(root):
         raise UserError(f"data directory {root} is a file, not a directory")
     list_folder(root)
+
+
+def datasets_inside(root):
+    """A hint naming the image-folder datasets one level down (data/cifar10_jpeg in data/), if any."""
+    try:
+        found = sorted(os.path.join(root, name) for name in os.listdir(root)
+                       if all(os.path.isdir(os.path.join(root, name, split)) for split in ("train", "test")))
+    except OSError:
+        return ""
+    return f" Image folders found: pass --data-dir {shlex.quote(found[0])}" + (
+        f" (or {', '.join(map(shlex.quote, found[1:]))})" if found[1:] else "") if found else ""
 
 
 def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):
@@ -411,7 +423,7 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
     cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
         os.path.exists(os.path.join(root, CIFAR10.filename))
     if not cifar_there and not download:
-        raise UserError(f"{root} holds neither train/ and test/ image folders nor CIFAR-10")
+        raise UserError(f"{root} holds neither train/ and test/ image folders nor CIFAR-10.{datasets_inside(root)}")
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as e:

@@ -102,7 +102,8 @@ def classify(model, ckpt, paths, topk, device):
 def print_predictions(results):
     for r in results:
         if "predictions" in r:
-            shown = ", ".join(f"{p['class']} {p['probability']:.3f}" for p in r["predictions"])
+            # All four digits --json holds: rounded again to three, 0.92254 printed as 0.922.
+            shown = ", ".join(f"{p['class']} {p['probability']:.4f}" for p in r["predictions"])
             print(f"{r['image']}: {shown}")
 
 

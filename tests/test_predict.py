@@ -160,6 +160,18 @@ def test_tutorial_whole_model_pickles_load_safely(name, capsys):
     assert len(out.strip().splitlines()) == 2
     if name == "tudui_29_gpu.pth":  # the 30-epoch GPU model, pickled as __main__.Tudui
         assert "dog.png: dog" in out and "airplane.png: airplane" in out
+    # The probabilities the tutorial's own preprocessing gives (convert("RGB"), Resize((32, 32)),
+    # ToTensor): they differed in the third digit (until 2026-11-26, a faster approximate resize).
+    import torchvision.transforms as T
+    from checkpoint import CIFAR10_CLASSES, TUTORIAL_PICKLE_CLASSES
+    with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES):
+        tutorial_model = torch.load(os.path.join(FIXTURES, name), map_location="cpu", weights_only=True)
+    for image in ("dog.png", "airplane.png"):
+        x = T.Compose([T.Resize((32, 32)), T.ToTensor()])(Image.open(os.path.join(FIXTURES, image)).convert("RGB"))
+        with torch.no_grad():
+            probs = tutorial_model.eval()(x[None]).softmax(1)[0]
+        shown = f"{CIFAR10_CLASSES[probs.argmax()]} {probs.max():.4f}"
+        assert f"{image}: {shown}" in out, (shown, out)
 
 
 @needs_fixtures
@@ -493,3 +505,24 @@ def test_the_confusion_picture_stays_small_for_many_classes_and_the_table_keeps_
     assert out[-3].split() == ["0", "1"]
     assert out[-2].split() == ["0", "american_bulldog", "3", "1"]
     assert out[-1].split() == ["1", "american_pit_bull_terrier", "0", "4"]
+
+
+def test_readmes_lines_for_ones_own_code_predict_what_test_py_predicts(tiny, capsys):
+    """A checkpoint's network expects normalized, whitened inputs; README shows the lines that give
+    them, and these are they."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", "--lr", "0.01",
+                                   *TRAIN_FAST], capsys)
+    assert code == 0, err
+    image = os.path.join(tiny, "test", "cross", "000.png")
+    code, out, err = run_cli(predict, ["logs_train/r", image, "--json"], capsys)
+    assert code == 0, err
+    expected = json.loads(out)[0]["predictions"][0]
+
+    from checkpoint import load_model, read_checkpoint
+    from data import load_image, normalize
+    ckpt = read_checkpoint("logs_train/r/checkpoints/last.pth")
+    model = load_model(ckpt).eval()
+    with torch.no_grad():
+        logits = model(normalize(load_image(image)[None], ckpt["normalize"]))
+    assert ckpt["classes"][logits.argmax(1).item()] == expected["class"]
+    assert round(logits.softmax(1).max().item(), 4) == expected["probability"]
