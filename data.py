@@ -403,12 +403,15 @@ def require_directory(root):
 def datasets_inside(root):
     """A hint naming the image-folder datasets one level down (data/cifar10_jpeg in data/), if any."""
     try:
-        found = sorted(os.path.join(root, name) for name in os.listdir(root)
-                       if all(os.path.isdir(os.path.join(root, name, split)) for split in ("train", "test")))
+        found = sorted(os.path.join(root, name) for name in os.listdir(root) if not is_hidden(name)
+                       and all(os.path.isdir(os.path.join(root, name, split)) for split in ("train", "test")))
     except OSError:
         return ""
-    return f" Image folders found: pass --data-dir {shlex.quote(found[0])}" + (
-        f" (or {', '.join(map(shlex.quote, found[1:]))})" if found[1:] else "") if found else ""
+    if not found:
+        return ""
+    others = ", ".join(shlex.quote(printable(f)) for f in found[1:4]) + (", …" if len(found) > 4 else "")
+    return f" Image folders found: pass --data-dir {shlex.quote(printable(found[0]))}" + (
+        f" (or {others})." if others else ".")
 
 
 def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):

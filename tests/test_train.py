@@ -402,10 +402,10 @@ def test_offline_without_cifar_says_where_to_put_the_archive(workdir, capsys, mo
     # An image-folder copy of CIFAR-10 extracted into data/, as README says: named (until 2026-11-26).
     make_dataset("data/cifar10_jpeg")
     code, _, err = run_cli(train, [], capsys)
-    assert code == 2 and err.strip().endswith("Image folders found: pass --data-dir data/cifar10_jpeg"), err
+    assert code == 2 and err.strip().endswith("Image folders found: pass --data-dir data/cifar10_jpeg."), err
     torch.save({"model": Tudui().state_dict()}, "net.pth")
     code, _, err = run_cli(predict, ["net.pth"], capsys)  # test.py without --data-dir: its default, data/
-    assert code == 2 and err.strip().endswith("Image folders found: pass --data-dir data/cifar10_jpeg"), err
+    assert code == 2 and err.strip().endswith("Image folders found: pass --data-dir data/cifar10_jpeg."), err
 
 
 def test_a_broken_cifar_archive_or_a_file_named_data_is_one_line_offline(workdir, capsys, monkeypatch):
