@@ -10,6 +10,7 @@ import os
 import pickle
 import secrets
 import stat
+import struct
 import sys
 import warnings
 import zipfile
@@ -142,7 +143,9 @@ def read_checkpoint(path):
                         f"({refusal_reason(e)})") from None
     except PermissionError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+    # A sound zip around a malformed pickle: the safe unpickler fails with any of the others.
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, AssertionError, struct.error) as e:
         raise UserError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__})") from None
     if isinstance(obj, Tudui):  # tutorial: torch.save(model)
         obj = {"model": obj.state_dict()}

@@ -64,6 +64,7 @@ RESUMABLE = {"epochs", "lr", "log_dir", "run_name", "device", "num_workers", "da
 # allowed run names that were paths).
 LOCATIONS = ("log_dir", "run_name")
 EVAL_BATCH = 1000
+MAX_WORKERS = 256  # decoding processes: a typo of 1000 or more would take minutes to start, or hang
 
 
 class Diverged(Exception):
@@ -86,16 +87,16 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
     (or below it when `high_strict`)."""
     def parse(text):
         try:
-            value = kind(text)
+            value = kind(text)  # takes surrounding whitespace ("\n-1"), which the messages below leave out
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
                                              f"got {text!r}") from None
         if kind is float and not math.isfinite(value):  # (a 400-digit int is finite, and too large for a float)
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text.strip()}")
         if value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text.strip()}")
         if value > high or (high_strict and value == high):
-            raise argparse.ArgumentTypeError(f"must be {'<' if high_strict else '<='} {high}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {'<' if high_strict else '<='} {high}, got {text.strip()}")
         return value
     return parse
 
@@ -170,7 +171,8 @@ def parse_args(argv=None, parser_class=Parser):
                         "process)")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                    help="deterministic algorithms only: the same command gives the same weights (default off)")
-    p.add_argument("--num-workers", type=count, help=f"decoding processes (default {d['num_workers']})")
+    p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS),
+                   help=f"decoding processes (default {d['num_workers']})")
     p.add_argument("--data-dir", help="train/<class>/ and test/<class>/ image folders, or where CIFAR-10 is "
                                       "(default data/, downloaded when missing)")
     p.add_argument("--data-path", choices=["auto", "memory", "stream"],

@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import threading
+import zipfile
 import zlib
 
 import numpy as np
@@ -262,7 +263,21 @@ def test_a_checkpoint_of_another_architecture_names_the_shapes(workdir, capsys):
     assert code == 2 and "another network" in err
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage" * 10, None])
+def zip_holding(pickled):
+    """What torch.save writes, a zip, here around a malformed pickle."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bad/data.pkl", pickled)
+        z.writestr("bad/version", b"3\n")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"garbage" * 10, None,
+    # Sound zips around malformed pickles: tracebacks of five kinds (until 2026-11-26).
+    zip_holding(b"\x80\x04junkjunk"), zip_holding(b"."), zip_holding(b"\x80\x02j"), zip_holding(b"\x80\x02K\x01Q."),
+    zip_holding(b"\x80\x02X\x01\x00\x00\x00a\x85Q."),
+])
 def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys, content):
     bad = workdir / "bad.pth"
     bad.write_bytes(content if content is not None else open(checkpoint, "rb").read()[:1000])

@@ -332,6 +332,8 @@ def test_preset_tutorial_and_explicit_flags_override_it():
     (["--batch-size", "0"], "--batch-size"),
     (["--epochs", "9" * 400], "--epochs"),  # a traceback, from the float conversion (until 2026-11-26)
     (["--seed", "9" * 400], "--seed"),
+    (["--epochs=\n-1"], "--epochs"),  # a second line: "-1 (see --help)" (until 2026-11-26)
+    (["--num-workers", "1000"], "--num-workers"),  # streamed, it hung starting them (until 2026-11-26)
     (["--lr", "0"], "--lr"),
     (["--lr", "-0.1"], "--lr"),
     (["--lr", "nan"], "--lr"),
