@@ -120,9 +120,10 @@ def claim_run_dir(run_dir, new_run, named, stamps):
     open lock file."""
     base, n = run_dir, 1
     try:
+        # Outside the loop: a --log-dir that is a file (/dev/null) raises FileExistsError too, for ever.
+        os.makedirs(os.path.dirname(run_dir) or ".", exist_ok=True)
         while new_run and not named:
             try:
-                os.makedirs(os.path.dirname(run_dir) or ".", exist_ok=True)
                 os.mkdir(run_dir)  # exclusive: of two runs, one gets the name and the other the next
                 break
             except FileExistsError:

@@ -351,6 +351,16 @@ def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, flag, capsys, work
     assert len(err.strip().splitlines()) == 1 and flag in err
 
 
+def test_a_log_dir_that_is_a_file_is_one_line(tiny, capsys):
+    """With a time-stamped name it looped for ever, taking its FileExistsError for a name already
+    taken (until 2026-11-26; found by a fuzzing helper with --log-dir /dev/null)."""
+    open("notes.txt", "w").close()
+    for log_dir in ("notes.txt", "/dev/null"):
+        code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", log_dir, *TRAIN_FAST], capsys)
+        assert code == 1 and err.strip().splitlines()[-1].startswith(f"train.py: error: could not create {log_dir}/")
+        assert "Traceback" not in err
+
+
 def test_a_number_that_is_not_finite_is_named_so(capsys, workdir):
     for flag, value in (("--lr", "inf"), ("--warmup", "nan"), ("--momentum", "inf")):
         code, _, err = run_cli(train, [flag, value], capsys)
