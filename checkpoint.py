@@ -77,6 +77,8 @@ def output_file(path):
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"{folder} is not a folder" if os.path.exists(folder)
                                          else f"folder {folder} does not exist")
+    if len(os.fsencode(os.path.basename(path))) > 255:  # the limit of nearly every file system
+        raise argparse.ArgumentTypeError(f"file name too long (over 255 bytes): {os.path.basename(path)[:40]}…")
     return path
 
 

@@ -58,6 +58,9 @@ def test_bench_on_a_file_or_a_diverging_run_or_an_unwritable_json_is_one_line(ti
     for name in ("results", ""):  # a folder: found only when writing, after the report; "": nothing written
         code, out, err = run_cli(bench, [*quick, "--json", name], capsys)
         assert code == 2 and "--json" in err and "must name a file" in err and out == ""
+    # Said after minutes of timing (until 2026-11-26; found by a fuzzing helper):
+    code, out, err = run_cli(bench, [*quick, "--json", "a" * 300 + ".json"], capsys)
+    assert code == 2 and "file name too long" in err and out == ""
     monkeypatch.setattr(train, "lr_at", lambda *args: 1e30)
     code, _, err = run_cli(bench, quick, capsys)
     assert code == 3 and "diverged" in err.strip().splitlines()[-1]
