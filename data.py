@@ -211,7 +211,7 @@ def list_image_folder(split_dir):
         raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
     names = [name for name in list_folder(split_dir) if not is_hidden(name)]
     classes = sorted(name for name in names if os.path.isdir(os.path.join(split_dir, name)))
-    loose = sorted(name for name in names if name not in classes)
+    loose = sorted(set(names) - set(classes))
     if loose and classes:  # without classes, the error below says what is expected
         say(f"note: {len(loose)} file(s) directly in {printable(split_dir)}, in no class folder, are not used "
             f"({printable(loose[0])}{', …' if len(loose) > 1 else ''})")

@@ -739,9 +739,12 @@ def main(argv=None):
             metrics.update({"perf/epoch_s": epoch_s, "perf/images_per_s": train_metrics["images"] / train_s})
             state["epoch"] += 1
             state["batch"] = 0
-            ckpt = make_checkpoint(model, optimizer, state, config, classes, stats, metrics)
-            on_rank_0(lambda: save_and_report(run_dir, ckpt, best, writer, test_result,
-                                              preview_predictions(model, test, stats, device)), rank, world, device)
+
+            def end_epoch():  # process 0's alone: the others would copy the weights for nothing
+                ckpt = make_checkpoint(model, optimizer, state, config, classes, stats, metrics)
+                preview = preview_predictions(model, test, stats, device)
+                save_and_report(run_dir, ckpt, best, writer, test_result, preview)
+            on_rank_0(end_epoch, rank, world, device)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
                 raise Interrupted(f"interrupted after epoch {state['epoch']}; continue with: "
                                   f"{runs.resume_command(run_dir, world)}")
