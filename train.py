@@ -288,7 +288,8 @@ def any_process(flag, device):
 def on_rank_0(work, rank, world, device):
     """`work()` in process 0 alone, its result returned there (None in the others). Under torchrun
     the others wait for it; if it fails with a UserError, they stop quietly and process 0 says why
-    in one line (in their next collective call they would fail, each with a traceback)."""
+    in one line (in their next collective call they would fail, each with a traceback). They exit
+    with 0, so that torchrun names process 0, the one that says why, as the run's failure."""
     result, error = None, None
     if rank == 0:
         try:
@@ -296,7 +297,7 @@ def on_rank_0(work, rank, world, device):
         except UserError as e:
             error = e
     if world > 1 and any_process(error is not None, device) and rank != 0:
-        sys.exit(2)
+        sys.exit(0)
     if error:
         raise error
     return result

@@ -1,5 +1,6 @@
 """DistributedDataParallel under torchrun, 2 CPU processes (gloo), against a single process."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -133,6 +134,9 @@ def torchrun_fails(*args):
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            os.path.join(ROOT, "train.py"), *args], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
+    # torchrun's report names process 0, which printed why, and no other (until 2026-11-26 it could name
+    # process 1, when it exited a second before process 0).
+    assert re.search(r"rank\s*: 0 ", done.stderr) and not re.search(r"rank\s*: 1 ", done.stderr), done.stderr[-3000:]
     return done.stderr
 
 
