@@ -51,6 +51,7 @@ from model import Tudui
 WARMUP = 5                          # untimed steps before each timing
 BATCH = 64                          # the tutorial's batch: the three pipelines are compared at it
 FULL_STEPS, QUICK_STEPS = 400, 100  # training steps timed at BATCH
+MAX_STEPS = 2000                    # the timed batches are copied: 0.4 GB of images at BATCH
 QUICK_EVAL = 2000                   # test images evaluated with --quick (otherwise all of them)
 SCALING_BATCHES = (64, 128, 256, 1024)
 FLOOR_BATCHES = 16                  # distinct random batches the floor cycles through
@@ -63,9 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when there is one")
     p.add_argument("--quick", action="store_true",
                    help=f"{QUICK_STEPS} steps, {QUICK_EVAL:,} test images, no cold decode (unless --decode)")
-    p.add_argument("--steps", type=train.checked(int, 0, True),
-                   help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}); "
-                        "larger batches are timed on as many images")
+    p.add_argument("--steps", type=train.checked(int, 0, True, high=MAX_STEPS),
+                   help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}, "
+                        f"at most {MAX_STEPS:,}); larger batches are timed on as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")
     p.add_argument("--json", metavar="FILE", type=output_file, help="also write the results to FILE")
     return p.parse_args(argv)

@@ -45,6 +45,13 @@ def test_bench_on_a_missing_folder_is_one_line(workdir, capsys):
     assert code == 2 and err.count("\n") == 1 and "nowhere" in err
 
 
+def test_bench_refuses_more_steps_than_it_can_hold(workdir, capsys):
+    """The timed batches are copied: --steps 10**9 asked for terabytes, and ran until memory ran out
+    (until 2026-11-26)."""
+    code, _, err = run_cli(bench, ["--steps", "2001"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--steps: must be <= 2000, got 2001" in err
+
+
 def test_bench_on_a_file_or_a_diverging_run_or_an_unwritable_json_is_one_line(tiny, workdir, capsys, monkeypatch):
     open("afile", "w").close()
     code, _, err = run_cli(bench, ["--data-dir", "afile"], capsys)
