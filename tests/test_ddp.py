@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 import runs
@@ -41,6 +42,8 @@ def test_two_processes_train_like_one_and_resume_across_process_counts(tiny, cap
     assert_same_weights(last("one"), last("two"))
     assert sum(map(sum, train_confusion(last("two")))) == 12
     assert last("two")["metrics"]["test/accuracy"] == last("one")["metrics"]["test/accuracy"]
+    for key in ("test/loss", "train/epoch_loss"):  # summed over both processes' images, not rank 0's alone
+        assert last("two")["metrics"][key] == pytest.approx(last("one")["metrics"][key], rel=1e-5), key
     # 2 processes for 1 epoch, then 1 process to finish; and the reverse.
     torchrun(2, *COMMON, "--data-dir", tiny, "--run-name", "two_then_one", "--epochs", "1")
     code, _, err = run_cli(train, ["--resume", "logs_train/two_then_one", "--epochs", "2"], capsys)

@@ -321,13 +321,47 @@ def test_val_split_keeps_best_by_validation_accuracy(tiny, capsys):
     assert "val acc" in out
 
 
+def test_best_pth_is_chosen_on_validation_never_on_the_test_split_also_across_a_resume(tiny, capsys, monkeypatch):
+    # Accuracies scripted by epoch, told apart by the splits' sizes: validation 6 images, test 12.
+    # Validation peaks in epoch 1 while test accuracy climbs; the resumed epoch 3 beats epoch 2 only.
+    scripted = {6: [0.9, 0.5, 0.6], 12: [0.1, 0.9, 0.95]}
+    evaluate = train.evaluate
+
+    def scripted_evaluate(model, split, *args, **kwargs):
+        return {**evaluate(model, split, *args, **kwargs), "accuracy": scripted[len(split)].pop(0)}
+    monkeypatch.setattr(train, "evaluate", scripted_evaluate)
+    run_dir, _ = train_run(capsys, tiny, "val", "--epochs", "2", "--val-split", "6")
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "3"], capsys)
+    assert code == 0 and scripted == {6: [], 12: []}, err
+    best = torch.load(f"{run_dir}/checkpoints/best.pth", weights_only=True)
+    assert best["epoch"] == 1 and best["metrics"]["val/accuracy"] == 0.9 and best["metrics"]["test/accuracy"] == 0.1
+
+
+# The tutorial's settings, written out here rather than read from train.PRESETS, which they check.
+TUTORIAL = dict(lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule="constant", label_smoothing=0.0,
+                normalize=False, whiten=False, crop_pad=0, flip=False, batch_size=64, epochs=10)
+
+
 def test_preset_tutorial_and_explicit_flags_override_it():
-    explicit, _ = train.parse_args(["--preset", "tutorial", "--epochs", "3"])
-    config = train.make_config(explicit, None)
-    assert config["lr"] == 0.01 and config["momentum"] == 0 and config["weight_decay"] == 0
-    assert config["schedule"] == "constant" and not config["normalize"] and not config["whiten"]
-    assert config["crop_pad"] == 0
-    assert config["epochs"] == 3 and config["batch_size"] == 64
+    config = train.make_config(train.parse_args(["--preset", "tutorial"])[0], None)
+    assert {k: config[k] for k in TUTORIAL} == TUTORIAL
+    config = train.make_config(train.parse_args(["--preset", "tutorial", "--epochs", "3", "--flip"])[0], None)
+    assert {k: config[k] for k in TUTORIAL} == {**TUTORIAL, "epochs": 3, "flip": True}
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ([], dict(label_smoothing=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)),
+    (["--label-smoothing", "0.2", "--momentum", "0.5", "--no-nesterov", "--weight-decay", "2e-3"],
+     dict(label_smoothing=0.2, momentum=0.5, nesterov=False, weight_decay=2e-3)),
+    (["--preset", "tutorial"], dict(label_smoothing=0.0, momentum=0.0, nesterov=False, weight_decay=0.0)),
+])
+def test_the_recipe_reaches_the_loss_and_the_optimizer(flags, expected):
+    config = train.make_config(train.parse_args(flags)[0], None)
+    _, _, optimizer, criterion = train.build_model(config, 3, torch.device("cpu"))
+    group = optimizer.param_groups[0]
+    assert isinstance(optimizer, torch.optim.SGD) and len(optimizer.param_groups) == 1
+    assert {"label_smoothing": criterion.label_smoothing, **{k: group[k] for k in ("momentum", "nesterov",
+                                                                                   "weight_decay")}} == expected
 
 
 @pytest.mark.parametrize("argv, flag", [
