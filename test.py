@@ -155,7 +155,7 @@ def evaluate_checkpoint(model, ckpt, args, device):
     report = {"checkpoint": ckpt["path"], "data_dir": data_dir, "classes": classes,
               "accuracy": result["accuracy"], "loss": result["loss"],
               "correct": confusion.trace().item(), "images": confusion.sum().item(),
-              "per_class_accuracy": (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist(),
+              "per_class_accuracy": result["per_class_accuracy"],
               "confusion_matrix": confusion.tolist()}
     if args.save_grid:
         probs = result["probs"]

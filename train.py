@@ -485,8 +485,9 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
 
 @torch.no_grad()
 def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=False, keep_probs=False, num_workers=0):
-    """Mean loss over images, accuracy and confusion matrix (rows: true class) on a whole split;
-    with `keep_probs` (one process only), also every image's class probabilities."""
+    """Mean loss over images, accuracy, confusion matrix (rows: true class) and the accuracy on each
+    class's images, on a whole split; with `keep_probs` (one process only), also every image's
+    class probabilities."""
     model.eval()
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.long, device=device)
     loss_sum = torch.zeros((), device=device)  # float32: Apple's MPS has no float64
@@ -505,7 +506,8 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     seen = confusion.sum().item()
     if seen == 0:  # streamed images are read only here
         raise UserError(f"none of the {len(split)} images to evaluate could be read")
-    result = {"loss": loss_sum.item() / seen, "accuracy": confusion.trace().item() / seen, "confusion": confusion}
+    result = {"loss": loss_sum.item() / seen, "accuracy": confusion.trace().item() / seen, "confusion": confusion,
+              "per_class_accuracy": (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()}  # of each row
     if keep_probs:
         result["probs"] = torch.cat(probs)
     return result
@@ -557,11 +559,10 @@ def open_writer(run_dir, config, state, first_start, examples, model, classes):
 def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
     for name, value in metrics.items():
         writer.add_scalar(name, value, epoch)
-    confusion = test_result["confusion"]
-    per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
-    for name, acc in zip(classes, per_class):
+    for name, acc in zip(classes, test_result["per_class_accuracy"]):
         writer.add_scalar(f"test_per_class/{name}", acc, epoch)
-    writer.add_image("test/confusion_matrix", pictures.confusion_image(confusion, classes), epoch, dataformats="HWC")
+    writer.add_image("test/confusion_matrix", pictures.confusion_image(test_result["confusion"], classes), epoch,
+                     dataformats="HWC")
     images, labels, preds, probs = test_preview
     writer.add_image("test/predictions", pictures.image_grid(images, labels, classes, preds, probs), epoch,
                      dataformats="HWC")

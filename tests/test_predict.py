@@ -1,6 +1,7 @@
 """test.py: images of every kind, the tutorial's own checkpoints, foreign and malicious files."""
 import io
 import json
+import math
 import os
 import shutil
 import stat
@@ -387,6 +388,23 @@ def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsy
     assert Image.open("grid.png").size[0] > 0 and Image.open("grid_confusion.png").size[0] > 0
     code, out, _ = run_cli(predict, ["logs_train/r"], capsys)
     assert f"test accuracy {trained:.4f}" in out and "confusion matrix" in out and "stripes" in out
+
+
+def test_a_network_that_always_answers_cross_is_scored_as_such(tiny, workdir, capsys):
+    """Rows of the confusion matrix are the true classes, per-class accuracy is each row's share
+    (recall), the loss is the mean cross-entropy: checked on a network whose answer is known."""
+    weights = Tudui(len(CLASSES)).state_dict()
+    weights["model.8.weight"].zero_()
+    weights["model.8.bias"].copy_(torch.tensor([0.0, 5.0, 0.0]))  # logits (0, 5, 0) for every image
+    torch.save({"model": weights, "classes": CLASSES, "normalize": {"mean": [0.0] * 3, "std": [1.0] * 3}},
+               workdir / "cross.pth")
+    code, out, err = run_cli(predict, [str(workdir / "cross.pth"), "--data-dir", tiny, "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["confusion_matrix"] == [[0, 4, 0], [0, 4, 0], [0, 4, 0]]
+    assert report["per_class_accuracy"] == [0.0, 1.0, 0.0] and report["accuracy"] == pytest.approx(1 / 3)
+    right, wrong = -math.log(math.exp(5) / (math.exp(5) + 2)), math.log(math.exp(5) + 2)
+    assert report["loss"] == pytest.approx((4 * right + 8 * wrong) / 12, rel=1e-5)
 
 
 def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoint, workdir, capsys, monkeypatch):
