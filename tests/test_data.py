@@ -26,11 +26,17 @@ def test_cache_is_built_then_reused(tiny, monkeypatch):
     assert torch.equal(again.images, train_split.images) and torch.equal(again.labels, train_split.labels)
 
 
-def test_cache_is_rebuilt_when_the_dataset_changes(tiny, capsys):
+@pytest.mark.parametrize("same_size", [False, True])
+def test_cache_is_rebuilt_when_the_dataset_changes(tiny, capsys, same_size):
     first, _, _ = data.load_dataset(tiny)
     changed = os.path.join(tiny, "train", "circle", "000.png")
+    size = os.path.getsize(changed)
     from PIL import Image
     Image.new("RGB", (32, 32), (255, 0, 0)).save(changed)
+    if same_size:  # an image edited in place, its length kept (a BMP's always is): only its time tells
+        with open(changed, "ab") as f:
+            f.write(bytes(size - os.path.getsize(changed)))  # after the PNG's end, which readers ignore
+        assert os.path.getsize(changed) == size
     os.utime(changed, ns=(1, 1))  # a new mtime, whatever the clock's resolution
     second, _, _ = data.load_dataset(tiny)
     assert "stale" in capsys.readouterr().err
@@ -256,6 +262,21 @@ def test_streamed_unreadable_images_are_named_once_not_every_epoch(tiny, capsys)
                         f"warning: skipped 1 unreadable image(s) in {tiny}/test: circle/500.png"]
 
 
+def test_a_streamed_batch_keeps_each_label_with_its_image_around_an_unreadable_one(tiny):
+    # Batches of 6: the second holds circle/006, circle/007 and cross/000-003.
+    bad = os.path.join(tiny, "train", "circle", "006.png")
+    with open(bad, "wb") as f:
+        f.write(b"not a png")
+    _, files, labels = data.list_image_folder(os.path.join(tiny, "train"))
+    split = data.Split(labels, files=files)
+    seen = []
+    for images, y, index in data.BatchLoader(split, data.Batches(len(split), 6), torch.device("cpu")):
+        assert torch.equal(y, split.labels[index])
+        assert torch.equal(images, torch.stack([data.load_image(files[i]) for i in index.tolist()]))
+        seen += index.tolist()
+    assert seen == [i for i, path in enumerate(files) if path != bad]
+
+
 def test_streaming_and_memory_paths_learn_exactly_the_same(tiny, capsys):
     finals = {}
     for path in ("memory", "stream"):
@@ -323,6 +344,8 @@ def test_augment_crops_and_flips_each_image():
     assert torch.equal(flipped[0], x[0].flip(2)) and torch.equal(flipped[1], x[1])
     shifted = data.augment(x, torch.tensor([[2, 2], [0, 1]]), torch.tensor([False, False]), pad=1, flip=False)
     assert torch.equal(shifted[0, 0, :3, :3], x[0, 0, 1:, 1:])  # moved up-left by one pixel
+    # Moved down by one: the new top row is the padding, a reflection of the second row (not zeros).
+    assert torch.equal(shifted[1, 0, 1:], x[1, 0, :3]) and torch.equal(shifted[1, 0, 0], x[1, 0, 1])
     assert torch.equal(shifted[1, 0, 1:, :], x[1, 0, :3, :])    # moved down by one pixel
 
 

@@ -549,10 +549,12 @@ def test_readmes_lines_for_ones_own_code_predict_what_test_py_predicts(tiny, cap
     image = os.path.join(tiny, "test", "cross", "000.png")
     code, out, err = run_cli(predict, ["logs_train/r", image, "--json"], capsys)
     assert code == 0, err
-    expected = json.loads(out)[0]["predictions"][0]["class"]
+    expected = json.loads(out)[0]["predictions"][0]
     readme = open(os.path.join(ROOT, "README.md")).read().split("**A checkpoint in your own code.**")[1]
     block = readme.split("\n    import torch\n", 1)[1].split("\n\n**")[0]  # the indented lines, to the next part
     code = "import torch\n" + "\n".join(line[4:] for line in block.splitlines())
     code = code.replace("logs_train/<run>/checkpoints/last.pth", "logs_train/r/checkpoints/last.pth")
-    exec(compile(code.replace('"dog.png"', repr(image)), "README.md", "exec"), {})
-    assert capsys.readouterr().out.strip() == expected
+    names = {}
+    exec(compile(code.replace('"dog.png"', repr(image)), "README.md", "exec"), names)
+    assert capsys.readouterr().out.strip() == expected["class"]
+    assert names["logits"].softmax(1).max().item() == pytest.approx(expected["probability"], abs=5e-5)

@@ -174,14 +174,16 @@ def test_deterministic_runs_give_identical_checkpoints(tiny, capsys):
         assert same_tensors(tensors(f"logs_train/a/checkpoints/{f}"), tensors(f"logs_train/b/checkpoints/{f}"))
 
 
-def test_a_second_train_py_on_a_run_being_trained_stops_and_leaves_it_alone(tiny, capsys):
+def test_a_second_train_py_on_a_run_being_trained_stops_and_leaves_it_alone(tiny, capsys, monkeypatch):
     """Both trained, each over the other's checkpoints, and a resume could remove the live run's
     write in progress (until 2026-11-26 15:01 UTC)."""
     # Streamed, with decoding workers: they must not hold the lock on after the trainer is killed.
     live = start(["--data-dir", tiny, "--run-name", "busy", "--epochs", "100000", *TRAIN_FAST, "--device", "cpu",
                   "--data-path", "stream", "--num-workers", "2"])
     wait_for("logs_train/busy/checkpoints/epoch_001.pth", live)
-    code, _, err = run_cli(train, ["--resume", "logs_train/busy", "--epochs", "200000", *TRAIN_FAST], capsys)
+    with monkeypatch.context() as m:  # were it let in, it would fail here at once, not train for 200000 epochs
+        m.setattr(train, "train_one_epoch", lambda *args: pytest.fail("the second train.py trained"))
+        code, _, err = run_cli(train, ["--resume", "logs_train/busy", "--epochs", "200000", *TRAIN_FAST], capsys)
     line = err.strip().splitlines()[-1]
     assert code == 2 and line.startswith("train.py: error: another train.py is training in ") and \
         line.endswith("logs_train/busy now; let it finish, or pass another --run-name"), err

@@ -65,6 +65,35 @@ def test_training_learns_the_tiny_dataset(tiny, capsys):
     assert accuracy[-1] >= 0.9, accuracy
 
 
+def test_each_epoch_trains_on_its_own_shifts_and_flips(tiny, capsys, monkeypatch):
+    epochs = []
+
+    def spy(n, seed, epoch, pad):
+        epochs.append(epoch)
+        return augment_params(n, seed, epoch, pad)
+    augment_params = train.augment_params
+    monkeypatch.setattr(train, "augment_params", spy)
+    train_run(capsys, tiny, "aug", "--epochs", "3")
+    assert epochs[-3:] == [0, 1, 2]  # (before them, epoch 0's for TensorBoard's picture of a batch)
+
+
+def test_sgd_steps_with_the_scheduled_lr_at_every_batch_and_tensorboard_shows_it(tiny, capsys, monkeypatch):
+    used = []
+
+    def spy(model, optimizer, *args):
+        used.append(float(optimizer.param_groups[0]["lr"]))
+        return train_step(model, optimizer, *args)
+    train_step = train.train_step
+    monkeypatch.setattr(train, "train_step", spy)
+    run_dir, _ = train_run(capsys, tiny, "lr", "--epochs", "2")  # 12 steps, warm-up 0.1 of them, peak 0.03
+    config = {**train.DEFAULTS, "lr": 0.03}
+    assert used == pytest.approx([train.lr_at(s, 12, config) for s in range(12)])
+    # By hand: lr/10 at the start, the peak reached at step 1.2, then down to 1/10.8 of it at the last step.
+    assert used[:3] == pytest.approx([0.003, 0.03 * (0.1 + 0.9 / 1.2), 0.03 * 10 / 10.8])
+    assert used[-1] == pytest.approx(0.03 / 10.8)
+    assert [v for _, v in scalars(run_dir, "lr")] == pytest.approx(used[1::2])  # logged every 2 steps
+
+
 def test_resume_gives_the_same_weights_as_a_straight_run(tiny, capsys):
     # A constant learning rate: the schedule then does not depend on the total epoch count.
     common = ["--schedule", "constant", "--lr", "0.01"]
