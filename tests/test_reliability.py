@@ -113,6 +113,24 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
 
 
+def test_ctrl_c_inside_an_epoch_saves_where_it_stopped_in_interrupt_pth(tiny, capsys, monkeypatch):
+    """The test above passes on an epoch's checkpoint alone; this one needs interrupt.pth."""
+    def ctrl_c_at_step_2(step, *args):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return lr_at(step, *args)
+    lr_at = train.lr_at
+    monkeypatch.setattr(train, "lr_at", ctrl_c_at_step_2)
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "2", *TRAIN_FAST], capsys)
+    assert code == 130 and "interrupted at step 3;" in err, err
+    saved = torch.load("logs_train/r/checkpoints/interrupt.pth", weights_only=True)
+    assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 3, 3)
+    monkeypatch.setattr(train, "lr_at", lr_at)
+    code, out, err = run_cli(train, ["--resume", "logs_train/r"], capsys)
+    assert code == 0 and "epoch 2/2" in out, err
+    assert torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["step"] == 12
+
+
 def test_ctrl_c_as_the_last_epoch_ends_finishes_the_run(tiny, capsys, monkeypatch):
     """It said "interrupted after epoch 1; continue with: …", a command that refused to run: the
     run had all its epochs (until 2026-11-26 16:58 UTC)."""

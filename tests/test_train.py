@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import data
 import test as predict
 import train
 from conftest import CLASSES, TRAIN_FAST, make_dataset, run_cli
@@ -46,8 +47,12 @@ def test_one_epoch_writes_checkpoints_events_and_config(tiny, capsys):
     assert {"model", "optimizer", "epoch", "step", "config", "classes", "normalize", "metrics"} <= set(ckpt)
     assert ckpt["epoch"] == 1 and ckpt["step"] == 6  # 24 images / batch 4
     assert ckpt["classes"] == CLASSES
-    assert len(ckpt["normalize"]["mean"]) == 3 and all(s > 0 for s in ckpt["normalize"]["std"])
-    assert len(ckpt["normalize"]["whiten"]) == 225  # the whitening filter, which test.py applies too
+    # The training split's statistics and whitening filter, which test.py applies too (not the test split's).
+    train_split = data.load_dataset(tiny)[0]
+    stats = data.channel_stats(train_split)
+    assert ckpt["normalize"]["mean"] == pytest.approx(stats["mean"]) and len(ckpt["normalize"]["whiten"]) == 225
+    assert ckpt["normalize"]["std"] == pytest.approx(stats["std"])
+    assert ckpt["normalize"]["whiten"] == pytest.approx(data.whitening_filter(train_split, stats), abs=1e-6)
     assert ckpt["config"]["batch_size"] == 4 and ckpt["config"]["data_dir"] == tiny
     assert isinstance(ckpt["metrics"]["test/accuracy"], float)
     with open(os.path.join(run_dir, "config.json")) as f:
@@ -162,10 +167,16 @@ def test_a_run_saved_before_whitening_existed_resumes_without_it(tiny, capsys):
     assert ckpt["epoch"] == 2 and ckpt["config"]["whiten"] is False and "whiten" not in ckpt["normalize"]
 
 
-def test_resume_refuses_to_change_the_recipe(tiny, capsys):
+def test_resume_refuses_to_change_the_recipe_or_the_classes(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "fixed", "--epochs", "1")
-    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--weight-decay", "0.1"], capsys)
-    assert code == 2 and "--weight-decay" in err
+    # The seed too: it draws the validation split, and a resume must see what a straight run would.
+    for flag, value in (("--weight-decay", "0.1"), ("--seed", "1")):
+        code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", flag, value], capsys)
+        assert code == 2 and f"error: {flag} cannot change when resuming a run" in err, err
+    for split in ("train", "test"):  # label 2 would be trained on as another class
+        os.rename(os.path.join(tiny, split, "stripes"), os.path.join(tiny, split, "zebra"))
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
+    assert code == 2 and "the data's classes differ from the resumed run's" in err, err
 
 
 def test_resuming_an_earlier_epoch_never_overwrites_the_later_ones_and_can_branch(tiny, capsys):
@@ -318,6 +329,7 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tiny, c
     code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--lr", "1e12"], capsys)
     assert code == 3
     assert "diverged" in err and "lower --lr" in err and "Traceback" not in err
+    assert "at step 8 " in err  # caught at the first logged step of epoch 2, not after the epoch
     assert hashlib.sha256(open(last, "rb").read()).digest() == before
     assert not os.path.exists(f"{run_dir}/checkpoints/epoch_002.pth")
 
@@ -339,6 +351,12 @@ def test_a_channel_that_never_varies_trains_without_nan(workdir, capsys, change)
     assert all(np.isfinite(ckpt["normalize"]["whiten"])) and np.isfinite(ckpt["metrics"]["train/epoch_loss"])
     if change == "blue channel zero":  # the other two channels still carry the pictures
         assert ckpt["metrics"]["test/accuracy"] > 0.5
+
+
+def test_a_val_split_of_every_training_image_is_one_line(tiny, capsys):
+    """A ZeroDivisionError traceback, were the check off by one."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--val-split", "24", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 2 and err.strip().endswith("--val-split 24 leaves no training images (of 24)"), err
 
 
 def test_val_split_keeps_best_by_validation_accuracy(tiny, capsys):
