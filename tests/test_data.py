@@ -83,6 +83,14 @@ def test_any_image_size_and_mode_becomes_uint8_rgb_32x32(workdir):
     assert train_split.images.shape == (27, 3, 32, 32)
 
 
+def test_larger_images_are_resized_smoothly_as_torchvisions_resize_does(workdir):
+    from PIL import Image
+    checkerboard = (np.indices((64, 64)).sum(0) % 2 * 255).astype(np.uint8)  # black and white pixels
+    Image.fromarray(checkerboard).convert("RGB").save("c.png")
+    x = data.load_image("c.png").float()
+    assert (x - 127.5).abs().max() < 10  # mid-grey, where the nearest pixel would give black or white
+
+
 def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     for i in range(5):
         with open(os.path.join(tiny, "train", "cross", f"bad{i}.png"), "wb") as f:
@@ -167,11 +175,12 @@ def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys, m
     15:10 UTC), as ImageFolder leaves them out; a class of GIFs alone said "no valid file"."""
     cross = os.path.join(tiny, "train", "cross")
     make_image(1, 90).save(os.path.join(cross, "web.gif"))
+    make_image(1, 92).save(os.path.join(cross, "web2.gif"))  # files are counted, not their kinds
     make_image(1, 91).save(os.path.join(cross, "phone.jfif"), format="JPEG")
     open(os.path.join(cross, "README"), "w").close()
     train_split, _, _ = data.load_dataset(tiny)
     err = capsys.readouterr().err
-    assert len(train_split) == 24 and (f"note: ignored 3 file(s) in {os.path.join(tiny, 'train')} that are not images "
+    assert len(train_split) == 24 and (f"note: ignored 4 file(s) in {os.path.join(tiny, 'train')} that are not images "
                                        "by their extension (.gif, .jfif, no extension); images end in .jpg") in err
     monkeypatch.setenv("RANK", "1")  # under torchrun, process 0 alone says it (it was every process, until 15:30 UTC)
     data.load_dataset(tiny)

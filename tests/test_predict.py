@@ -119,13 +119,14 @@ def test_topk_and_json(checkpoint, workdir, capsys):
     assert result[0]["predictions"][0]["class"].startswith("c")
 
 
-def test_a_folder_of_images_is_classified_image_by_image(checkpoint, workdir, capsys):
+def test_a_folder_of_images_is_classified_image_by_image_in_name_order(checkpoint, workdir, capsys):
     (workdir / "imgs").mkdir()
-    for i in range(3):
-        Image.new("RGB", (32, 32), (i * 80, 0, 0)).save(workdir / "imgs" / f"{i}.png")
-    (workdir / "imgs" / "._0.png").write_bytes(b"\0\5\26\7 AppleDouble")  # macOS's, beside 0.png: no image
-    code, out, _ = run_cli(predict, [checkpoint, str(workdir / "imgs")], capsys)
-    assert code == 0 and len(out.strip().splitlines()) == 3
+    names = ["kiwi.png", "apple.png", "zebra.png", "mango.png", "banana.png", "cherry.png", "fig.png"]
+    for i, name in enumerate(names):  # written in this order; the disk may list them in any
+        Image.new("RGB", (32, 32), (i * 30, 0, 0)).save(workdir / "imgs" / name)
+    (workdir / "imgs" / "._kiwi.png").write_bytes(b"\0\5\26\7 AppleDouble")  # macOS's, beside kiwi.png: no image
+    code, out, _ = run_cli(predict, [checkpoint, "imgs"], capsys)
+    assert code == 0 and [line.split(":")[0] for line in out.splitlines()] == [f"imgs/{n}" for n in sorted(names)]
 
 
 def test_many_images_are_classified_in_batches_in_the_order_given(checkpoint, workdir, capsys, monkeypatch):
@@ -199,6 +200,13 @@ def test_a_folder_of_images_names_the_files_it_leaves_out_for_their_extension(wo
     assert code == 0 and out.startswith("pics/a.png") and len(out.splitlines()) == 1
     assert err == ("note: ignored 1 file(s) in pics that are not images by their extension (.gif); images end in "
                    ".jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp\n")
+
+
+def test_a_state_dict_saved_from_torch_compile_works(workdir, capsys):
+    torch.save({f"_orig_mod.{k}": v for k, v in Tudui().state_dict().items()}, "c.pth")
+    Image.new("RGB", (32, 32)).save("x.png")
+    code, out, err = run_cli(predict, ["c.pth", "x.png"], capsys)
+    assert code == 0 and out.startswith("x.png: "), err
 
 
 def test_a_bare_state_dict_works(workdir, capsys):
@@ -329,7 +337,8 @@ def test_a_checkpoint_whose_outputs_overflow_is_named_not_scored(tiny, workdir, 
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.zeros(10).to_sparse()}}, "not plain weights"),
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.zeros(10, dtype=torch.complex64)}}, "not plain weights"),
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.empty(10, device="meta")}}, "not plain weights"),
-    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.full((10,), float("nan"))}}, "not finite numbers"),
+    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.full((10,), float("nan"))}},
+     "holds weights that are not finite numbers (NaN or inf) in model.8.bias"),  # not only the outputs
 ])
 def test_entries_of_the_wrong_type_are_named(workdir, capsys, entries, message):
     torch.save({"model": Tudui().state_dict(), **entries}, workdir / "odd.pth")
@@ -405,6 +414,37 @@ def test_a_network_that_always_answers_cross_is_scored_as_such(tiny, workdir, ca
     assert report["per_class_accuracy"] == [0.0, 1.0, 0.0] and report["accuracy"] == pytest.approx(1 / 3)
     right, wrong = -math.log(math.exp(5) / (math.exp(5) + 2)), math.log(math.exp(5) + 2)
     assert report["loss"] == pytest.approx((4 * right + 8 * wrong) / 12, rel=1e-5)
+
+
+def test_a_checkpoint_is_scored_only_on_data_with_its_class_names(tiny, workdir, capsys):
+    torch.save({"model": Tudui(3).state_dict(), "classes": ["cat", "dog", "frog"]}, "r.pth")
+    code, _, err = run_cli(predict, ["r.pth", "--data-dir", tiny], capsys)
+    assert code == 2 and err.strip().endswith(f"{tiny} has classes {CLASSES}, the checkpoint ['cat', 'dog', 'frog']")
+
+
+def test_save_grid_of_the_test_split_shows_the_most_confident_mistakes_first(tiny, workdir, capsys, monkeypatch):
+    torch.manual_seed(0)
+    torch.save({"model": Tudui(3).state_dict(), "classes": CLASSES}, "r.pth")
+    shown = []
+    image_grid = pictures.image_grid
+    monkeypatch.setattr(pictures, "image_grid", lambda *args: shown.append(args) or image_grid(*args))
+    code, _, err = run_cli(predict, ["r.pth", "--data-dir", tiny, "--save-grid", "g.png"], capsys)
+    assert code == 0, err
+    _, labels, _, preds, probs = shown[0]
+    assert (preds != labels).all() and len(probs) > 1
+    assert probs.tolist() == sorted(probs.tolist(), reverse=True) and probs[0] > probs[-1]
+
+
+def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
+    x = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    grid = pictures.image_grid(x, torch.tensor([0, 0]), ["a", "b"], torch.tensor([0, 1]), torch.tensor([0.9, 0.9]))
+    red = (grid[..., 0] >= 200) & (grid[..., 1] <= 10) & (grid[..., 2] <= 10)
+    assert red.any() and np.nonzero(red)[1].min() >= pictures.TILE  # the second tile's frame alone
+    classes, predicted = ["a", "bbbbbbbb"], torch.tensor([1])
+    true_a, true_b = (pictures.image_grid(x[:1], torch.tensor([t]), classes, predicted, torch.tensor([0.5]))
+                      for t in (0, 1))
+    line = slice(2 + pictures.TILE + 14, 2 + pictures.TILE + pictures.CAPTION - 3)  # the "true: …" line
+    assert not np.array_equal(true_a[line, 4:pictures.TILE - 4], true_b[line, 4:pictures.TILE - 4])
 
 
 def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoint, workdir, capsys, monkeypatch):
