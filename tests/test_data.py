@@ -107,6 +107,8 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     ([255, 256], np.uint16, ".png", 1),  # ... and one brighter pixel changes nothing (it did: 255, then 1)
     ([1.0, 1.0], np.float32, ".tiff", 255),  # floats in [0, 1]: white (it was black)
     ([0.5, 0.5], np.float32, ".tiff", 128),
+    ([32768, 32768], np.int32, ".tiff", 128),  # 32-bit integers above 255: by the 16-bit range
+    ([128, 128], np.int32, ".tiff", 128),  # ... and within 0-255, as 8-bit values
 ])
 def test_16_bit_and_float_images_keep_their_brightness(workdir, values, dtype, suffix, expected):
     """Until 2026-11-26 15:11 UTC the scale followed the brightest pixel."""
