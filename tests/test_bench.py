@@ -80,3 +80,24 @@ def test_bench_ctrl_c_is_one_line_and_exit_130(tiny, capsys, monkeypatch):
     monkeypatch.setattr(bench, "bench_floor", interrupted)
     code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick"], capsys)
     assert code == 130 and err.strip().splitlines()[-1] == "bench.py: interrupted"
+
+
+def test_bench_ratios_and_epoch_times_add_up(tiny, capsys, monkeypatch):
+    """What bench.py prints and writes: an epoch is training plus evaluation, the floor is the
+    fastest layout, and each ratio is the one its name says."""
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--json", "b.json"], capsys)
+    assert code == 0, err
+    r = json.load(open("b.json"))
+    tutorial, project, floor = r["pipelines"]
+    for p in r["pipelines"]:
+        assert p["epoch_s"] == pytest.approx(p["train_s"] + p["eval_s"])
+    assert r["ratios"]["tutorial_over_project"] == pytest.approx(tutorial["epoch_s"] / project["epoch_s"])
+    assert r["ratios"]["project_over_floor"] == pytest.approx(project["epoch_s"] / floor["epoch_s"])
+    assert floor["epoch_s"] == pytest.approx(min(v["epoch_s"] for v in floor["layouts"].values()))
+    for p in [*r["pipelines"], *r["batches"]]:
+        assert p["train_images_per_s"] == pytest.approx(r["epoch_images"]["train"] / p["train_s"])
+    for b in r["batches"]:
+        assert b["epoch_s"] == pytest.approx(b["train_s"] + project["eval_s"])
+    assert f"tutorial / project: {r['ratios']['tutorial_over_project']:.2f}x" in out

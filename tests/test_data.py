@@ -405,3 +405,20 @@ def test_pictures_show_images_from_across_the_split_not_its_first_class():
     split = data.Split(labels, images=torch.zeros(120, 3, 32, 32, dtype=torch.uint8))
     images, picked, index = train.spread(split)
     assert len(images) == 32 and set(picked.tolist()) == {0, 1, 2} and torch.equal(labels[index], picked)
+
+
+def test_a_streamed_val_split_trains_on_the_same_images_as_in_memory(tiny, capsys):
+    """--val-split cuts the training split with Split.subset; streamed, the subset's file list must
+    follow its labels, or every image is trained on under another image's label."""
+    files = [f"f{i}" for i in range(5)]
+    part = data.Split(torch.arange(5), files=files).subset(torch.tensor([3, 1]))
+    assert part.files == ["f3", "f1"] and part.labels.tolist() == [3, 1]
+    finals = {}
+    for path in ("memory", "stream"):
+        code, _, err = run_cli(train, ["--data-dir", tiny, "--data-path", path, "--run-name", path, "--epochs", "1",
+                                       "--val-split", "6", *TRAIN_FAST, "--device", "cpu"], capsys)
+        assert code == 0, err
+        finals[path] = torch.load(f"logs_train/{path}/checkpoints/last.pth", weights_only=True)
+    a, b = finals["memory"], finals["stream"]
+    assert a["metrics"]["val/accuracy"] == b["metrics"]["val/accuracy"]
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])

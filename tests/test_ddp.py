@@ -9,9 +9,12 @@ import time
 import pytest
 import torch
 
+import data
 import runs
 import train
+from checkpoint import IDENTITY
 from conftest import ROOT, TRAIN_FAST, run_cli, torchrun
+from model import Tudui
 
 # Global batch 4: two images per process under torchrun, four in one process. A constant lr, so that a run
 # stopped after 1 epoch and resumed to 2 follows the same schedule as a straight 2-epoch run. A small lr: at
@@ -156,3 +159,17 @@ def test_an_error_only_process_0_meets_is_one_line_from_it_alone(tiny, capsys):
     err = torchrun_fails("--resume", "logs_train/w", "--epochs", "2")
     assert err.count("train.py: error: could not write logs_train/w/checkpoints/epoch_002.pth") == 1, err[-3000:]
     assert "[rank1]" not in err and "Connection" not in err, err[-3000:]
+
+
+def test_under_torchrun_each_process_evaluates_its_own_share_of_the_split(tiny):
+    """evaluate() with world > 1 must score each image in exactly one process (their confusion
+    matrices are summed): the whole split in every process counted it `world` times in the
+    confusion matrix that TensorBoard shows, and took `world` times as long."""
+    _, test_split, classes = data.load_dataset(tiny)
+    torch.manual_seed(0)
+    model = Tudui(len(classes))
+    whole = train.evaluate(model, test_split, IDENTITY, torch.device("cpu"), len(classes))
+    parts = [train.evaluate(model, test_split, IDENTITY, torch.device("cpu"), len(classes), rank=r, world=2)
+             for r in (0, 1)]  # without a process group, all_sum leaves each process's own sums
+    assert [p["confusion"].sum().item() for p in parts] == [6, 6]
+    assert torch.equal(parts[0]["confusion"] + parts[1]["confusion"], whole["confusion"])

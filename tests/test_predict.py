@@ -598,3 +598,43 @@ def test_readmes_lines_for_ones_own_code_predict_what_test_py_predicts(tiny, cap
     exec(compile(code.replace('"dog.png"', repr(image)), "README.md", "exec"), names)
     assert capsys.readouterr().out.strip() == expected["class"]
     assert names["logits"].softmax(1).max().item() == pytest.approx(expected["probability"], abs=5e-5)
+
+
+def test_save_grid_takes_an_upper_case_extension(checkpoint, workdir, capsys):
+    """Cameras and Windows write GRID.JPG; the extension's case must not matter."""
+    Image.new("RGB", (32, 32)).save("x.png")
+    for name, fmt in [("grid.PNG", "PNG"), ("grid.JPG", "JPEG")]:
+        code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", name], capsys)
+        assert code == 0, err
+        with Image.open(name) as picture:
+            assert picture.format == fmt
+
+
+def test_a_streamed_test_split_reports_the_images_it_scored(tiny, workdir, capsys, monkeypatch):
+    """An unreadable image in a streamed test split is left out of the score: "correct/images" and
+    the accuracy must describe the same images (the report said 12 images for 11 scored)."""
+    torch.manual_seed(0)
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
+    monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 0)  # streamed, as a test split of over 2 GiB decoded
+    with open(os.path.join(tiny, "test", "circle", "000.png"), "wb") as f:
+        f.write(b"not an image")
+    code, out, err = run_cli(predict, [str(workdir / "net.pth"), "--data-dir", tiny, "--num-workers", "0", "--json"],
+                             capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["images"] == 11 == sum(map(sum, report["confusion_matrix"]))
+    assert report["accuracy"] == pytest.approx(report["correct"] / report["images"])
+
+
+def test_json_output_names_unreadable_images_in_the_json_and_on_stderr(checkpoint, workdir, capsys):
+    """`test.py CKPT *.png --json > out.json` exits 1 for an unreadable image: the reason must be on
+    the terminal too, not only inside the redirected JSON; each entry holds an error or predictions."""
+    Image.new("RGB", (32, 32)).save("good.png")
+    with open("bad.png", "wb") as f:
+        f.write(b"not an image")
+    code, out, err = run_cli(predict, [checkpoint, "good.png", "bad.png", "--json"], capsys)
+    assert code == 1
+    good, bad = json.loads(out)
+    assert good["image"] == "good.png" and "error" not in good and len(good["predictions"]) == 1
+    assert bad["image"] == "bad.png" and "predictions" not in bad and bad["error"]
+    assert err.strip().splitlines() == [f"test.py: error: bad.png: {bad['error']}"]

@@ -477,3 +477,25 @@ def test_any_bytes_give_an_image_or_the_clean_error(tmp_path, blob, cut):
     except data.BadImage:
         return
     assert image.shape == (3, 32, 32) and image.dtype == torch.uint8
+
+
+def test_a_run_killed_while_writing_its_first_checkpoint_can_be_started_again(tiny, capsys):
+    """Killed in the middle of its first save, a run leaves only a partial file (.tmp-*.part) in
+    checkpoints/: no checkpoint, so the same command starts it again (and cleans the partial file),
+    rather than saying it holds a run that --resume then cannot find."""
+    os.makedirs("logs_train/k/checkpoints")
+    open("logs_train/k/checkpoints/.tmp-0123456789abcdef.part", "wb").close()
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "k", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    assert sorted(os.listdir("logs_train/k/checkpoints")) == ["epoch_001.pth", "last.pth"]
+
+
+def test_hidden_files_among_the_checkpoints_are_not_read_on_resume(tiny, capsys):
+    """macOS leaves ._last.pth (AppleDouble) beside each file copied to a USB disk or a share: not
+    a checkpoint, and no reason for a warning when the run is resumed."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    with open("logs_train/r/checkpoints/._last.pth", "wb") as f:
+        f.write(b"\x00\x05\x16\x07" + bytes(60))
+    code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
+    assert code == 0 and "warning" not in err and "._last.pth" not in err, err

@@ -591,3 +591,34 @@ def test_a_moved_run_resumes_where_it_now_lies(tiny, capsys):
     os.chdir("elsewhere")
     code, _, err = run_cli(train, ["--resume", ".", "--epochs", "3", "--run-name", "branch"], capsys)
     assert code == 0 and os.path.isfile("../branch/checkpoints/epoch_003.pth") and not os.path.exists("branch"), err
+
+
+def test_resuming_with_the_same_command_plus_resume_is_accepted(tiny, capsys):
+    """A user re-runs the command that started the run with --resume added: the run's own flags,
+    unchanged, must not be taken for changes (only different values are refused)."""
+    start = ["--data-dir", tiny, *TRAIN_FAST, "--crop-pad", "1", "--seed", "3"]
+    code, _, err = run_cli(train, [*start, "--run-name", "same", "--epochs", "1"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(train, [*start, "--resume", "logs_train/same", "--epochs", "2"], capsys)
+    assert code == 0, err
+    assert torch.load("logs_train/same/checkpoints/last.pth", weights_only=True)["epoch"] == 2
+    code, _, err = run_cli(train, ["--resume", "logs_train/same", "--epochs", "3", "--seed", "4"], capsys)
+    assert code == 2 and "--seed cannot change" in err
+
+
+def test_a_data_dir_of_ones_own_is_never_downloaded_into(workdir, capsys, monkeypatch):
+    """CIFAR-10 is downloaded into the default data/ only: --data-dir naming a missing or empty folder
+    is a mistake to say (a typo), not a place to make and fill with 170 MB."""
+    import torchvision.datasets.cifar
+    calls = []
+
+    def no_network(*args, **kwargs):
+        calls.append(args)
+        raise OSError("network unreachable")
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", no_network)
+    code, _, err = run_cli(train, ["--data-dir", "nowhere"], capsys)
+    assert code == 2 and "data directory nowhere does not exist" in err and not os.path.exists("nowhere")
+    os.mkdir("empty")
+    code, _, err = run_cli(train, ["--data-dir", "empty"], capsys)
+    assert code == 2 and "empty holds neither train/ and test/ image folders nor CIFAR-10" in err
+    assert calls == [] and os.listdir("empty") == []
