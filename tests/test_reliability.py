@@ -126,9 +126,17 @@ def test_ctrl_c_inside_an_epoch_saves_where_it_stopped_in_interrupt_pth(tiny, ca
     saved = torch.load("logs_train/r/checkpoints/interrupt.pth", weights_only=True)
     assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 3, 3)
     monkeypatch.setattr(train, "lr_at", lr_at)
+    train_step = train.train_step
+
+    def every_image_right(*args):  # so that the resumed epoch's training accuracy is known: 1
+        loss_sum, _ = train_step(*args)
+        return loss_sum, torch.tensor(len(args[-3]))
+    monkeypatch.setattr(train, "train_step", every_image_right)
     code, out, err = run_cli(train, ["--resume", "logs_train/r"], capsys)
     assert code == 0 and "epoch 2/2" in out, err
     assert torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["step"] == 12
+    # Over the 3 batches trained after the resume, not the epoch's 6:
+    assert torch.load("logs_train/r/checkpoints/epoch_001.pth", weights_only=True)["metrics"]["train/accuracy"] == 1
 
 
 def test_ctrl_c_as_the_last_epoch_ends_finishes_the_run(tiny, capsys, monkeypatch):
