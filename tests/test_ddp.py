@@ -140,9 +140,13 @@ def torchrun_fails(*args):
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            os.path.join(ROOT, "train.py"), *args], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
-    # torchrun's report names process 0, which printed why, and no other (until 2026-11-26 it could name
-    # process 1, when it exited a second before process 0).
-    assert re.search(r"rank\s*: 0 ", done.stderr) and not re.search(r"rank\s*: 1 ", done.stderr), done.stderr[-3000:]
+    # torchrun's report names process 0, which printed why, as the root cause (until 2026-11-26 it could
+    # name process 1, when it exited a second before process 0). Process 1 exits with 0: the report lists it
+    # only when it was still exiting as process 0 ended, and torchrun stopped it (SIGTERM, exit code -15).
+    report = done.stderr[done.stderr.rfind("Failures:"):]
+    others, root = report.split("Root Cause")
+    assert re.search(r"rank\s*: 0 ", root) and not re.search(r"rank\s*: 1 ", root), done.stderr[-3000:]
+    assert set(re.findall(r"exitcode\s*: (-?\d+)", others)) <= {"-15"}, done.stderr[-3000:]
     return done.stderr
 
 
