@@ -569,10 +569,21 @@ def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
     writer.flush()
 
 
+def optimizer_state_on_cpu(optimizer):
+    """The optimizer's state_dict with its tensors on the CPU (the lr of CUDA graphs, a GPU tensor, as
+    a number): a checkpoint saved on a GPU then loads with a plain torch.load where there is none. A
+    resume moves the state to its own device and keeps its own lr (load_optimizer_state)."""
+    saved = optimizer.state_dict()
+    return {"state": {i: {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in entry.items()}
+                      for i, entry in saved["state"].items()},
+            "param_groups": [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in group.items()}
+                             for group in saved["param_groups"]]}
+
+
 def make_checkpoint(model, optimizer, state, config, classes, stats, metrics):
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer_state_on_cpu(optimizer),
         "epoch": state["epoch"], "batch": state["batch"], "step": state["step"],
         "best_val_accuracy": state["best_val_accuracy"],
         # "normalize": the input statistics themselves (input_stats), not the --normalize setting

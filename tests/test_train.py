@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import checkpoint
 import data
 import test as predict
 import train
@@ -152,6 +153,24 @@ def test_a_run_saved_with_gpu_optimizer_settings_resumes_on_the_cpu(tiny, capsys
     assert code == 0, err
     group = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["optimizer"]["param_groups"][0]
     assert group["capturable"] is False and isinstance(group["lr"], float)
+
+
+def test_a_checkpoint_holds_the_optimizer_state_on_the_cpu_and_the_lr_as_a_number(tiny, capsys):
+    """CUDA graphs keep the lr in a GPU tensor, beside the optimizer's state on the GPU: saved as they
+    were (until 2026-11-26 22:47 UTC), a checkpoint made on a GPU did not load with a plain torch.load
+    where there is none."""
+    model = Tudui()
+    optimizer = train.make_optimizer(model, train.DEFAULTS, torch.device("cpu"), graphs=True)  # the lr a tensor
+    model(torch.zeros(2, 3, 32, 32)).sum().backward()
+    optimizer.step()
+    saved = train.optimizer_state_on_cpu(optimizer)
+    assert [type(g["lr"]) for g in saved["param_groups"]] == [float]
+    momenta = [v for entry in saved["state"].values() for v in entry.values()]
+    assert len(momenta) == 10 and all(v.device.type == "cpu" for v in momenta)
+    resumed = train.make_optimizer(Tudui(), train.DEFAULTS, torch.device("cpu"), graphs=True)
+    checkpoint.load_optimizer_state(resumed, saved)
+    assert isinstance(resumed.param_groups[0]["lr"], torch.Tensor)  # the resuming run's own, as its graphs need
+    assert torch.equal(resumed.state_dict()["state"][0]["momentum_buffer"], momenta[0])
 
 
 def test_a_run_saved_before_whitening_existed_resumes_without_it(tiny, capsys):
