@@ -155,7 +155,7 @@ def test_a_run_saved_with_gpu_optimizer_settings_resumes_on_the_cpu(tiny, capsys
     assert group["capturable"] is False and isinstance(group["lr"], float)
 
 
-def test_a_checkpoint_holds_the_optimizer_state_on_the_cpu_and_the_lr_as_a_number(tiny, capsys):
+def test_a_checkpoint_holds_the_optimizer_state_on_the_cpu_and_the_lr_as_a_number():
     """CUDA graphs keep the lr in a GPU tensor, beside the optimizer's state on the GPU: saved as they
     were (until 2026-11-26 22:47 UTC), a checkpoint made on a GPU did not load with a plain torch.load
     where there is none."""
