@@ -177,7 +177,7 @@ def parse_args(argv=None, parser_class=Parser):
                                       "(default data/, downloaded when missing)")
     p.add_argument("--data-path", choices=["auto", "memory", "stream"],
                    help="memory: decode once and keep in memory; stream: decode every batch (default auto: memory up "
-                        "to 2 GiB of decoded images)")
+                        "to 2 GiB of decoded training images)")
     p.add_argument("--log-dir", type=utf8_path, help=f"(default {d['log_dir']})")
     p.add_argument("--run-name", type=folder_name,
                    help="run directory under --log-dir (default: date, time and preset)")

@@ -1,7 +1,9 @@
 """Shared fixtures: tiny image-folder datasets made in temp dirs, and running the CLIs in-process."""
+import io
 import os
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -73,3 +75,12 @@ def torchrun(nproc, *args):
                            os.path.join(ROOT, "train.py"), *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def zip_holding(pickled):
+    """What torch.save writes, a zip, here around a malformed pickle."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bad/data.pkl", pickled)
+        z.writestr("bad/version", b"3\n")
+    return buf.getvalue()

@@ -21,7 +21,7 @@ import data
 import pictures
 import test as predict
 import train
-from conftest import CLASSES, FIXTURES, ROOT, TRAIN_FAST, run_cli
+from conftest import CLASSES, FIXTURES, ROOT, TRAIN_FAST, run_cli, zip_holding
 from model import Tudui
 
 needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="../shared/fixtures not present")
@@ -181,7 +181,6 @@ def test_tutorial_whole_model_pickles_load_safely(name, capsys):
 def test_tutorial_pickles_hold_their_module_names():
     """The fixtures cover both names a tutorial pickle may carry; both were saved from CUDA
     tensors, which the test above loads on machines without a GPU."""
-    import zipfile
     found = {}
     for f in ("tudui_9.pth", "tudui_29_gpu.pth"):
         with zipfile.ZipFile(os.path.join(FIXTURES, f)) as z:
@@ -272,15 +271,6 @@ def test_a_checkpoint_of_another_architecture_names_the_shapes(workdir, capsys):
     assert code == 2 and "another network" in err
 
 
-def zip_holding(pickled):
-    """What torch.save writes, a zip, here around a malformed pickle."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("bad/data.pkl", pickled)
-        z.writestr("bad/version", b"3\n")
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("content", [
     b"", b"garbage" * 10, None,
     # Sound zips around malformed pickles: tracebacks of five kinds (until 2026-11-26).
@@ -328,6 +318,7 @@ def test_a_checkpoint_whose_outputs_overflow_is_named_not_scored(tiny, workdir, 
     ({"classes": "abcdefghij"}, "malformed 'classes'"),
     ({"classes": [0] * 10}, "malformed 'classes'"),
     ({"config": ["data"]}, "malformed 'config'"),
+    ({"optimizer": ["momentum"]}, "malformed 'optimizer'"),
     ({"step": "6"}, "malformed 'step'"),
     ({"step": -1}, "malformed 'step'"),
     ({"step": 2**70}, "malformed 'step'"),

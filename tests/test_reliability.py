@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 import checkpoint
 import data
+import runs
 import test as predict
 import train
-from conftest import ROOT, TRAIN_FAST, make_dataset, run_cli
+from conftest import ROOT, TRAIN_FAST, make_dataset, run_cli, zip_holding
 
 # On the CPU: on a GPU a run may end before the signal meant for its second epoch. At lr 0.01:
 # at batch 4 the default 0.03 diverges on these synthetic images once they are whitened.
@@ -192,6 +193,29 @@ def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
     assert proc.returncode == 130 and err == f"{script}: interrupted\n", err[-2000:]
 
 
+def test_a_program_of_ones_own_that_imports_train_py_keeps_its_own_ctrl_c(workdir):
+    mine = os.path.join(workdir, "mine.py")
+    with open(mine, "w") as f:
+        f.write("import signal, sys\n"
+                f"sys.path.insert(0, {ROOT!r})\n"
+                "def handler(*_): pass\n"
+                "signal.signal(signal.SIGINT, handler)\n"
+                "import train, test, bench\n"
+                "print(signal.getsignal(signal.SIGINT) is handler)\n")
+    done = subprocess.run([sys.executable, mine], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "True\n", done.stderr[-2000:]
+
+
+def test_a_run_folder_that_cannot_be_locked_is_said_and_the_run_goes_on(tiny, capsys, monkeypatch):
+    def no_locks(*_):  # as on some network file systems
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(runs.fcntl, "lockf", no_locks)
+    code, out, err = run_cli(train, ["--data-dir", tiny, "--run-name", "nolock", *TRAIN_FAST, "--epochs", "1"], capsys)
+    assert code == 0 and "epoch 1/1" in out, err
+    assert "note: logs_train/nolock cannot be locked here (No locks available): a second train.py on it would " \
+           "not be stopped" in err
+
+
 def test_deterministic_runs_give_identical_checkpoints(tiny, capsys):
     for name in ("a", "b"):
         code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", name, *DETERMINISTIC], capsys)
@@ -260,15 +284,19 @@ def test_resume_falls_back_to_the_newest_readable_checkpoint(tiny, capsys):
     assert code == 0, err
     folder = "logs_train/r/checkpoints"
     epoch2 = tensors(f"{folder}/epoch_002.pth")
-    for name in ("last.pth", "epoch_003.pth"):  # as if the disk lost the end of the newest files
-        with open(f"{folder}/{name}", "r+b") as f:
-            f.truncate(500)
+    with open(f"{folder}/last.pth", "r+b") as f:  # as if the disk lost the end of the newest file
+        f.truncate(500)
+    with open(f"{folder}/epoch_003.pth", "wb") as f:  # another tool's: a sound zip, a malformed pickle
+        f.write(zip_holding(b"\x80\x02j"))
     with open(f"{folder}/.tmp-abc.part", "wb") as f:  # what a kill in the middle of a write leaves
         f.write(b"partial")
     ckpt = checkpoint.newest_readable("logs_train/r")
     err = capsys.readouterr().err
-    assert ckpt["epoch"] == 2 and "last.pth is truncated or corrupt" in err and "epoch_003.pth" in err
+    assert ckpt["epoch"] == 2 and "last.pth is truncated or corrupt" in err
+    assert "epoch_003.pth is truncated or corrupt" in err
     assert same_tensors({k: v for k, v in epoch2.items() if not k.startswith("opt.")}, ckpt["model"])
+    code, _, err = run_cli(train, ["--resume", f"{folder}/epoch_003.pth"], capsys)  # named, it is refused
+    assert code == 2 and "epoch_003.pth is truncated or corrupt" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(train, ["--resume", "logs_train/r"], capsys)
     assert code == 0, err
     assert torch.load(f"{folder}/last.pth", weights_only=True)["epoch"] == 3
