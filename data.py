@@ -4,8 +4,9 @@ Every image, from CIFAR-10's arrays or from an image folder, becomes a uint8
 tensor (3, 32, 32). Small datasets are decoded once, cached on disk under
 data/cache/ and kept in memory (on the GPU when training there), so a batch is
 one indexing operation. Datasets too large for memory are streamed through a
-DataLoader instead. Both paths yield the same batches in the same order;
-normalization and augmentation are applied afterwards to whole batches.
+DataLoader instead. Both paths yield the same batches in the same order when
+every image is readable (memory leaves an unreadable one out of the split, streaming
+out of its batch); normalization and augmentation are applied afterwards to whole batches.
 """
 import functools
 import hashlib
@@ -33,7 +34,7 @@ MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto st
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
 WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
 WHITEN_SAMPLE = 5_000  # images whose 5x5 patches give the whitening filter
-WHITEN_EPS = 0.1  # added to the patch covariance's eigenvalues (pixel variance is 1): measured, README "Accuracy"
+WHITEN_EPS = 0.1  # added to the patch covariance's eigenvalues (standardized: pixel variance 1); README "Accuracy"
 
 # Truncated files must fail loudly, not decode half grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -48,8 +49,8 @@ class UserError(Exception):
 
 
 def list_folder(path):
-    """os.listdir, with a folder this user may not read reported in one line: os.walk and glob,
-    which ImageFolder and the checkpoint search use, would quietly take it for an empty one."""
+    """os.listdir, with a folder this user may not read reported in one line: os.walk, which
+    ImageFolder uses, would quietly take it for an empty one."""
     try:
         return os.listdir(path)
     except OSError as e:
@@ -103,7 +104,8 @@ def is_image(path):
 
 
 def to_rgb(img):
-    """Any Pillow mode to 8-bit RGB (16-bit, 32-bit and float images scaled, not clipped)."""
+    """Any Pillow mode to 8-bit RGB (16-bit, 32-bit and float images scaled by 1, 255 or 65535 to
+    8 bits, not cut to their low byte; what lies outside that range is clipped)."""
     img.load()
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         a = np.asarray(img, dtype=np.float64)
@@ -111,7 +113,7 @@ def to_rgb(img):
             top = 65535.0
         elif img.mode == "F" and a.max() <= 1:  # floats in [0, 1], as most float images hold them
             top = 1.0
-        else:  # 32-bit integers, other floats: by their range
+        else:  # 32-bit integers, other floats: 255 or 65535 as white, by their brightest pixel
             top = 65535.0 if a.max() > 255 else 255.0
         img = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
     if img.mode == "P" and "transparency" in img.info:
@@ -373,12 +375,7 @@ def load_cifar10(root, download):
         return Split(torch.tensor(ds.targets), images=images), ds.classes
 
     try:
-        with open(os.devnull, "w") as quiet:  # torchvision prints "Files already downloaded"
-            stdout, sys.stdout = sys.stdout, quiet
-            try:
-                (train, classes), (test, _) = split(True), split(False)
-            finally:
-                sys.stdout = stdout
+        (train, classes), (test, _) = split(True), split(False)
     except (OSError, RuntimeError) as e:
         archive = os.path.join(root, CIFAR10.filename)
         if os.path.isfile(archive) and not check_integrity(archive, CIFAR10.tgz_md5):
@@ -465,8 +462,9 @@ def sample_images(split, count):
 
 def whitening_filter(split, stats):
     """A fixed 5x5 convolution (3 channels in, 3 out) that decorrelates neighbouring pixels and
-    channels of the standardized images: the centre rows of the ZCA whitening matrix of their
-    5x5 patches, each output channel scaled to unit variance. As a flat list of 225 floats."""
+    channels of the images as normalize(images, stats) gives them (standardized, unless
+    --no-normalize): the centre rows of the ZCA whitening matrix of their 5x5 patches, each output
+    channel scaled to unit variance. As a flat list of 225 floats."""
     area = WHITEN_SIZE * WHITEN_SIZE
     dims = 3 * area  # one patch: 3 channels of WHITEN_SIZE x WHITEN_SIZE pixels
     cov, total, count = torch.zeros(dims, dims, dtype=torch.float64), torch.zeros(dims, dtype=torch.float64), 0
@@ -481,7 +479,7 @@ def whitening_filter(split, stats):
     rows = centre * (eigenvalues + WHITEN_EPS).rsqrt() @ u.T
     variance = (centre * (eigenvalues / (eigenvalues + WHITEN_EPS)) @ centre.T).diag()
     # A channel that does not vary (see channel_stats) has nothing to scale either; one that
-    # varies keeps a variance of order 0.1 to 1 here (it was standardized), far above 1e-6.
+    # varies keeps a variance far above 1e-6 here (CIFAR-10's: about 0.2 standardized, 0.08 in [0, 1]).
     scale = variance.sqrt().where(variance > 1e-6, torch.ones_like(variance))
     return (rows / scale[:, None]).flatten().tolist()
 
@@ -494,7 +492,8 @@ class Batches:
     Each epoch's order is a shuffle seeded by (seed, epoch), so it needs no saved
     RNG state; every global batch is cut into `world` contiguous shards, one per
     process. Used directly on the in-memory path and as the DataLoader's
-    batch_sampler on the streaming path, so both see the same batches."""
+    batch_sampler on the streaming path, so both see the same batches (the same
+    images, when every image is readable: see the module's docstring)."""
 
     def __init__(self, n, batch_size, seed=0, shuffle=False, rank=0, world=1):
         self.n, self.batch_size, self.seed, self.shuffle = n, batch_size, seed, shuffle

@@ -782,7 +782,7 @@ def run(argv=None):
         if not dist.is_initialized() or dist.get_rank() == 0:  # one line, not one a process
             print(f"train.py: {e}", file=sys.stderr)
         sys.exit(130)
-    except KeyboardInterrupt:  # before training started: nothing to save
+    except KeyboardInterrupt:  # before training started (nothing to save), or a second Ctrl-C: stop at once
         print("train.py: interrupted", file=sys.stderr)
         sys.exit(130)
     except Diverged as e:
