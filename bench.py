@@ -1,7 +1,9 @@
 """Where does the time of a CIFAR-10 epoch go? Three pipelines, one run, one machine:
 
-  tutorial  the PyTorch tutorial's way: ImageFolder + ToTensor per image, DataLoader
-            (batch 64, shuffle, no workers), SGD lr 0.01, then evaluation on the test split;
+  tutorial  the PyTorch tutorial's way: ToTensor per image, DataLoader (batch 64, no
+            workers), SGD lr 0.01, then evaluation on the test split; as the tutorial's loop
+            in ../shared/bench reads the JPEG copy, through ImageFolder, shuffled (a folder
+            lists its images by class, where CIFAR-10's arrays come in random order);
   project   train.py's own code: data.load_dataset (decoded once, cached, kept in memory),
             train.train_one_epoch with the DEFAULTS recipe at batch 64 (normalization and
             whitening, augmentation, channels_last, train.make_optimizer) and train.evaluate;
@@ -9,7 +11,7 @@
             optimizer step only (the best of the default layout, channels_last and, on
             CUDA, channels_last with each step replayed as one CUDA graph).
 
-Each is timed over a limited number of steps after a warm-up, then extrapolated to a
+Each is timed over a limited number of steps (training after a warm-up), then extrapolated to a
 full epoch: every training image once, then every test image once (CIFAR-10: 50,000 +
 10,000). Then: the project's epoch at batch 64, 128, 256 and 1024, and the time to load the
 dataset the first time (decoding into a fresh cache) against the second (from the cache).
@@ -48,7 +50,7 @@ import train
 from checkpoint import atomic_write, output_file
 from model import Tudui
 
-WARMUP = 5                          # untimed steps before each timing
+WARMUP = 5                          # untimed training steps before each training timing
 BATCH = 64                          # the tutorial's batch: the three pipelines are compared at it
 FULL_STEPS, QUICK_STEPS = 400, 100  # training steps timed at BATCH
 MAX_STEPS = 2000                    # the timed batches are copied: 0.4 GB of images at BATCH
@@ -66,7 +68,7 @@ def parse_args(argv=None):
                    help=f"{QUICK_STEPS} steps, {QUICK_EVAL:,} test images, no cold decode (unless --decode)")
     p.add_argument("--steps", type=train.checked(int, 0, True, high=MAX_STEPS),
                    help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}, "
-                        f"at most {MAX_STEPS:,}); larger batches are timed on as many images")
+                        f"at most {MAX_STEPS:,}); larger batches are timed on about as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")
     p.add_argument("--json", metavar="FILE", type=output_file, help="also write the results to FILE")
     return p.parse_args(argv)
@@ -291,7 +293,8 @@ def bench_floor(device, sizes, steps, eval_n):
 # ---------------------------------------------------------------- cost as work grows
 
 def bench_batches(loaded, device, sizes, steps, project):
-    """The project's epoch at each of SCALING_BATCHES, timed on the same number of images."""
+    """The project's epoch at each of SCALING_BATCHES, timed on about the same number of images (3 steps
+    at least)."""
     rows = []
     for batch in SCALING_BATCHES:
         if batch == BATCH:
@@ -377,7 +380,7 @@ def main(argv=None):
     reset_peak_memory(device)
     try:
         tutorial = {**bench_tutorial(args.data_dir, device, sizes, steps, eval_n), **peak_memory(device)}
-    except (OSError, RuntimeError) as e:  # ImageFolder + ToTensor, as the tutorial has them, stop at an odd image
+    except (OSError, RuntimeError) as e:  # ImageFolder + ToTensor (the tutorial's loop) stop at an odd image
         if isinstance(e, RuntimeError) and "stack expects each tensor to be equal size" not in str(e):
             raise  # the GPU's own errors, say, are no fault of the images
         raise data.UserError(f"the tutorial's pipeline (ImageFolder + ToTensor) cannot run on {args.data_dir}: "

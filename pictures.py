@@ -1,7 +1,7 @@
 """Pictures for TensorBoard and test.py: labelled image grids and the confusion matrix.
 
 Drawn with torchvision's make_grid and Pillow's ImageDraw, both already needed,
-so no plotting library is added. Each function returns an (H, W, 3) uint8 array.
+so no plotting library is added. Each picture is returned as an (H, W, 3) uint8 array.
 """
 import numpy as np
 import torch
@@ -22,8 +22,9 @@ def font(size=11):
 
 
 def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
-    """Images (uint8, or floats in [0,1]) in a grid, each captioned with its true class
-    and, when given, the predicted class and probability (green when right, red when wrong)."""
+    """Images (uint8, or floats in [0,1]) in a grid, each captioned with its true class when
+    `labels` is given and with the predicted class and probability when `preds` is (green when
+    right, red when wrong; green for all without labels, as for images of one's own)."""
     if len(images) == 0:  # e.g. no mistakes to show
         canvas = Image.new("RGB", (TILE * 2, TILE // 2), "white")
         ImageDraw.Draw(canvas).text((6, 6), "no images to show", fill=(0, 0, 0), font=font())
@@ -53,10 +54,10 @@ def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
 
 
 def confusion_image(confusion, classes, size=1760):
-    """The confusion matrix (rows: true class, columns: predicted) as a labelled heat map, about
-    `size` pixels a side for any number of classes up to `size` (one pixel a class beyond; at 44
-    pixels a cell, 300 classes made a picture of 530 MB): counts and names are written where the
-    cells can hold them."""
+    """The confusion matrix (rows: true class, columns: predicted) as a labelled heat map, cells of
+    at most 44 pixels and at most about `size` pixels a side for any number of classes up to `size`
+    (526 for CIFAR-10's 10; one pixel a class beyond `size`; without that bound, 300 classes made a
+    picture of 530 MB): counts and names are written where the cells can hold them."""
     counts = confusion.cpu().numpy()
     n = len(classes)
     cell = max(1, min(44, size // n))

@@ -56,7 +56,7 @@ def tiny(workdir):
 
 
 def run_cli(module, argv, capsys=None):
-    """Run train.py or test.py's entry point in-process; returns (exit code, stdout, stderr)."""
+    """Run train.py's, test.py's or bench.py's entry point in-process; returns (exit code, stdout, stderr)."""
     try:
         module.run(argv)
         code = 0

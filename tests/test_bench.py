@@ -26,7 +26,8 @@ def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkey
 
 @pytest.mark.parametrize("odd", ["not an image", "a larger image"])
 def test_bench_on_a_folder_the_tutorials_loader_cannot_read_is_one_line(tiny, capsys, monkeypatch, odd):
-    """ImageFolder + ToTensor, as the tutorial has them, stopped with a traceback (until 2026-11-26 15:07 UTC)."""
+    """ImageFolder + ToTensor, as the tutorial's loop has them, stopped with a traceback (until 2026-11-26 15:07
+    UTC)."""
     monkeypatch.setattr(bench, "WARMUP", 1)
     for name in os.listdir(os.path.join(tiny, "train", "cross")):
         path = os.path.join(tiny, "train", "cross", name)
@@ -62,7 +63,7 @@ def test_bench_on_a_file_or_a_diverging_run_or_an_unwritable_json_is_one_line(ti
     code, out, err = run_cli(bench, [*quick, "--json", "no/such/folder/b.json"], capsys)
     assert code == 2 and "--json" in err and "folder no/such/folder does not exist" in err and out == ""
     os.makedirs("results")
-    for name in ("results", ""):  # a folder: found only when writing, after the report; "": nothing written
+    for name in ("results", ""):  # a folder or "": refused with the flags, before any timing
         code, out, err = run_cli(bench, [*quick, "--json", name], capsys)
         assert code == 2 and "--json" in err and "must name a file" in err and out == ""
     # Said after minutes of timing (until 2026-11-26; found by a fuzzing helper):
