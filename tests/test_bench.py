@@ -26,8 +26,8 @@ def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkey
 
 @pytest.mark.parametrize("odd", ["not an image", "a larger image"])
 def test_bench_on_a_folder_the_tutorials_loader_cannot_read_is_one_line(tiny, capsys, monkeypatch, odd):
-    """ImageFolder + ToTensor, as the tutorial's loop has them, stopped with a traceback (until 2026-11-26 15:07
-    UTC)."""
+    """ImageFolder + ToTensor, as the tutorial's loop has them, stopped with a traceback
+    (until 2026-11-26 15:07 UTC)."""
     monkeypatch.setattr(bench, "WARMUP", 1)
     for name in os.listdir(os.path.join(tiny, "train", "cross")):
         path = os.path.join(tiny, "train", "cross", name)
