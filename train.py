@@ -223,6 +223,12 @@ def make_config(explicit, resume_ckpt):
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
         config = {**saved, **explicit}
+        if "device" not in explicit:
+            try:
+                pick_device(config["device"])
+            except UserError as e:  # a run keeps its device: say so where this machine lacks it
+                raise UserError(f"{e}; the run was trained with --device {config['device']}: "
+                                "add --device cpu (or auto) to continue it here") from None
     if config["optimizer"] == "adamw" and {"momentum", "nesterov"} & explicit.keys():
         raise UserError("--momentum and --nesterov are SGD's; AdamW has momentum of its own (betas 0.9, 0.999)")
     if config["schedule"] == "constant" and explicit.get("warmup"):
