@@ -223,12 +223,7 @@ def make_config(explicit, resume_ckpt):
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
         config = {**saved, **explicit}
-        if "device" not in explicit:
-            try:
-                pick_device(config["device"])
-            except UserError as e:  # a run keeps its device: say so where this machine lacks it
-                raise UserError(f"{e}; the run was trained with --device {config['device']}: "
-                                "add --device cpu (or auto) to continue it here") from None
+        check_resumed_run_fits_here(config, explicit)
     if config["optimizer"] == "adamw" and {"momentum", "nesterov"} & explicit.keys():
         raise UserError("--momentum and --nesterov are SGD's; AdamW has momentum of its own (betas 0.9, 0.999)")
     if config["schedule"] == "constant" and explicit.get("warmup"):
@@ -236,6 +231,22 @@ def make_config(explicit, resume_ckpt):
     if config["run_name"] is None:
         config["run_name"] = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + f"_{config['preset'] or 'default'}"
     return config
+
+
+def check_resumed_run_fits_here(config, explicit):
+    """A resumed run keeps its device and data directory unless the flags name others: where this
+    machine lacks them (the run was trained on another one), the error says which flag to add."""
+    if "device" not in explicit:
+        try:
+            pick_device(config["device"])
+        except UserError as e:
+            raise UserError(f"{e}; the run was trained with --device {config['device']}: "
+                            "add --device cpu (or auto) to continue it here") from None
+    data_dir = config["data_dir"]  # (the default one is downloaded to where it is missing)
+    if "data_dir" not in explicit and os.path.normpath(data_dir) != DEFAULTS["data_dir"] \
+            and not os.path.exists(data_dir):
+        raise UserError(f"the run's data directory {data_dir} does not exist here: "
+                        "add --data-dir DIR to continue it on a copy of its data")
 
 
 # ---------------------------------------------------------------- device and processes

@@ -92,7 +92,8 @@ def test_sgd_steps_with_the_scheduled_lr_at_every_batch_and_tensorboard_shows_it
     train_step = train.train_step
     monkeypatch.setattr(train, "train_step", spy)
     # On the CPU: the spy reads the lr between steps, which a step captured as a CUDA graph forbids.
-    run_dir, _ = train_run(capsys, tiny, "lr", "--epochs", "2", "--device", "cpu")  # 12 steps, warm-up 0.1 of them, peak 0.03
+    run_dir, _ = train_run(capsys, tiny, "lr", "--epochs", "2", "--device", "cpu")
+    # 12 steps, warm-up 0.1 of them, peak 0.03
     config = {**train.DEFAULTS, "lr": 0.03}
     assert used == pytest.approx([train.lr_at(s, 12, config) for s in range(12)])
     # By hand: lr/10 at the start, the peak reached at step 1.2, then down to 1/10.8 of it at the last step.
@@ -159,6 +160,15 @@ def test_a_run_saved_with_gpu_optimizer_settings_resumes_on_the_cpu(tiny, capsys
     assert code == 0, err
     group = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["optimizer"]["param_groups"][0]
     assert group["capturable"] is False and isinstance(group["lr"], float)
+
+
+def test_a_run_whose_data_directory_is_gone_says_how_to_continue_it_on_a_copy(tiny, capsys):
+    run_dir, _ = train_run(capsys, tiny, "moved", "--epochs", "1")
+    os.rename(tiny, "copy")  # as on another machine, or from another working directory
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
+    assert code == 2 and err.startswith("train.py: error:") and f"{tiny} does not exist here: add --data-dir" in err
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--data-dir", "copy"], capsys)
+    assert code == 0, err
 
 
 def test_a_checkpoint_holds_the_optimizer_state_on_the_cpu_and_the_lr_as_a_number():
