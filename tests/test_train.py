@@ -91,9 +91,9 @@ def test_sgd_steps_with_the_scheduled_lr_at_every_batch_and_tensorboard_shows_it
         return train_step(model, optimizer, *args)
     train_step = train.train_step
     monkeypatch.setattr(train, "train_step", spy)
-    # On the CPU: the spy reads the lr between steps, which a step captured as a CUDA graph forbids.
+    # 12 steps, warm-up 0.1 of them, peak 0.03. On the CPU: the spy reads the lr between steps, which a
+    # step captured as a CUDA graph forbids.
     run_dir, _ = train_run(capsys, tiny, "lr", "--epochs", "2", "--device", "cpu")
-    # 12 steps, warm-up 0.1 of them, peak 0.03
     config = {**train.DEFAULTS, "lr": 0.03}
     assert used == pytest.approx([train.lr_at(s, 12, config) for s in range(12)])
     # By hand: lr/10 at the start, the peak reached at step 1.2, then down to 1/10.8 of it at the last step.
