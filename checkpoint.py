@@ -121,6 +121,18 @@ def atomic_write(path, write):
         pass
 
 
+def no_checkpoint_in(folder):
+    """Why a folder given as a checkpoint has no last.pth, and what to name instead."""
+    names = sorted(list_folder(folder))
+    others = [f for f in names if f.endswith(".pth")]
+    if others:  # e.g. a run stopped in its first epoch: interrupt.pth only
+        return f"{folder} has no last.pth; name one of its checkpoints: {', '.join(others)}"
+    runs = [os.path.join(folder, f) for f in names if os.path.isdir(os.path.join(folder, f, "checkpoints"))]
+    if runs:  # logs_train itself
+        return f"{folder} holds runs, not a checkpoint; name one: {', '.join(runs[:3])}{', …' if len(runs) > 3 else ''}"
+    return f"no checkpoint in {folder} (a run folder holds checkpoints/last.pth)"
+
+
 def read_checkpoint(path):
     """The checkpoint at `path` as a dict, never running code from it.
 
@@ -129,9 +141,8 @@ def read_checkpoint(path):
     if os.path.isdir(path):
         folder = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
         path = os.path.join(folder, "last.pth")
-        others = [] if os.path.isfile(path) else sorted(f for f in list_folder(folder) if f.endswith(".pth"))
-        if others:  # e.g. a run stopped in its first epoch: interrupt.pth only
-            raise UserError(f"{folder} has no last.pth; name one of its checkpoints: {', '.join(others)}")
+        if not os.path.isfile(path):
+            raise UserError(no_checkpoint_in(folder))
     if not os.path.isfile(path):
         raise UserError(f"checkpoint {path} not found")
     try:
@@ -269,7 +280,7 @@ def newest_readable(run_dir):
     """The checkpoint of `run_dir` with the most training steps among those that load; warns about the others."""
     folder = os.path.join(run_dir, "checkpoints")
     if not os.path.isdir(folder):
-        raise UserError(f"no checkpoints in {folder}")
+        raise UserError(no_checkpoint_in(run_dir))
     names = sorted(list_folder(folder))
     candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not is_hidden(f)]
     if not candidates:

@@ -141,8 +141,12 @@ def check_outputs_finite(finite, ckpt):
 
 
 def evaluate_checkpoint(model, ckpt, args, device):
-    saved = ckpt["config"].get("data_dir")  # another program's config may hold anything there
-    data_dir = args.data_dir or (saved if isinstance(saved, str) else None) or "data"
+    saved = ckpt["config"].get("data_dir")
+    saved = saved if isinstance(saved, str) else None  # another program's config may hold anything there
+    if saved and not args.data_dir and not os.path.exists(saved):  # trained on another machine, or elsewhere
+        raise UserError(f"the checkpoint's data directory {saved} does not exist here: pass --data-dir DIR "
+                        "to score its test split, or give images to classify")
+    data_dir = args.data_dir or saved or "data"
     _, test, classes = load_dataset(data_dir, "auto", args.num_workers, with_train=False)
     if ckpt.get("unnamed") and len(classes) == len(ckpt["classes"]):
         ckpt["classes"] = classes  # a checkpoint without names, trained on an ImageFolder: the same sorted order

@@ -388,6 +388,11 @@ def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsy
     assert Image.open("grid.png").size[0] > 0 and Image.open("grid_confusion.png").size[0] > 0
     code, out, _ = run_cli(predict, ["logs_train/r"], capsys)
     assert f"test accuracy {trained:.4f}" in out and "confusion matrix" in out and "stripes" in out
+    os.rename(tiny, "copy")  # as on another machine, or from another working directory
+    code, _, err = run_cli(predict, ["logs_train/r"], capsys)
+    assert code == 2 and f"data directory {tiny} does not exist here: pass --data-dir DIR" in err
+    code, out, err = run_cli(predict, ["logs_train/r", "--data-dir", "copy", "--json"], capsys)
+    assert code == 0 and json.loads(out)["accuracy"] == trained, err
 
 
 def test_a_network_that_always_answers_cross_is_scored_as_such(tiny, workdir, capsys):
@@ -473,6 +478,20 @@ def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoin
     shutil.copy(checkpoint, "logs_train/r/checkpoints/interrupt.pth")
     code, _, err = run_cli(predict, ["logs_train/r"], capsys)
     assert code == 2 and "no last.pth" in err and "interrupt.pth" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_log_folder_or_an_empty_one_given_as_a_checkpoint_says_what_to_name(checkpoint, workdir, capsys):
+    for run in ("a", "b"):
+        os.makedirs(f"logs_train/{run}/checkpoints")
+        shutil.copy(checkpoint, f"logs_train/{run}/checkpoints/last.pth")
+    os.makedirs("empty")
+    for module in (predict, train):  # test.py, and train.py's --resume
+        argv = (lambda path: [path]) if module is predict else (lambda path: ["--resume", path])
+        code, _, err = run_cli(module, argv("logs_train"), capsys)
+        assert code == 2 and "logs_train holds runs, not a checkpoint; name one: logs_train/a, logs_train/b" in err
+        code, _, err = run_cli(module, argv("empty"), capsys)
+        assert code == 2 and "no checkpoint in empty (a run folder holds checkpoints/last.pth)" in err
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_flags_may_come_before_between_or_after_the_images(checkpoint, workdir, capsys):
