@@ -85,6 +85,9 @@ class Parser(argparse.ArgumentParser):
 def checked(kind, low, strict, high=math.inf, high_strict=False):
     """An argparse type: a `kind` above `low` (or equal to it unless `strict`) and up to `high`
     (or below it when `high_strict`)."""
+    def short(bound):
+        return f"{bound:.6g}" if isinstance(bound, float) else bound
+
     def parse(text):
         try:
             value = kind(text)  # takes surrounding whitespace ("\n-1"), which the messages below leave out
@@ -94,9 +97,11 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
         if kind is float and not math.isfinite(value):  # (a 400-digit int is finite, and too large for a float)
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text.strip()}")
         if value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}, got {text.strip()}")
+            # (--lr's bound is float32's smallest number, 1.2e-38: "> 0" says it to whoever types -1)
+            bound = "> 0" if value <= 0 < low else f"{'>' if strict else '>='} {short(low)}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text.strip()}")
         if value > high or (high_strict and value == high):
-            raise argparse.ArgumentTypeError(f"must be {'<' if high_strict else '<='} {high}, got {text.strip()}")
+            raise argparse.ArgumentTypeError(f"must be {'<' if high_strict else '<='} {short(high)}, got {text.strip()}")
         return value
     return parse
 

@@ -406,7 +406,8 @@ def test_every_flag_with_a_wrong_value_exits_2_naming_it(flag, capsys):
     ("--label-smoothing", "1.5", "<= 1"), ("--warmup", "3", "<= 1"), ("--momentum", "1", "< 1"),
     ("--crop-pad", "32", "<= 31"), ("--seed", str(2**64), "<= 4294967295"),
     ("--lr", "1e39", "<= 3.40282"), ("--weight-decay", "1e300", "<= 3.40282"),
-    ("--lr", "1e-50", ">= 1.17549"),  # 0 in float32: trained nothing, quietly (until 2026-11-26 15:06 UTC)
+    ("--lr", "1e-50", ">= 1.17549e-38, got"),  # 0 in float32: trained nothing, quietly (until 2026-11-26 15:06 UTC)
+    ("--lr", "-1", "must be > 0, got -1"),  # (until 2026-11-27 00:08 UTC: "must be >= 1.1754943508222875e-38")
 ])
 def test_a_flag_above_its_range_exits_2_naming_it(flag, value, limit, capsys):
     """Values that used to fail deep inside training with a traceback (label smoothing, crop
