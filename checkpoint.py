@@ -129,7 +129,8 @@ def no_checkpoint_in(folder):
         return f"{folder} has no last.pth; name one of its checkpoints: {', '.join(others)}"
     runs = [os.path.join(folder, f) for f in names if os.path.isdir(os.path.join(folder, f, "checkpoints"))]
     if runs:  # logs_train itself
-        return f"{folder} holds runs, not a checkpoint; name one: {', '.join(runs[:3])}{', …' if len(runs) > 3 else ''}"
+        more = ", …" if len(runs) > 3 else ""
+        return f"{folder} holds runs, not a checkpoint; name one: {', '.join(runs[:3])}{more}"
     return f"no checkpoint in {folder} (a run folder holds checkpoints/last.pth)"
 
 

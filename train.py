@@ -97,11 +97,12 @@ def checked(kind, low, strict, high=math.inf, high_strict=False):
         if kind is float and not math.isfinite(value):  # (a 400-digit int is finite, and too large for a float)
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text.strip()}")
         if value < low or (strict and value == low):
-            # (--lr's bound is float32's smallest number, 1.2e-38: "> 0" says it to whoever types -1)
+            # (--lr's bound is float32's smallest normal number, 1.2e-38: "> 0" says it to whoever types -1)
             bound = "> 0" if value <= 0 < low else f"{'>' if strict else '>='} {short(low)}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text.strip()}")
         if value > high or (high_strict and value == high):
-            raise argparse.ArgumentTypeError(f"must be {'<' if high_strict else '<='} {short(high)}, got {text.strip()}")
+            bound = f"{'<' if high_strict else '<='} {short(high)}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text.strip()}")
         return value
     return parse
 
