@@ -132,6 +132,8 @@ def claim_run_dir(run_dir, new_run, named, stamps):
         restarted = new_run and os.path.isdir(os.path.join(run_dir, "checkpoints"))
         os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
         lock = open(os.path.join(run_dir, ".lock"), "a")
+    except FileExistsError as e:  # from makedirs: a file where a folder should be (--log-dir /dev/null)
+        raise UserError(f"could not create {run_dir}: {e.filename} is not a folder", code=1) from None
     except OSError as e:
         raise UserError(f"could not create {run_dir}: {e.strerror or e}", code=1) from None
     try:
