@@ -11,7 +11,7 @@ from torchvision.utils import make_grid
 
 TILE = 96        # 32x32 images shown 3x larger
 CAPTION = 28     # pixels of text under each tile
-RIGHT, WRONG = (0, 150, 0), (210, 0, 0)
+RIGHT, WRONG, UNKNOWN = (0, 150, 0), (210, 0, 0), (0, 0, 0)
 
 
 def font(size=11):
@@ -24,7 +24,7 @@ def font(size=11):
 def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
     """Images (uint8, or floats in [0,1]) in a grid, each captioned with its true class when
     `labels` is given and with the predicted class and probability when `preds` is (green when
-    right, red when wrong; green for all without labels, as for images of one's own)."""
+    right, red when wrong; black without labels, as for images of one's own, which may be either)."""
     if len(images) == 0:  # e.g. no mistakes to show
         canvas = Image.new("RGB", (TILE * 2, TILE // 2), "white")
         ImageDraw.Draw(canvas).text((6, 6), "no images to show", fill=(0, 0, 0), font=font())
@@ -43,7 +43,7 @@ def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
             if labels is not None:
                 draw.text((left + 2, top + 2), classes[labels[i]], fill=(0, 0, 0), font=small)
             continue
-        colour = RIGHT if labels is None or preds[i] == labels[i] else WRONG
+        colour = UNKNOWN if labels is None else RIGHT if preds[i] == labels[i] else WRONG
         text = f"{classes[preds[i]]} {probs[i]:.2f}"
         draw.text((left + 2, top + 1), text, fill=colour, font=small)
         if labels is not None:

@@ -42,7 +42,7 @@ def parse_args(argv=None):
     p.add_argument("checkpoint", help="a .pth checkpoint or a run directory")
     p.add_argument("images", nargs="*", default=[],
                    help="image files or folders of images; none: evaluate on the test split")
-    p.add_argument("--topk", type=checked(int, 0, True), default=1, help="classes to show per image (default 1)")
+    p.add_argument("--topk", type=checked(int, 0, True), help="classes to show per image (default 1)")
     p.add_argument("--data-dir", help="dataset for the test split (default: the one the checkpoint was trained on, "
                                       "else data/)")
     p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS), default=min(4, os.cpu_count() or 1),
@@ -52,7 +52,14 @@ def parse_args(argv=None):
     p.add_argument("--save-grid", metavar="FILE.png", type=picture_file,
                    help=f"save the images (the first {GRID_IMAGES}) with their predictions as a picture "
                         "(test split: the most confident mistakes, and FILE_confusion.png)")
-    return p.parse_intermixed_args(argv)  # flags may come between the images
+    args = p.parse_intermixed_args(argv)  # flags may come between the images
+    # Each of these serves one of the two uses; given to the other, it would be silently ignored.
+    if args.images and args.data_dir:
+        p.error("--data-dir names the dataset whose test split is scored; with images given it is not used")
+    if not args.images and args.topk:
+        p.error("--topk is for images given after the checkpoint; the test split is scored by accuracy")
+    args.topk = args.topk or 1
+    return args
 
 
 def expand(paths):

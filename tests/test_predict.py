@@ -441,6 +441,10 @@ def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
                       for t in (0, 1))
     line = slice(2 + pictures.TILE + 14, 2 + pictures.TILE + pictures.CAPTION - 3)  # the "true: …" line
     assert not np.array_equal(true_a[line, 4:pictures.TILE - 4], true_b[line, 4:pictures.TILE - 4])
+    # One's own images have no true class: their captions are neither green (right) nor red (wrong).
+    own = pictures.image_grid(x, None, ["a", "b"], torch.tensor([0, 1]), torch.tensor([0.9, 0.9])).astype(int)
+    r, g, b = own[..., 0], own[..., 1], own[..., 2]
+    assert not ((g - r > 60) | (r - g > 60)).any() and (own[pictures.TILE + 2:] < 60).all(-1).any()
 
 
 def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoint, workdir, capsys, monkeypatch):
@@ -514,6 +518,15 @@ def test_bad_flags_exit_2(checkpoint, capsys):
     for argv in ([checkpoint, "--topk", "0"], [checkpoint, "--device", "tpu"], []):
         code, _, err = run_cli(predict, argv, capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_a_flag_of_the_other_use_is_refused_not_ignored(checkpoint, workdir, capsys):
+    """--topk serves images, --data-dir the test split: each was ignored by the other (until 2026-11-27 00:10 UTC)."""
+    Image.new("RGB", (32, 32)).save("dog.png")
+    for argv, message in (([checkpoint, "--topk", "3"], "--topk is for images"),
+                          ([checkpoint, "dog.png", "--data-dir", "data"], "with images given it is not used")):
+        code, out, err = run_cli(predict, argv, capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not out
 
 
 def test_ctrl_c_is_one_line_and_exit_130(checkpoint, workdir, capsys, monkeypatch):
