@@ -187,7 +187,7 @@ def load_project_data(data_dir, device):
     """What train.main does before its first epoch: load the dataset (decoded, cached, in memory),
     move it to the device, compute the normalization statistics."""
     config = {**train.DEFAULTS, "data_dir": data_dir}
-    train_split, _, test_split, classes = train.load_splits(config, 0, 1, device)
+    train_split, _, test_split, classes, _ = train.load_splits(config, 0, 1, device)
     return {"train": train_split, "test": test_split, "classes": classes,
             "stats": train.input_stats(train_split, config)}
 

@@ -28,7 +28,7 @@ NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * WHITEN_SIZE**2}  # "wh
 
 # The other entries of this project's checkpoints that are read back, and the type each must have.
 ENTRY_TYPES = {"classes": list, "config": dict, "optimizer": dict, "epoch": int, "batch": int, "step": int,
-               "best_val_accuracy": (int, float)}
+               "best_val_accuracy": (int, float), "training_data": dict}
 
 # What a tutorial whole-model pickle may contain; it names its class after the
 # script that saved it, model.py or the training script run as __main__.

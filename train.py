@@ -14,6 +14,7 @@ import interrupt  # before all else: Ctrl-C while torch loads is one line
 import argparse
 import datetime
 import functools
+import hashlib
 import math
 import os
 import signal
@@ -33,7 +34,7 @@ import pictures
 import runs
 from checkpoint import FLOAT32, IDENTITY, atomic_save, load_model, load_optimizer_state
 from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats, is_utf8,
-                  load_dataset, normalize, printable, whitening_filter)
+                  load_dataset, normalize, printable, say, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -603,14 +604,14 @@ def optimizer_state_on_cpu(optimizer):
                              for group in saved["param_groups"]]}
 
 
-def make_checkpoint(model, optimizer, state, config, classes, stats, metrics):
+def make_checkpoint(model, optimizer, state, config, classes, stats, data_id, metrics):
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer_state_on_cpu(optimizer),
         "epoch": state["epoch"], "batch": state["batch"], "step": state["step"],
         "best_val_accuracy": state["best_val_accuracy"],
         # "normalize": the input statistics themselves (input_stats), not the --normalize setting
-        "config": config, "classes": classes, "normalize": stats, "metrics": metrics,
+        "config": config, "classes": classes, "normalize": stats, "training_data": data_id, "metrics": metrics,
     }
 
 
@@ -638,7 +639,8 @@ def preview_predictions(model, test, stats, device):
 # ---------------------------------------------------------------- the run
 
 def load_splits(config, rank, world, device, resume_ckpt=None):
-    """(train, val or None, test, class names), on `device` when they fit in memory."""
+    """(train, val or None, test, class names, what identifies the training data), on `device`
+    when they fit in memory."""
     # CIFAR-10 is downloaded into the default data/ only: a --data-dir of one's own is never filled.
     load = functools.partial(load_dataset, config["data_dir"], config["data_path"], config["num_workers"],
                              download=os.path.normpath(config["data_dir"]) == DEFAULTS["data_dir"])
@@ -646,6 +648,9 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
     train, test, classes = on_rank_0(load, rank, world, device) or load()
     if resume_ckpt is not None and resume_ckpt["classes"] != classes:
         raise UserError(f"the data's classes differ from the resumed run's: {classes} vs {resume_ckpt['classes']}")
+    data_id = training_data_id(train)
+    if resume_ckpt is not None:
+        check_same_training_data(resume_ckpt.get("training_data"), data_id, config)
     val = None
     if config["val_split"]:
         if config["val_split"] >= len(train):
@@ -654,7 +659,29 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
         val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
     if device.type != "cpu":
         train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
-    return train, val, test, classes
+    return train, val, test, classes, data_id
+
+
+def training_data_id(train):
+    """The training split as found, before any images are held out: its size and a hash of its
+    labels in order. A resumed run compares it with its checkpoint's."""
+    labels = train.labels.cpu().to(torch.int64).numpy().tobytes()
+    return {"images": len(train), "labels_sha256": hashlib.sha256(labels).hexdigest()}
+
+
+def check_same_training_data(saved, found, config):
+    """Images added, removed, fixed or newly unreadable since the run began (or another --data-path
+    where some are unreadable: the streamed split counts them): with --val-split the held-out
+    images would be drawn anew, among those trained on, so the run is refused; else a warning."""
+    if saved is None or saved == found:  # (checkpoints before 2026-11-27 hold no "training_data")
+        return
+    then, now = saved.get("images") if isinstance(saved, dict) else None, found["images"]
+    change = f"the training split has changed since the checkpoint was saved ({then} images then, {now} now" + \
+             (", other labels)" if then == now else ")")
+    if config["val_split"]:
+        raise UserError(f"{change}: its --val-split images would be drawn anew, among images it has trained on; "
+                        "start a new run, or resume on the data as it was")
+    say(f"warning: {change}; the run goes on with the data as it is now")
 
 
 def input_stats(train, config, resume_ckpt=None):
@@ -700,7 +727,7 @@ def main(argv=None):
 
     run_dir, new_run = runs.choose_run_dir(config, explicit, resume, resume_ckpt)
 
-    train, val, test, classes = load_splits(config, rank, world, device, resume_ckpt)
+    train, val, test, classes, data_id = load_splits(config, rank, world, device, resume_ckpt)
     stats = input_stats(train, config, resume_ckpt)
     model, forward, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
@@ -753,7 +780,7 @@ def main(argv=None):
             # processes agree only every --log-every steps) lets it finish: evaluated, saved, then stopped.
             if state["batch"] < batches_per_epoch and stop_agreed(ctx):
                 if rank == 0:
-                    atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, {}),
+                    atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, data_id, {}),
                                 os.path.join(run_dir, "checkpoints", "interrupt.pth"))
                 raise Interrupted(f"interrupted at step {state['step']}; continue with: "
                                   f"{runs.resume_command(run_dir, world)}")
@@ -777,7 +804,7 @@ def main(argv=None):
             state["batch"] = 0
 
             def end_epoch():  # process 0's alone: the others would copy the weights for nothing
-                ckpt = make_checkpoint(model, optimizer, state, config, classes, stats, metrics)
+                ckpt = make_checkpoint(model, optimizer, state, config, classes, stats, data_id, metrics)
                 preview = preview_predictions(model, test, stats, device)
                 save_and_report(run_dir, ckpt, best, writer, test_result, preview)
             on_rank_0(end_epoch, rank, world, device)

@@ -120,6 +120,26 @@ def test_resume_gives_the_same_weights_as_a_straight_run(tiny, capsys):
     assert [s for s, _ in scalars(split, "test/accuracy")] == [1, 2, 3, 4]
 
 
+def test_a_run_resumed_on_changed_training_data_never_trains_on_its_validation_images(tiny, capsys):
+    """The held-out images are drawn by the seed from the training split as found: images added,
+    removed or unreadable in one data path only would move some of them into training (they did,
+    silently, until 2026-11-27 00:26 UTC; found by a practitioner's walkthrough)."""
+    held, plain = (train_run(capsys, tiny, name, "--epochs", "1", *extra)[0]
+                   for name, extra in (("held", ["--val-split", "6"]), ("plain", [])))
+    added = f"{tiny}/train/circle/added.png"
+    shutil.copy(f"{tiny}/train/circle/000.png", added)
+    code, _, err = run_cli(train, ["--resume", held, "--epochs", "2"], capsys)
+    assert code == 2 and "changed since the checkpoint was saved (24 images then, 25 now): its --val-split" in err
+    code, _, err = run_cli(train, ["--resume", plain, "--epochs", "2"], capsys)  # nothing held out: said, goes on
+    assert code == 0 and "warning: the training split has changed" in err, err
+    with open(added, "wb") as f:
+        f.write(b"not an image")  # skipped when decoded into memory, counted when streamed
+    code, _, err = run_cli(train, ["--resume", held, "--epochs", "2", "--data-path", "stream"], capsys)
+    assert code == 2 and "(24 images then, 25 now)" in err
+    code, _, err = run_cli(train, ["--resume", held, "--epochs", "2"], capsys)
+    assert code == 0 and "training split has changed" not in err, err  # in memory: the same 24 as before
+
+
 def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "done", "--epochs", "1")
     code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth"], capsys)
