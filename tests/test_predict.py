@@ -443,7 +443,7 @@ def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
     assert not np.array_equal(true_a[line, 4:pictures.TILE - 4], true_b[line, 4:pictures.TILE - 4])
     # One's own images have no true class: their captions are neither green (right) nor red (wrong).
     own = pictures.image_grid(x, None, ["a", "b"], torch.tensor([0, 1]), torch.tensor([0.9, 0.9])).astype(int)
-    r, g, b = own[..., 0], own[..., 1], own[..., 2]
+    r, g = own[..., 0], own[..., 1]
     assert not ((g - r > 60) | (r - g > 60)).any() and (own[pictures.TILE + 2:] < 60).all(-1).any()
 
 
