@@ -153,8 +153,11 @@ def read_checkpoint(path):
     except pickle.UnpicklingError as e:
         if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
             raise UserError(f"{path} is an image, not a checkpoint") from None
-        raise UserError(f"refusing to load {path}: it holds something other than weights "
-                        f"({refusal_reason(e)})") from None
+        reason = refusal_reason(e)
+        whole = "Tudui" in reason or "torch.nn.modules" in reason  # a network of one's own, saved whole
+        raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})"
+                        + ("; a network saved whole is read only as the tutorial's model.Tudui or __main__.Tudui: "
+                           "save its state_dict() instead" if whole else "")) from None
     except PermissionError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     # A sound zip around a malformed pickle: the safe unpickler fails with any of the others.

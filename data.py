@@ -310,7 +310,8 @@ def skipped_warning(bad, where):
     names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
                       for p in bad[:3])
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-    return f"warning: skipped {len(bad)} unreadable image(s) in {where}: {names}{more}"
+    return f"warning: skipped {len(bad)} unreadable image(s) (corrupt, or too large to decode safely) in {where}: " \
+           f"{names}{more}"
 
 
 def load_folder_split(split_dir, files, labels, num_workers):
@@ -322,8 +323,8 @@ def load_folder_split(split_dir, files, labels, num_workers):
     blob = read_cache(path, key, num_classes=int(labels.max()) + 1 if len(labels) else 0)
     if blob is None:
         say(f"decoding {len(files)} images in {split_dir} (once; cached in {path})")
-        images, labels, bad = decode_all(files, labels, num_workers)
-        blob = {"key": key, "images": images, "labels": labels, "skipped": bad}
+        images, kept, bad = decode_all(files, labels, num_workers)
+        blob = {"key": key, "images": images, "labels": kept, "skipped": bad}
         try:
             os.makedirs(CACHE_DIR, exist_ok=True)
             atomic_save(blob, path)
@@ -333,6 +334,11 @@ def load_folder_split(split_dir, files, labels, num_workers):
         say(skipped_warning(blob["skipped"], split_dir))
     if len(blob["labels"]) == 0:
         raise UserError(f"no readable images in {split_dir}")
+    lost = sorted(set(labels.tolist()) - set(blob["labels"].tolist()))
+    if lost:  # as a class folder without images is refused: a class never seen, or never scored
+        first = files[labels.tolist().index(lost[0])]
+        raise UserError(f"class folder {printable(os.path.relpath(first, split_dir).split(os.sep)[0])} in "
+                        f"{split_dir} has no readable images{f' (and {len(lost) - 1} more)' if len(lost) > 1 else ''}")
     return Split(blob["labels"], images=blob["images"])
 
 
@@ -354,7 +360,10 @@ def load_image_folder(root, data_path, num_workers, with_train):
             raise UserError(f"train and test class folders in {root} have the same names written in two Unicode "
                             f"forms (as macOS and Linux write them): {', '.join(sorted(composed(only)))}; rename "
                             "them in one split")
-        raise UserError(f"train and test class folders differ in {root}: {', '.join(only)}")
+        where = [f"only in {split}/: {', '.join(sorted(set(mine) - set(theirs)))}"
+                 for split, mine, theirs in (("train", classes, test_classes), ("test", test_classes, classes))
+                 if set(mine) - set(theirs)]
+        raise UserError(f"train and test class folders differ in {root}: {'; '.join(where)}")
     if data_path == "auto":
         largest = len(train_files) if with_train else len(test_files)
         data_path = "memory" if largest * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"

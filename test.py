@@ -21,7 +21,7 @@ from PIL import Image
 import pictures
 from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
 from data import (BadImage, UserError, has_image_extension, is_hidden, list_folder, load_dataset, load_image,
-                  printable, warn_ignored)
+                  printable, say, warn_ignored)
 from train import EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -69,8 +69,11 @@ def expand(paths):
         if os.path.isdir(path):
             names = [f for f in list_folder(path) if not is_hidden(f)]
             inside = sorted(os.path.join(path, f) for f in names if has_image_extension(f))
-            warn_ignored([f for f in names if not has_image_extension(f)
-                          and not os.path.isdir(os.path.join(path, f))], path)  # as training leaves them out
+            folders = sorted(f for f in names if os.path.isdir(os.path.join(path, f)))
+            warn_ignored([f for f in names if not has_image_extension(f) and f not in folders], path)  # as training
+            if folders and inside:  # (with no image beside them, the folder is reported as unreadable)
+                say(f"note: the images directly in {printable(path)} are classified, not those in its "
+                    f"{len(folders)} subfolder(s) ({printable(folders[0])}{', …' if len(folders) > 1 else ''})")
             out += inside or [path]  # an empty folder is reported as unreadable
         else:
             out.append(path)

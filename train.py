@@ -673,7 +673,7 @@ def check_same_training_data(saved, found, config):
     """Images added, removed, fixed or newly unreadable since the run began (or another --data-path
     where some are unreadable: the streamed split counts them): with --val-split the held-out
     images would be drawn anew, among those trained on, so the run is refused; else a warning."""
-    if saved is None or saved == found:  # (checkpoints before 2026-11-27 hold no "training_data")
+    if saved is None or saved == found:  # (checkpoints before 2026-11-27 00:26 UTC hold none)
         return
     then, now = saved.get("images") if isinstance(saved, dict) else None, found["images"]
     change = f"the training split has changed since the checkpoint was saved ({then} images then, {now} now" + \

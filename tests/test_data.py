@@ -101,6 +101,17 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     assert err.count("warning: skipped 5 unreadable") == 1 and "cross/bad0.png" in err and "2 more" in err
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_a_class_folder_without_one_readable_image_is_refused_as_an_empty_one_is(tiny, capsys, split):
+    """It trained a class it never saw, or scored one with no images as 0.0 (until 2026-11-27 00:32 UTC)."""
+    for name in os.listdir(os.path.join(tiny, split, "cross")):
+        with open(os.path.join(tiny, split, "cross", name), "wb") as f:
+            f.write(b"not a png")
+    for _ in range(2):  # decoded, then from the cache
+        with pytest.raises(data.UserError, match=f"class folder cross in .*{split} has no readable images"):
+            data.load_dataset(tiny)
+
+
 @pytest.mark.parametrize("values, dtype, suffix, expected", [
     ([65535, 65535], np.uint16, ".png", 255),  # 16-bit: white
     ([255, 255], np.uint16, ".png", 1),  # a dark 16-bit image stays dark
@@ -223,7 +234,10 @@ def test_a_dataset_folder_whose_name_is_not_utf8_trains_and_such_a_class_folder_
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda root: shutil.rmtree(os.path.join(root, "test", "stripes")), "differ"),
+    (lambda root: shutil.rmtree(os.path.join(root, "test", "stripes")), "differ in"),
+    (lambda root: shutil.copytree(os.path.join(root, "train", "cross"), os.path.join(root, "train", "dots")),
+     "only in train/: dots"),  # which split (until 2026-11-27 00:32 UTC the line did not say)
+    (lambda root: shutil.rmtree(os.path.join(root, "train", "stripes")), "only in test/: stripes"),
     (lambda root: os.makedirs(os.path.join(root, "train", "empty")), "empty"),
     (lambda root: os.rename(os.path.join(root, "test"), os.path.join(root, "val")), "missing split"),
     (lambda root: [shutil.rmtree(os.path.join(root, split, name)) for split in ("train", "test")
@@ -269,8 +283,9 @@ def test_streamed_unreadable_images_are_named_once_not_every_epoch(tiny, capsys)
                                    "--lr", "0.01", "--device", "cpu"], capsys)
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("warning")]
-    assert warnings == [f"warning: skipped 1 unreadable image(s) in {tiny}/train: cross/000.png",
-                        f"warning: skipped 1 unreadable image(s) in {tiny}/test: circle/500.png"]
+    why = "(corrupt, or too large to decode safely)"
+    assert warnings == [f"warning: skipped 1 unreadable image(s) {why} in {tiny}/train: cross/000.png",
+                        f"warning: skipped 1 unreadable image(s) {why} in {tiny}/test: circle/500.png"]
 
 
 def test_a_streamed_batch_keeps_each_label_with_its_image_around_an_unreadable_one(tiny):

@@ -199,6 +199,11 @@ def test_a_folder_of_images_names_the_files_it_leaves_out_for_their_extension(wo
     assert code == 0 and out.startswith("pics/a.png") and len(out.splitlines()) == 1
     assert err == ("note: ignored 1 file(s) in pics that are not images by their extension (.gif); images end in "
                    ".jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp\n")
+    os.makedirs("pics/sub/deeper")  # images in subfolders are not classified: said (silent until 2026-11-27 00:32 UTC)
+    Image.new("RGB", (32, 32)).save("pics/sub/c.png")
+    code, out, err = run_cli(predict, [str(workdir / "sd.pth"), "pics"], capsys)
+    assert code == 0 and len(out.splitlines()) == 1
+    assert "note: the images directly in pics are classified, not those in its 1 subfolder(s) (sub)" in err
 
 
 def test_a_state_dict_saved_from_torch_compile_works(workdir, capsys):
@@ -257,6 +262,22 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_runs(workdir, capsys)
     assert not marker.exists()
     code, _, err = run_cli(train, ["--resume", str(workdir / "evil.pth")], capsys)
     assert code == 2 and "refusing" in err and not marker.exists()
+
+
+def test_a_network_of_ones_own_saved_whole_is_refused_with_what_to_save_instead(workdir, capsys, monkeypatch):
+    """A Tudui of one's own package, or with a ReLU added: the line said only what PyTorch refused."""
+    with open("mynet.py", "w") as f:
+        f.write("from torch import nn\nimport model\n\nclass Tudui(model.Tudui):\n    pass\n\n"
+                "def with_relu():\n    m = model.Tudui()\n    m.model.insert(1, nn.ReLU())\n    return m\n")
+    monkeypatch.syspath_prepend(str(workdir))
+    import mynet
+    torch.save(mynet.Tudui(), "own.pth")
+    torch.save(mynet.with_relu(), "relu.pth")
+    Image.new("RGB", (32, 32)).save("x.png")
+    for name, refused in (("own.pth", "mynet.Tudui"), ("relu.pth", "ReLU")):
+        code, _, err = run_cli(predict, [name, "x.png"], capsys)
+        assert code == 2 and refused in err and err.strip().endswith("save its state_dict() instead"), err
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_a_checkpoint_of_another_architecture_names_the_shapes(workdir, capsys):
