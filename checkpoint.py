@@ -8,6 +8,7 @@ too, with an allowlist of exactly the classes that network is built from.
 import argparse
 import os
 import pickle
+import re
 import secrets
 import stat
 import struct
@@ -154,10 +155,11 @@ def read_checkpoint(path):
         if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
             raise UserError(f"{path} is an image, not a checkpoint") from None
         reason = refusal_reason(e)
-        whole = "Tudui" in reason or "torch.nn.modules" in reason  # a network of one's own, saved whole
-        raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})"
-                        + ("; a network saved whole is read only as the tutorial's model.Tudui or __main__.Tudui: "
-                           "save its state_dict() instead" if whole else "")) from None
+        hint = ("; a Tudui saved whole is read from model.Tudui or __main__.Tudui only: save its state_dict() "
+                "instead" if "Tudui" in reason else  # the network of one's own package
+                "; only the tutorial's network can be read (Conv2d, MaxPool2d, Flatten, Linear)"
+                if "torch.nn.modules" in reason else "")  # another network
+        raise UserError(f"refusing to load {path}: it holds something other than weights ({reason}){hint}") from None
     except PermissionError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     # A sound zip around a malformed pickle: the safe unpickler fails with any of the others.
@@ -174,6 +176,10 @@ def read_checkpoint(path):
         if key in obj and (not isinstance(obj[key], kind) or isinstance(obj[key], bool)
                            or (kind is int and not 0 <= obj[key] < 2**53)):  # an epoch, step or batch
             raise UserError(f"{path} has a malformed {key!r} entry")
+    data_id = obj.get("training_data", {"images": 0, "sha256": "0" * 64})  # (what a resume compares)
+    if not (data_id.keys() == {"images", "sha256"} and type(data_id["images"]) is int and data_id["images"] >= 0
+            and isinstance(data_id["sha256"], str) and re.fullmatch("[0-9a-f]{64}", data_id["sha256"])):
+        raise UserError(f"{path} has a malformed 'training_data' entry")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
     if "classes" not in obj:  # the tutorial's checkpoints: CIFAR-10's classes; class_0, ... when not 10

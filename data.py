@@ -29,7 +29,9 @@ from torchvision.datasets.utils import check_integrity
 
 IMAGE_SIZE = 32
 CACHE_DIR = os.path.join("data", "cache")
-CACHE_VERSION = 3  # 2: photos turned upright by their EXIF orientation; 3: resized as torchvision's Resize
+# 2: photos turned upright by their EXIF orientation; 3: resized as torchvision's Resize; 4: the unreadable
+# files named relative to their split folder (a resume compares which files a run trained on)
+CACHE_VERSION = 4
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
 WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
@@ -152,8 +154,9 @@ def stack_readable(items):
 
 
 class Split:
-    """One split of a dataset. In memory: `images` (N,3,32,32) uint8 and `labels`.
-    Streamed: `files` and `labels`, decoded batch by batch."""
+    """One split of a dataset. In memory: `images` (N,3,32,32) uint8 and `labels` (and, from an
+    image folder, the `files` they were decoded from). Streamed: `files` and `labels`, decoded
+    batch by batch."""
 
     def __init__(self, labels, images=None, files=None):
         self.labels, self.images, self.files = labels, images, files
@@ -264,8 +267,8 @@ def cache_path(split_dir):
     return os.path.join(CACHE_DIR, f"{parent}-{os.path.basename(name)}-{tag}.pt")
 
 
-def read_cache(path, key, num_classes):
-    """The cached split, or None when absent, stale or unreadable."""
+def read_cache(path, key, files, num_classes):
+    """The cached split of `files`, or None when absent, stale or unreadable."""
     if not os.path.exists(path):
         return None
     try:
@@ -277,7 +280,8 @@ def read_cache(path, key, num_classes):
         if images.dtype != torch.uint8 or images.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE) or \
                 labels.dtype != torch.long or labels.shape != images.shape[:1] or \
                 not ((labels >= 0) & (labels < num_classes)).all() or \
-                not (isinstance(skipped, list) and all(isinstance(f, str) for f in skipped)):
+                not (isinstance(skipped, list) and all(isinstance(f, str) for f in skipped)) or \
+                len(labels) + len(skipped) != len(files):
             raise ValueError("its contents do not match its key")
         return blob
     except Exception as e:  # any damage means rebuild, never a crash
@@ -320,11 +324,12 @@ def load_folder_split(split_dir, files, labels, num_workers):
 
     path = cache_path(split_dir)
     key = folder_fingerprint(split_dir, files)
-    blob = read_cache(path, key, num_classes=int(labels.max()) + 1 if len(labels) else 0)
+    blob = read_cache(path, key, files, num_classes=int(labels.max()) + 1 if len(labels) else 0)
     if blob is None:
         say(f"decoding {len(files)} images in {split_dir} (once; cached in {path})")
         images, kept, bad = decode_all(files, labels, num_workers)
-        blob = {"key": key, "images": images, "labels": kept, "skipped": bad}
+        blob = {"key": key, "images": images, "labels": kept,
+                "skipped": [os.path.relpath(f, split_dir) for f in bad]}
         try:
             os.makedirs(CACHE_DIR, exist_ok=True)
             atomic_save(blob, path)
@@ -339,7 +344,9 @@ def load_folder_split(split_dir, files, labels, num_workers):
         first = files[labels.tolist().index(lost[0])]
         raise UserError(f"class folder {printable(os.path.relpath(first, split_dir).split(os.sep)[0])} in "
                         f"{split_dir} has no readable images{f' (and {len(lost) - 1} more)' if len(lost) > 1 else ''}")
-    return Split(blob["labels"], images=blob["images"])
+    skipped = set(blob["skipped"])
+    readable = [f for f in files if os.path.relpath(f, split_dir) not in skipped]
+    return Split(blob["labels"], images=blob["images"], files=readable)
 
 
 def composed(names):

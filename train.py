@@ -646,11 +646,9 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
                              download=os.path.normpath(config["data_dir"]) == DEFAULTS["data_dir"])
     # Process 0 first: it downloads or decodes and caches, then the others read its cache.
     train, test, classes = on_rank_0(load, rank, world, device) or load()
-    if resume_ckpt is not None and resume_ckpt["classes"] != classes:
-        raise UserError(f"the data's classes differ from the resumed run's: {classes} vs {resume_ckpt['classes']}")
-    data_id = training_data_id(train)
-    if resume_ckpt is not None:
-        check_same_training_data(resume_ckpt.get("training_data"), data_id, config)
+    data_id = training_data_id(train, os.path.join(config["data_dir"], "train"))
+    if resume_ckpt is not None:  # (process 0 says why, in one line)
+        on_rank_0(lambda: check_same_data(resume_ckpt, classes, data_id, config), rank, world, device)
     val = None
     if config["val_split"]:
         if config["val_split"] >= len(train):
@@ -662,22 +660,27 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
     return train, val, test, classes, data_id
 
 
-def training_data_id(train):
+def training_data_id(train, split_dir):
     """The training split as found, before any images are held out: its size and a hash of its
-    labels in order. A resumed run compares it with its checkpoint's."""
-    labels = train.labels.cpu().to(torch.int64).numpy().tobytes()
-    return {"images": len(train), "labels_sha256": hashlib.sha256(labels).hexdigest()}
+    labels and (image folders) file names, in order. A resumed run compares it with its checkpoint's."""
+    h = hashlib.sha256(train.labels.cpu().to(torch.int64).numpy().tobytes())
+    for path in train.files or []:  # (CIFAR-10 has no files: its labels stand for it)
+        h.update(os.fsencode(os.path.relpath(path, split_dir)) + b"\0")
+    return {"images": len(train), "sha256": h.hexdigest()}
 
 
-def check_same_training_data(saved, found, config):
-    """Images added, removed, fixed or newly unreadable since the run began (or another --data-path
-    where some are unreadable: the streamed split counts them): with --val-split the held-out
-    images would be drawn anew, among those trained on, so the run is refused; else a warning."""
+def check_same_data(resume_ckpt, classes, found, config):
+    """The resumed run's classes, and its training split as it was. Images added, removed, renamed
+    or newly unreadable since the checkpoint (or another --data-path where some are unreadable: the
+    streamed split counts them): with --val-split the held-out images would be drawn anew, among
+    those trained on, so the run is refused; else a warning."""
+    if resume_ckpt["classes"] != classes:
+        raise UserError(f"the data's classes differ from the resumed run's: {classes} vs {resume_ckpt['classes']}")
+    saved = resume_ckpt.get("training_data")
     if saved is None or saved == found:  # (checkpoints before 2026-11-27 00:26 UTC hold none)
         return
-    then, now = saved.get("images") if isinstance(saved, dict) else None, found["images"]
-    change = f"the training split has changed since the checkpoint was saved ({then} images then, {now} now" + \
-             (", other labels)" if then == now else ")")
+    change = f"the training split has changed since the checkpoint was saved ({saved['images']} images then, " + \
+             f"{found['images']} now" + (", other files)" if saved["images"] == found["images"] else ")")
     if config["val_split"]:
         raise UserError(f"{change}: its --val-split images would be drawn anew, among images it has trained on; "
                         "start a new run, or resume on the data as it was")

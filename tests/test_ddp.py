@@ -1,6 +1,7 @@
 """DistributedDataParallel under torchrun, 2 CPU processes (gloo), against a single process."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,6 +163,14 @@ def test_an_error_only_process_0_meets_is_one_line_from_it_alone(tiny, capsys):
     os.makedirs("logs_train/w/checkpoints/epoch_002.pth")  # where epoch 2's checkpoint would be written
     err = torchrun_fails("--resume", "logs_train/w", "--epochs", "2")
     assert err.count("train.py: error: could not write logs_train/w/checkpoints/epoch_002.pth") == 1, err[-3000:]
+    assert "[rank1]" not in err and "Connection" not in err, err[-3000:]
+    # A resume on changed data, refused after every process has loaded it (each said why until 2026-11-27 00:43 UTC).
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "v", "--epochs", "1", "--val-split", "3",
+                                   *COMMON], capsys)
+    assert code == 0, err
+    shutil.copy(f"{tiny}/train/circle/000.png", f"{tiny}/train/circle/added.png")
+    err = torchrun_fails("--resume", "logs_train/v", "--epochs", "2")
+    assert err.count("train.py: error: the training split has changed") == 1, err[-3000:]
     assert "[rank1]" not in err and "Connection" not in err, err[-3000:]
 
 

@@ -274,9 +274,11 @@ def test_a_network_of_ones_own_saved_whole_is_refused_with_what_to_save_instead(
     torch.save(mynet.Tudui(), "own.pth")
     torch.save(mynet.with_relu(), "relu.pth")
     Image.new("RGB", (32, 32)).save("x.png")
-    for name, refused in (("own.pth", "mynet.Tudui"), ("relu.pth", "ReLU")):
+    for name, refused, hint in (("own.pth", "mynet.Tudui", "save its state_dict() instead"),
+                                ("relu.pth", "ReLU", "only the tutorial's network can be read (Conv2d, MaxPool2d, "
+                                                     "Flatten, Linear)")):
         code, _, err = run_cli(predict, [name, "x.png"], capsys)
-        assert code == 2 and refused in err and err.strip().endswith("save its state_dict() instead"), err
+        assert code == 2 and refused in err and err.strip().endswith(hint), err
         assert len(err.strip().splitlines()) == 1
 
 
@@ -344,6 +346,10 @@ def test_a_checkpoint_whose_outputs_overflow_is_named_not_scored(tiny, workdir, 
     ({"step": -1}, "malformed 'step'"),
     ({"step": 2**70}, "malformed 'step'"),
     ({"classes": []}, "has no classes"),
+    ({"training_data": {}}, "malformed 'training_data'"),  # what a resume compares: a hand edit is named
+    ({"training_data": {"images": "24", "sha256": "0" * 64}}, "malformed 'training_data'"),
+    ({"training_data": {"images": torch.tensor([24, 24]), "sha256": "0" * 64}}, "malformed 'training_data'"),
+    ({"training_data": {"images": 24, "sha256": "x"}}, "malformed 'training_data'"),
     # Until 2026-11-26 12:55 UTC: tracebacks, a PyTorch warning, or NaN predictions with exit 0.
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.tensor(0.0)}}, "model.8.bias expected (10,), found ()"),
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.zeros(10).to_sparse()}}, "not plain weights"),

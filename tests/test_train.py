@@ -122,7 +122,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(tiny, capsys):
 
 def test_a_run_resumed_on_changed_training_data_never_trains_on_its_validation_images(tiny, capsys):
     """The held-out images are drawn by the seed from the training split as found: images added,
-    removed or unreadable in one data path only would move some of them into training (they did,
+    removed, renamed or unreadable in one data path only would move some of them into training (they did,
     silently, until 2026-11-27 00:26 UTC; found by a practitioner's walkthrough)."""
     held, plain = (train_run(capsys, tiny, name, "--epochs", "1", *extra)[0]
                    for name, extra in (("held", ["--val-split", "6"]), ("plain", [])))
@@ -138,6 +138,10 @@ def test_a_run_resumed_on_changed_training_data_never_trains_on_its_validation_i
     assert code == 2 and "(24 images then, 25 now)" in err
     code, _, err = run_cli(train, ["--resume", held, "--epochs", "2"], capsys)
     assert code == 0 and "training split has changed" not in err, err  # in memory: the same 24 as before
+    os.remove(added)
+    os.rename(f"{tiny}/train/circle/000.png", f"{tiny}/train/circle/100.png")  # as many images, in another order
+    code, _, err = run_cli(train, ["--resume", held, "--epochs", "3"], capsys)
+    assert code == 2 and "(24 images then, 24 now, other files)" in err
 
 
 def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, capsys):
