@@ -203,21 +203,21 @@ def project_train_seconds(loaded, device, sizes, batch_size, steps):
     warm-up run of WARMUP batches; returns the seconds for a whole training epoch, and the model."""
     config = {**train.DEFAULTS, "batch_size": batch_size}
     graphs = train.use_cuda_graphs(config, device, 1)
-    model, forward, optimizer, criterion = train.build_model(config, len(loaded["classes"]), device, 1, graphs)
+    model, train_model, optimizer, criterion = train.build_model(config, len(loaded["classes"]), device, 1, graphs)
     ctx = {"config": config, "device": device, "stats": loaded["stats"], "world": 1, "writer": None,
            "show_bar": False, "stop_requested": False}
-    ctx["graphed_step"] = train.graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
+    ctx["graphed_step"] = train.graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
     split = loaded["train"]
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))
     picks = order[torch.arange((WARMUP + steps) * batch_size) % len(split)]  # wraps around on small datasets
     warm, timed_part = split.subset(picks[:WARMUP * batch_size]), split.subset(picks[WARMUP * batch_size:])
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
-    train.train_one_epoch(forward, optimizer, criterion, loader_for(warm, batch_size, device), state, ctx)
+    train.train_one_epoch(train_model, optimizer, criterion, loader_for(warm, batch_size, device), state, ctx)
     state.update(epoch=1, batch=0)  # as train.main does between epochs
     sync(device)
     t0 = time.perf_counter()
-    train.train_one_epoch(forward, optimizer, criterion, loader_for(timed_part, batch_size, device), state, ctx)
+    train.train_one_epoch(train_model, optimizer, criterion, loader_for(timed_part, batch_size, device), state, ctx)
     sync(device)
     return (time.perf_counter() - t0) / len(timed_part) * sizes[0], model
 

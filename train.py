@@ -64,7 +64,7 @@ RESUMABLE = {"epochs", "lr", "log_dir", "run_name", "device", "num_workers", "da
 # flags say, never what the checkpoint says (it may come from another machine; older versions
 # allowed run names that were paths).
 LOCATIONS = ("log_dir", "run_name")
-EVAL_BATCH = 1000
+EVAL_BATCH = 1000  # images per evaluation batch: it sets speed and memory, not what is measured
 MAX_WORKERS = 256  # decoding processes: a typo of 1000 or more would take minutes to start, or hang
 
 
@@ -141,7 +141,7 @@ def parse_args(argv=None, parser_class=Parser):
     positive, count, fraction = checked(int, 0, True), checked(int, 0, False), checked(float, 0, False, high=1)
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="tutorial: the tutorial's settings (shuffled, though); other flags override it")
-    # At most a million: the lr schedule counts its steps in floats.
+    # At most a million, far beyond any real run: a typo such as 10**400 would overflow lr_at's floats.
     p.add_argument("--epochs", type=checked(int, 0, True, high=10**6), help=f"total epochs (default {d['epochs']})")
     p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
                                                         f"(default {d['batch_size']})")
@@ -284,7 +284,7 @@ def setup_processes(config):
     elif wanted == "cpu":
         device, backend = torch.device("cpu"), "gloo"
     else:
-        raise UserError("torchrun supports --device cuda or cpu")
+        raise UserError("under torchrun, train.py supports --device cuda or cpu")
     if config["batch_size"] % world:
         raise UserError(f"the batch of {config['batch_size']} (--batch-size) does not split evenly over {world} "
                         "processes; use a number of processes that divides it")
@@ -338,7 +338,7 @@ def make_optimizer(model, config, device, graphs=False):
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config["weight_decay"], capturable=graphs,
                                  **fused)
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=config["momentum"],
-                           nesterov=config["nesterov"] and config["momentum"] > 0,
+                           nesterov=config["nesterov"] and config["momentum"] > 0,  # torch refuses it without
                            weight_decay=config["weight_decay"], **fused)
 
 
@@ -467,7 +467,9 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
         set_lr(optimizer, lr)
         batch = (images, labels, shifts[index], flips[index])
         in_batch = min(batch_size, n - state["batch"] * batch_size)
-        if ctx["graphed_step"] and len(labels) == batch_size:  # streamed: an unreadable image makes it short
+        # A graph replays one batch shape: the epoch's last, shorter batch (or a streamed one that lost an
+        # unreadable image) runs step by step.
+        if ctx["graphed_step"] and len(labels) == batch_size:
             loss_sum, right = ctx["graphed_step"](*batch)
         else:
             # Sum over this process's images / the global batch: averaged over processes by DDP,
@@ -498,11 +500,12 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     sums = torch.stack([loss_total, correct, torch.tensor(float(seen), device=device)])
     all_sum(sums)
     loss_total, correct, seen = sums.tolist()
-    if seen == 0 and len(loader) > 0:  # streamed images are read only here
+    if seen == 0 and len(loader) > 0:  # (--data-path stream: unreadable files are found only as they are read)
         raise UserError("none of the training images could be read")
     if not math.isfinite(loss_total):
         raise Diverged(f"loss became {loss_total} in epoch {state['epoch'] + 1}")
-    # Nothing trained (a run resumed at an epoch's last batch): no loss or accuracy, rather than 0.
+    # Nothing trained (a mid-epoch checkpoint resumed on a training split that has since shrunk to
+    # its batch count): no loss or accuracy, rather than 0.
     return {"loss": loss_total / seen if seen else math.nan, "accuracy": correct / seen if seen else math.nan,
             "images": seen}
 
@@ -528,7 +531,7 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     all_sum(confusion, loss_sum)
     confusion = confusion.view(num_classes, num_classes).cpu()
     seen = confusion.sum().item()
-    if seen == 0:  # streamed images are read only here
+    if seen == 0:  # (--data-path stream: unreadable files are found only as they are read)
         raise UserError(f"none of the {len(split)} images to evaluate could be read")
     result = {"loss": loss_sum.item() / seen, "accuracy": confusion.trace().item() / seen, "confusion": confusion,
               "per_class_accuracy": (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()}  # of each row
@@ -707,17 +710,19 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     # channels_last: the layout the CPU's and GPU's convolution kernels run fastest in (README, Speed).
     model = Tudui(num_classes).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config, device, graphs)
-    forward = model
+    train_model = model
     if world > 1:
-        forward = nn.parallel.DistributedDataParallel(model,
-                                                      device_ids=[device.index] if device.type == "cuda" else None)
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
-    return model, forward, optimizer, criterion
+    return model, train_model, optimizer, criterion
 
 
 def main(argv=None):
     explicit, resume = parse_args(argv)
-    stamps = runs.checkpoint_stamps(resume) if resume else None  # taken first: what changes after, another run did
+    # Sizes and times of the run's checkpoints, taken first: if they differ when the run folder is
+    # claimed, another train.py wrote there meanwhile (runs.claim_run_dir).
+    stamps = runs.checkpoint_stamps(resume) if resume else None
     resume_ckpt = runs.read_run_checkpoint(resume) if resume else None
     config = make_config(explicit, resume_ckpt)
     if config["deterministic"]:  # the same command gives the same weights
@@ -732,7 +737,7 @@ def main(argv=None):
 
     train, val, test, classes, data_id = load_splits(config, rank, world, device, resume_ckpt)
     stats = input_stats(train, config, resume_ckpt)
-    model, forward, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
+    model, train_model, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
     batches_per_epoch = math.ceil(len(train) / config["batch_size"])
     if resume_ckpt is not None:
@@ -764,7 +769,7 @@ def main(argv=None):
         writer = on_rank_0(start_logging, rank, world, device)
         ctx = {"config": config, "device": device, "stats": stats, "world": world, "writer": writer,
                "show_bar": rank == 0 and sys.stdout.isatty(), "stop_requested": False}
-        ctx["graphed_step"] = graphed_train_step(forward, optimizer, criterion, ctx) if graphs else None
+        ctx["graphed_step"] = graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
         # Ctrl-C: stop after the current step (under torchrun, a step all processes agree on: stop_agreed),
         # save, exit; a second Ctrl-C stops at once.
@@ -778,7 +783,7 @@ def main(argv=None):
         train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
         while state["epoch"] < config["epochs"]:
             t0 = time.perf_counter()
-            train_metrics = train_one_epoch(forward, optimizer, criterion, train_loader, state, ctx)
+            train_metrics = train_one_epoch(train_model, optimizer, criterion, train_loader, state, ctx)
             # A stop inside the epoch saves where it is; one after its last step (under torchrun the
             # processes agree only every --log-every steps) lets it finish: evaluated, saved, then stopped.
             if state["batch"] < batches_per_epoch and stop_agreed(ctx):
@@ -790,6 +795,8 @@ def main(argv=None):
             train_s = time.perf_counter() - t0
             test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
                                    num_workers=config["num_workers"])
+            # The training loss includes label smoothing (at 0.1 it cannot fall below about 0.5); the test
+            # loss is plain cross-entropy: a test loss below the training loss is no bug.
             metrics = {"train/epoch_loss": train_metrics["loss"], "train/accuracy": train_metrics["accuracy"],
                        "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
             best = False
