@@ -565,14 +565,10 @@ def open_writer(run_dir, config, state, first_start, examples, model, classes):
     them (a start again in the folder of a run that stopped before its first checkpoint), are purged.
     A first start also logs the network's graph and `examples`."""
     writer = SummaryWriter(run_dir, purge_step=0 if first_start else state["step"] + 1)
-    # Every run declares the same metrics: TensorBoard takes the columns of the HParams tab from one run.
-    metrics = {f"{split}/{m}": 0 for split in ("test", "val") for m in ("accuracy", "loss")}
-    # Numbers as they are, the rest as text (printable: a --data-dir that is not UTF-8).
-    hp = {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else printable(str(v))
-          for k, v in config.items()}
     # Into the run's own event file: add_hparams would make a run of its own in a subfolder. The
-    # HParams tab reads the metrics' values from the run's scalars.
-    for summary in hparams(hp, metrics):
+    # HParams tab reads the metrics' values from the run's scalars. The session's end, which
+    # says it succeeded, is written when the run ends (main).
+    for summary in hparams_summaries(config)[:2]:
         writer.file_writer.add_summary(summary)
     if first_start:
         with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns that it is deprecated
@@ -581,6 +577,16 @@ def open_writer(run_dir, config, state, first_start, examples, model, classes):
         writer.add_image("train/augmented_batch", pictures.image_grid(examples, None, classes), 0,
                          dataformats="HWC")
     return writer
+
+
+def hparams_summaries(config):
+    """TensorBoard's HParams entries of the run: the experiment, the session's start and its end."""
+    # Every run declares the same metrics: TensorBoard takes the columns of the HParams tab from one run.
+    metrics = {f"{split}/{m}": 0 for split in ("test", "val") for m in ("accuracy", "loss")}
+    # Numbers as they are, the rest as text (printable: a --data-dir that is not UTF-8).
+    hp = {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else printable(str(v))
+          for k, v in config.items()}
+    return hparams(hp, metrics)
 
 
 def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
@@ -821,6 +827,8 @@ def main(argv=None):
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
                 raise Interrupted(f"interrupted after epoch {state['epoch']}; continue with: "
                                   f"{runs.resume_command(run_dir, world)}")
+        if writer:  # the HParams tab lists the run as a success (a stopped one is not)
+            writer.file_writer.add_summary(hparams_summaries(config)[2])
     finally:
         if writer:
             writer.close()

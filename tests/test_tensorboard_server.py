@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -196,7 +197,17 @@ def check_hparams(tb, configs, lasts):
         assert val_values[tag] == pytest.approx(lasts["val"][tag], rel=1e-6)
 
 
-def test_tensorboard_server_serves_scalars_images_graph_and_hparams(tiny, capsys, workdir):
+def stop_at_step_2(monkeypatch):
+    """Ctrl-C, as a user presses it, in the run's third step."""
+    def ctrl_c_at_step_2(step, *args):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return lr_at(step, *args)
+    lr_at = train.lr_at
+    monkeypatch.setattr(train, "lr_at", ctrl_c_at_step_2)
+
+
+def test_tensorboard_server_serves_scalars_images_graph_and_hparams(tiny, capsys, workdir, monkeypatch):
     configs, lasts = {}, {}
     for name, (extra, _) in RUNS.items():
         code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", name, *TRAIN_FAST, "--epochs", str(EPOCHS),
@@ -206,9 +217,14 @@ def test_tensorboard_server_serves_scalars_images_graph_and_hparams(tiny, capsys
         with open(os.path.join(run_dir, "config.json")) as f:
             configs[name] = json.load(f)
         lasts[name] = torch.load(os.path.join(run_dir, "checkpoints", "last.pth"), weights_only=True)["metrics"]
+    stop_at_step_2(monkeypatch)
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "stopped", *TRAIN_FAST], capsys)
+    assert code == 130, err
 
-    with tensorboard_server(workdir / "logs_train", workdir / "tensorboard.log", RUNS) as tb:
-        assert set(fetch_json(tb, "/data/runs")) == set(RUNS)
+    with tensorboard_server(workdir / "logs_train", workdir / "tensorboard.log", [*RUNS, "stopped"]) as tb:
+        assert set(fetch_json(tb, "/data/runs")) == {*RUNS, "stopped"}
+        # Listed as a success until 2026-11-27 01:13 UTC (the session's end was written as the run started).
+        assert session_groups(tb)["stopped"]["sessions"][0]["status"] != "STATUS_SUCCESS"
         for name, (_, train_images) in RUNS.items():
             check_scalars(tb, name, train_images, lasts[name])
             check_images(tb, name)
