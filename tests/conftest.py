@@ -1,6 +1,7 @@
 """Shared fixtures: tiny image-folder datasets made in temp dirs, and running the CLIs in-process."""
 import io
 import os
+import signal
 import subprocess
 import sys
 import zipfile
@@ -84,3 +85,17 @@ def zip_holding(pickled):
         z.writestr("bad/data.pkl", pickled)
         z.writestr("bad/version", b"3\n")
     return buf.getvalue()
+
+
+def ctrl_c_at_step(monkeypatch, stop_step):
+    """Ctrl-C, as a user presses it, as train.py begins step `stop_step` (when it asks for that step's
+    lr). Returns train.lr_at as it was, to put back."""
+    import train
+    lr_at = train.lr_at
+
+    def pressed(step, *args):
+        if step == stop_step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return lr_at(step, *args)
+    monkeypatch.setattr(train, "lr_at", pressed)
+    return lr_at

@@ -22,7 +22,7 @@ import data
 import runs
 import test as predict
 import train
-from conftest import ROOT, TRAIN_FAST, make_dataset, run_cli, zip_holding
+from conftest import ROOT, TRAIN_FAST, ctrl_c_at_step, make_dataset, run_cli, zip_holding
 
 # On the CPU: on a GPU a run may end before the signal meant for its second epoch. At lr 0.01:
 # at batch 4 the default 0.03 diverges on these synthetic images once they are whitened.
@@ -116,12 +116,7 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
 
 def test_ctrl_c_inside_an_epoch_saves_where_it_stopped_in_interrupt_pth(tiny, capsys, monkeypatch):
     """The test above passes on an epoch's checkpoint alone; this one needs interrupt.pth."""
-    def ctrl_c_at_step_2(step, *args):
-        if step == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return lr_at(step, *args)
-    lr_at = train.lr_at
-    monkeypatch.setattr(train, "lr_at", ctrl_c_at_step_2)
+    lr_at = ctrl_c_at_step(monkeypatch, 2)
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "2", *TRAIN_FAST], capsys)
     assert code == 130 and "interrupted at step 3;" in err, err
     saved = torch.load("logs_train/r/checkpoints/interrupt.pth", weights_only=True)
@@ -161,13 +156,7 @@ def test_ctrl_c_on_an_epochs_last_step_finishes_the_epoch(tiny, capsys, monkeypa
     2026-11-26). Under torchrun, where the processes agree every --log-every steps, a Ctrl-C in the
     last of them ended so (23% of an epoch of CIFAR-10 at the defaults)."""
     steps = 24 // 4  # the tiny split at batch 4: its first epoch's last step is step 5
-
-    def ctrl_c_at_the_last_step(step, *args):
-        if step == steps - 1:
-            os.kill(os.getpid(), signal.SIGINT)
-        return lr_at(step, *args)
-    lr_at = train.lr_at
-    monkeypatch.setattr(train, "lr_at", ctrl_c_at_the_last_step)
+    lr_at = ctrl_c_at_step(monkeypatch, steps - 1)
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "3", "--lr", "0.01",
                                    *TRAIN_FAST], capsys)
     assert code == 130 and "train.py: interrupted after epoch 1;" in err, err

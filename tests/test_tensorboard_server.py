@@ -10,7 +10,6 @@ import json
 import math
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from PIL import Image  # noqa: E402
 from torch import nn  # noqa: E402
 
 import train  # noqa: E402
-from conftest import CLASSES, TRAIN_FAST, run_cli  # noqa: E402
+from conftest import CLASSES, TRAIN_FAST, ctrl_c_at_step, run_cli  # noqa: E402
 from model import Tudui  # noqa: E402
 
 EPOCHS = 2
@@ -197,16 +196,6 @@ def check_hparams(tb, configs, lasts):
         assert val_values[tag] == pytest.approx(lasts["val"][tag], rel=1e-6)
 
 
-def stop_at_step_2(monkeypatch):
-    """Ctrl-C, as a user presses it, in the run's third step."""
-    def ctrl_c_at_step_2(step, *args):
-        if step == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return lr_at(step, *args)
-    lr_at = train.lr_at
-    monkeypatch.setattr(train, "lr_at", ctrl_c_at_step_2)
-
-
 def test_tensorboard_server_serves_scalars_images_graph_and_hparams(tiny, capsys, workdir, monkeypatch):
     configs, lasts = {}, {}
     for name, (extra, _) in RUNS.items():
@@ -217,7 +206,7 @@ def test_tensorboard_server_serves_scalars_images_graph_and_hparams(tiny, capsys
         with open(os.path.join(run_dir, "config.json")) as f:
             configs[name] = json.load(f)
         lasts[name] = torch.load(os.path.join(run_dir, "checkpoints", "last.pth"), weights_only=True)["metrics"]
-    stop_at_step_2(monkeypatch)
+    ctrl_c_at_step(monkeypatch, 2)
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "stopped", *TRAIN_FAST], capsys)
     assert code == 130, err
 
