@@ -24,7 +24,8 @@ def font(size=11):
 def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
     """Images (uint8, or floats in [0,1]) in a grid, each captioned with its true class when
     `labels` is given and with the predicted class and probability when `preds` is (green when
-    right, red when wrong; black without labels, as for images of one's own, which may be either)."""
+    right, red when wrong; black without labels, as for images of one's own, which may be either);
+    with neither, as TensorBoard's batch of augmented training images, uncaptioned."""
     if len(images) == 0:  # e.g. no mistakes to show
         canvas = Image.new("RGB", (TILE * 2, TILE // 2), "white")
         ImageDraw.Draw(canvas).text((6, 6), "no images to show", fill=(0, 0, 0), font=font())
@@ -32,16 +33,18 @@ def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
     x = images.detach().cpu()
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
     x = F.interpolate(x, size=(TILE, TILE), mode="nearest")
-    x = F.pad(x, (0, 0, 0, CAPTION), value=1.0)  # white band for the caption
+    caption = CAPTION if labels is not None or preds is not None else 0
+    x = F.pad(x, (0, 0, 0, caption), value=1.0)  # white band for the caption
     grid = make_grid(x, nrow=per_row, padding=2, pad_value=1.0)
     canvas = Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    if not caption:
+        return np.asarray(canvas)
     draw, small = ImageDraw.Draw(canvas), font()
     for i in range(len(x)):
         left = 2 + (i % per_row) * (TILE + 2)
         top = 2 + (i // per_row) * (TILE + CAPTION + 2) + TILE
         if preds is None:
-            if labels is not None:
-                draw.text((left + 2, top + 2), classes[labels[i]], fill=(0, 0, 0), font=small)
+            draw.text((left + 2, top + 2), classes[labels[i]], fill=(0, 0, 0), font=small)
             continue
         colour = UNKNOWN if labels is None else RIGHT if preds[i] == labels[i] else WRONG
         text = f"{classes[preds[i]]} {probs[i]:.2f}"

@@ -468,6 +468,8 @@ def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
                       for t in (0, 1))
     line = slice(2 + pictures.TILE + 14, 2 + pictures.TILE + pictures.CAPTION - 3)  # the "true: …" line
     assert not np.array_equal(true_a[line, 4:pictures.TILE - 4], true_b[line, 4:pictures.TILE - 4])
+    # Nothing to caption (TensorBoard's augmented training batch): no empty band under each row.
+    assert pictures.image_grid(x, None, ["a", "b"]).shape == (pictures.TILE + 4, 2 * pictures.TILE + 6, 3)
     # One's own images have no true class: their captions are neither green (right) nor red (wrong).
     own = pictures.image_grid(x, None, ["a", "b"], torch.tensor([0, 1]), torch.tensor([0.9, 0.9])).astype(int)
     r, g = own[..., 0], own[..., 1]
