@@ -176,9 +176,7 @@ def read_checkpoint(path):
         if key in obj and (not isinstance(obj[key], kind) or isinstance(obj[key], bool)
                            or (kind is int and not 0 <= obj[key] < 2**53)):  # an epoch, step or batch
             raise UserError(f"{path} has a malformed {key!r} entry")
-    data_id = obj.get("training_data", {"images": 0, "sha256": "0" * 64})  # (what a resume compares)
-    if not (data_id.keys() == {"images", "sha256"} and type(data_id["images"]) is int and data_id["images"] >= 0
-            and isinstance(data_id["sha256"], str) and re.fullmatch("[0-9a-f]{64}", data_id["sha256"])):
+    if "training_data" in obj and not valid_training_data(obj["training_data"]):
         raise UserError(f"{path} has a malformed 'training_data' entry")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
@@ -209,6 +207,12 @@ def refusal_reason(error):
 def is_state_dict(weights):
     return isinstance(weights, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                              for k, v in weights.items())
+
+
+def valid_training_data(data_id):
+    """What train.training_data_id makes, and a resume compares: an image count and a SHA-256 in hex."""
+    return (data_id.keys() == {"images", "sha256"} and type(data_id["images"]) is int and data_id["images"] >= 0
+            and isinstance(data_id["sha256"], str) and re.fullmatch("[0-9a-f]{64}", data_id["sha256"]) is not None)
 
 
 def valid_normalize(stats):
