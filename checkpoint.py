@@ -6,6 +6,7 @@ whole-model pickles (torch.save(model)); they are read under weights_only=True
 too, with an allowlist of exactly the classes that network is built from.
 """
 import argparse
+import math
 import os
 import pickle
 import re
@@ -135,11 +136,34 @@ def no_checkpoint_in(folder):
     return f"no checkpoint in {folder} (a run folder holds checkpoints/last.pth)"
 
 
+def check_crcs(path):
+    """Raises zipfile.BadZipFile when a member of a zip file (torch.save's format) does not match
+    its CRC-32: torch.load does not check them, and a flipped bit in a weight loads as another number."""
+    if not zipfile.is_zipfile(path):  # (older torch.save files are no zip, and hold no CRCs)
+        return
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if info.CRC == 0:  # saved without CRCs (torch's config.save.compute_crc32 = False)
+                continue
+            with z.open(info) as f:
+                while f.read(1 << 20):  # zipfile compares the CRC-32 at the end of the member
+                    pass
+
+
+def unwrapped(key):
+    """A state_dict key without the prefixes of DataParallel or DDP (module.) and torch.compile
+    (_orig_mod.), in any order: torch.compile(DDP(model)) saves _orig_mod.module.model.0.weight."""
+    while key.startswith(("module.", "_orig_mod.")):
+        key = key.split(".", 1)[1]
+    return key
+
+
 def read_checkpoint(path):
     """The checkpoint at `path` as a dict, never running code from it.
 
-    Accepts this project's checkpoints, a bare state_dict, and the tutorial's
-    whole-model pickles. Raises UserError with a one-line reason otherwise."""
+    Accepts this project's checkpoints, a bare state_dict (of a wrapped network too), the
+    weights of a general checkpoint of one's own loop, and the tutorial's whole-model
+    pickles. Raises UserError with a one-line reason otherwise."""
     if os.path.isdir(path):
         folder = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
         path = os.path.join(folder, "last.pth")
@@ -148,6 +172,7 @@ def read_checkpoint(path):
     if not os.path.isfile(path):
         raise UserError(f"checkpoint {path} not found")
     try:
+        check_crcs(path)
         with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. on sparse tensors, which load_model refuses in its one line
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -162,16 +187,25 @@ def read_checkpoint(path):
         raise UserError(f"refusing to load {path}: it holds something other than weights ({reason}){hint}") from None
     except PermissionError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
+    except zipfile.BadZipFile as e:  # (a CRC-32 that does not match, among others)
+        raise UserError(f"checkpoint {path} is truncated or corrupt ({e})") from None
     # A sound zip around a malformed pickle: the safe unpickler fails with any of the others.
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, IndexError, TypeError,
-            AttributeError, AssertionError, struct.error) as e:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+            AssertionError, struct.error) as e:
         raise UserError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__})") from None
     if isinstance(obj, Tudui):  # tutorial: torch.save(model)
-        obj = {"model": obj.state_dict()}
+        try:  # nn.Module's own method: an attribute of the pickled object could stand in for it
+            obj = {"model": nn.Module.state_dict(obj)}
+        except Exception as e:  # a pickle made by hand: its modules may hold anything the allowlist lets through
+            raise UserError(f"{path} holds a Tudui that cannot be read ({type(e).__name__})") from None
     elif is_state_dict(obj) and obj:
         obj = {"model": obj}  # tutorial: torch.save(model.state_dict())
+    elif isinstance(obj, dict) and "model" not in obj:  # PyTorch's recipe for a general checkpoint, and others'
+        weights = next((obj[k] for k in ("model_state_dict", "state_dict") if is_state_dict(obj.get(k))), None)
+        obj = {"model": weights} if weights else obj  # (their optimizer and epoch are another loop's)
     if not isinstance(obj, dict) or not is_state_dict(obj.get("model")):
         raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
+    obj["model"] = {unwrapped(k): v for k, v in obj["model"].items()}
     for key, kind in ENTRY_TYPES.items():
         if key in obj and (not isinstance(obj[key], kind) or isinstance(obj[key], bool)
                            or (kind is int and not 0 <= obj[key] < 2**53)):  # an epoch, step or batch
@@ -186,6 +220,9 @@ def read_checkpoint(path):
         obj["unnamed"] = True  # test.py takes a scored folder's names instead
     if not obj["classes"]:
         raise UserError(f"{path} has no classes")
+    outputs = obj["model"].get("model.8.bias")
+    if outputs is not None and outputs.dim() == 1 and len(outputs) != len(obj["classes"]):
+        raise UserError(f"{path} names {len(obj['classes'])} classes, but its network has {len(outputs)} outputs")
     obj.setdefault("normalize", IDENTITY)  # the tutorial used ToTensor() alone
     if not valid_normalize(obj["normalize"]):
         raise UserError(f"{path} has a malformed 'normalize' entry: expected 3 means, 3 positive stds and "
@@ -201,7 +238,8 @@ def refusal_reason(error):
     text = str(error).split("WeightsUnpickler error:")[-1]
     parts = [p.strip() for p in text.split("\n\n") if p.strip()]
     kept = [p for p in parts if not p.startswith(("Weights only load failed", "Check the documentation"))]
-    return (kept or ["objects other than weights"])[0].splitlines()[0]
+    # "… was not an allowed global by default. Please use `torch.serialization.add_safe_globals([…])` …"
+    return (kept or ["objects other than weights"])[0].splitlines()[0].split(" Please use")[0].rstrip(".")
 
 
 def is_state_dict(weights):
@@ -235,7 +273,7 @@ def load_model(ckpt, device="cpu"):
     """A Tudui with the checkpoint's weights; a clear error when they belong to another network."""
     model = Tudui(len(ckpt["classes"]))
     expected = model.state_dict()
-    found = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()}
+    found = ckpt["model"]  # (its keys unwrapped by read_checkpoint)
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
     if missing or unexpected:
@@ -270,13 +308,22 @@ def load_optimizer_state(optimizer, saved):
     for i, param in zip(ids, params):
         entry = saved["state"].get(i, {})
         for key, value in (entry.items() if isinstance(entry, dict) else [("state", entry)]):
-            fits = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
-                isinstance(value, torch.Tensor) and value.is_floating_point() and value.shape in (param.shape, ())
-                and bool(torch.isfinite(value).all()))
-            if not fits:
+            if not isinstance(entry, dict) or not state_fits(key, value, param.shape):
                 what = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)[:40]
                 raise UserError(f"the checkpoint's optimizer state does not fit this network ({key!r} of a "
                                 f"{tuple(param.shape)} parameter holds {type(value).__name__} {what})")
+
+
+def state_fits(key, value, shape):
+    """Whether an entry of a parameter's optimizer state holds what SGD or AdamW keep there: a finite
+    float tensor of the parameter's shape (SGD's momentum_buffer, which may be None; AdamW's exp_avg,
+    exp_avg_sq), or AdamW's step count, a finite number or a 0-d tensor."""
+    if key == "momentum_buffer" and value is None:
+        return True
+    if key == "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return math.isfinite(value)
+    return isinstance(value, torch.Tensor) and value.is_floating_point() and \
+        value.shape == (() if key == "step" else shape) and bool(torch.isfinite(value).all())
 
 
 def remove_partial_writes(folder):

@@ -32,6 +32,16 @@ def read_run_checkpoint(path):
     return ckpt
 
 
+def resume_target(path):
+    """What --resume names: a checkpoint file or a run folder, that run's also when its checkpoints/
+    folder is named (as test.py takes it)."""
+    folder = os.path.normpath(path)
+    if os.path.basename(folder) == "checkpoints" and os.path.isdir(folder) and \
+            not os.path.isdir(os.path.join(folder, "checkpoints")):
+        return os.path.dirname(folder) or os.curdir
+    return path
+
+
 def checkpoint_stamps(resume):
     """Size and time of each checkpoint in the folder that `resume` (a run or a checkpoint file)
     reads from: if they change before the run is claimed, another train.py wrote there."""
@@ -77,7 +87,9 @@ def resumed_run_dir(resume, ckpt, config, explicit):
     folder = os.path.dirname(os.path.abspath(ckpt["path"]))
     own_dir = os.path.dirname(folder)
     own_dir = below_here(own_dir)  # as the user would write it, in messages and config.json
-    if os.path.basename(folder) != "checkpoints" or not is_run_dir(own_dir):
+    # A run's folder: its config.json says so, or --resume named it (its config.json lost).
+    named = os.path.isdir(resume) and os.path.samefile(resume, own_dir)
+    if os.path.basename(folder) != "checkpoints" or not (is_run_dir(own_dir) or named):
         return os.path.join(config["log_dir"], config["run_name"]), True
     if "run_name" in explicit:
         named_dir = os.path.join(explicit.get("log_dir", os.path.dirname(own_dir)), explicit["run_name"])

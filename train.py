@@ -223,8 +223,9 @@ def make_config(explicit, resume_ckpt):
         adamw = ADAMW if explicit.get("optimizer") == "adamw" else {}  # over a preset's SGD values too
         config = {**DEFAULTS, **PRESETS.get(explicit.get("preset"), {}), **adamw, **explicit}
     else:
+        # Settings this version has (not an older one's compile, nor whatever a hand may have added).
+        own = {k: v for k, v in resume_ckpt["config"].items() if k in DEFAULTS and k not in LOCATIONS}
         # A run saved before --whiten existed has no "whiten" setting: its stats say whether it whitens.
-        own = {k: v for k, v in resume_ckpt["config"].items() if k not in LOCATIONS}
         saved = {**DEFAULTS, "whiten": "whiten" in resume_ckpt["normalize"], **own, **saved_settings(resume_ckpt)}
         fixed = sorted(k for k in explicit if k not in RESUMABLE and explicit[k] != saved[k])
         if fixed:
@@ -726,6 +727,7 @@ def build_model(config, num_classes, device, world=1, graphs=False):
 
 def main(argv=None):
     explicit, resume = parse_args(argv)
+    resume = resume and runs.resume_target(resume)
     # Sizes and times of the run's checkpoints, taken first: if they differ when the run folder is
     # claimed, another train.py wrote there meanwhile (runs.claim_run_dir).
     stamps = runs.checkpoint_stamps(resume) if resume else None

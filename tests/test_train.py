@@ -285,6 +285,12 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "buffer of NaN": (with_buffer(ours, torch.full((32, 3, 5, 5), math.nan)), "holds Tensor torch.float32"),
         "state as text": ({**ours, "optimizer": {**ours["optimizer"], "state": {0: "x"}}},
                           "'state' of a (32, 3, 5, 5)"),
+        # Tracebacks inside SGD's first step, config.json and TensorBoard's file already written (until 2026-11-27):
+        "state as None": ({**ours, "optimizer": {**ours["optimizer"], "state": {0: None}}},
+                          "'state' of a (32, 3, 5, 5) parameter holds NoneType"),
+        "state as a tensor": ({**ours, "optimizer": {**ours["optimizer"], "state": {0: torch.zeros(32, 3, 5, 5)}}},
+                              "'state' of a (32, 3, 5, 5) parameter holds Tensor"),
+        "buffer as a number": (with_buffer(ours, 5), "holds int 5"),
     }
     edits = {"lr": ("fast", "--lr"), "crop_pad": (100, "--crop-pad"), "optimizer": ("lion", "--optimizer"),
              "flip": ("yes", "--flip"), "label_smoothing": (2.0, "--label-smoothing"),
@@ -297,10 +303,13 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)
     assert sorted(os.listdir(f"{run_dir}/checkpoints")) == ["epoch_001.pth", "last.pth"]
     assert sorted(os.listdir("logs_train")) == ["ours"]
-    # A setting that older versions saved and this one no longer has (compile, before --cuda-graphs) is no error.
-    torch.save({**ours, "config": {**ours["config"], "compile": "auto"}}, "older.pth")
+    # A setting that older versions saved and this one no longer has (compile, before --cuda-graphs) is no
+    # error, and neither are entries added by hand that JSON cannot hold (tracebacks in config.json and
+    # TensorBoard's HParams until 2026-11-27): the run's config.json lists this version's settings alone.
+    torch.save({**ours, "config": {**ours["config"], "compile": "auto", "note": b"x", 5: "x"}}, "older.pth")
     code, _, err = run_cli(train, ["--resume", "older.pth", "--epochs", "2", "--run-name", "older"], capsys)
     assert code == 0, err
+    assert json.load(open("logs_train/older/config.json")).keys() == ours["config"].keys()
     # Where a run lies is not the checkpoint's to say. A file of its own (downloaded, say, naming
     # another machine's folders) starts a new run under --log-dir: it wrote where its saved
     # settings said, outside --log-dir too (until 2026-11-26 13:35 UTC).
@@ -345,8 +354,18 @@ def test_a_resumed_run_goes_where_its_folder_says_never_into_a_folder_that_is_no
     assert open("home/config.json").read() == '{"my": "settings"}' and sorted(os.listdir("home")) == [
         "checkpoints", "config.json"]
 
+    # The run's checkpoints/ folder named, as test.py takes it: the run goes on ("has no last.pth; name one
+    # of its checkpoints: epoch_001.pth, …, last.pth" until 2026-11-27). A run folder named whose config.json
+    # was lost goes on in place too (until then: a new run under ./logs_train).
+    code, _, err = run_cli(train, ["--resume", "L/r/checkpoints/", "--epochs", "3"], capsys)
+    assert code == 0 and os.path.isfile("L/r/checkpoints/epoch_003.pth"), err
+    os.remove("L/r/config.json")
+    code, _, err = run_cli(train, ["--resume", "L/r", "--epochs", "4"], capsys)
+    assert code == 0 and os.path.isfile("L/r/checkpoints/epoch_004.pth") and os.path.isfile("L/r/config.json"), err
+    assert os.listdir("logs_train") == ["mine"]
+
     os.rename("L/r", os.fsdecode(b"L/r\xe9"))
-    code, _, err = run_cli(train, ["--resume", os.fsdecode(b"L/r\xe9"), "--epochs", "3"], capsys)
+    code, _, err = run_cli(train, ["--resume", os.fsdecode(b"L/r\xe9"), "--epochs", "5"], capsys)
     assert code == 2 and "not UTF-8; rename it" in err and len(err.strip().splitlines()) == 1
 
 
