@@ -169,8 +169,8 @@ def read_checkpoint(path):
         path = os.path.join(folder, "last.pth")
         if not os.path.isfile(path):
             raise UserError(no_checkpoint_in(folder))
-    if not os.path.isfile(path):
-        raise UserError(f"checkpoint {path} not found")
+    if not os.path.isfile(path):  # (a device or a pipe, /dev/null or /dev/stdin, is no checkpoint file either)
+        raise UserError(f"checkpoint {path} {'is not a file' if os.path.exists(path) else 'not found'}")
     try:
         check_crcs(path)
         with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES), warnings.catch_warnings():
@@ -180,11 +180,8 @@ def read_checkpoint(path):
         if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
             raise UserError(f"{path} is an image, not a checkpoint") from None
         reason = refusal_reason(e)
-        hint = ("; a Tudui saved whole is read from model.Tudui or __main__.Tudui only: save its state_dict() "
-                "instead" if "Tudui" in reason else  # the network of one's own package
-                "; only the tutorial's network can be read (Conv2d, MaxPool2d, Flatten, Linear)"
-                if "torch.nn.modules" in reason else "")  # another network
-        raise UserError(f"refusing to load {path}: it holds something other than weights ({reason}){hint}") from None
+        raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})"
+                        f"{refusal_hint(reason)}") from None
     except PermissionError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     except zipfile.BadZipFile as e:  # (a CRC-32 that does not match, among others)
@@ -240,6 +237,18 @@ def refusal_reason(error):
     kept = [p for p in parts if not p.startswith(("Weights only load failed", "Check the documentation"))]
     # "… was not an allowed global by default. Please use `torch.serialization.add_safe_globals([…])` …"
     return (kept or ["objects other than weights"])[0].splitlines()[0].split(" Please use")[0].rstrip(".")
+
+
+def refusal_hint(reason):
+    """What to do about a refused pickle that holds a network, as the refusal's reason tells it."""
+    if "Tudui" in reason:  # the network of one's own package
+        return "; a Tudui saved whole is read from model.Tudui or __main__.Tudui only: save its state_dict() instead"
+    if "torch.nn.modules" in reason:  # another network
+        return "; only the tutorial's network can be read (Conv2d, MaxPool2d, Flatten, Linear)"
+    if "persistent_load" in reason:  # torch.save(model, _use_new_zipfile_serialization=False), PyTorch < 1.6's format
+        return "; a network saved whole in PyTorch's format of before 1.6 cannot be read safely: save its " \
+               "state_dict() instead"
+    return ""
 
 
 def is_state_dict(weights):

@@ -319,7 +319,8 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_runs(workdir, capsys)
 
 
 def test_a_network_of_ones_own_saved_whole_is_refused_with_what_to_save_instead(workdir, capsys, monkeypatch):
-    """A Tudui of one's own package, or with a ReLU added: the line said only what PyTorch refused."""
+    """A Tudui of one's own package, or with a ReLU added, or saved whole in PyTorch's format of before
+    1.6: the line said only what PyTorch refused (the last until 2026-11-27)."""
     with open("mynet.py", "w") as f:
         f.write("from torch import nn\nimport model\n\nclass Tudui(model.Tudui):\n    pass\n\n"
                 "def with_relu():\n    m = model.Tudui()\n    m.model.insert(1, nn.ReLU())\n    return m\n")
@@ -327,10 +328,13 @@ def test_a_network_of_ones_own_saved_whole_is_refused_with_what_to_save_instead(
     import mynet
     torch.save(mynet.Tudui(), "own.pth")
     torch.save(mynet.with_relu(), "relu.pth")
+    torch.save(Tudui(), "legacy.pth", _use_new_zipfile_serialization=False)  # the format of PyTorch < 1.6
     Image.new("RGB", (32, 32)).save("x.png")
     for name, refused, hint in (("own.pth", "mynet.Tudui", "save its state_dict() instead"),
                                 ("relu.pth", "ReLU", "only the tutorial's network can be read (Conv2d, MaxPool2d, "
-                                                     "Flatten, Linear)")):
+                                                     "Flatten, Linear)"),
+                                ("legacy.pth", "persistent_load", "format of before 1.6 cannot be read safely: save "
+                                                                  "its state_dict() instead")):
         code, _, err = run_cli(predict, [name, "x.png"], capsys)
         assert code == 2 and refused in err and err.strip().endswith(hint), err
         assert len(err.strip().splitlines()) == 1
@@ -360,6 +364,14 @@ def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys,
     bad.write_bytes(content if content is not None else open(checkpoint, "rb").read()[:1000])
     code, _, err = run_cli(predict, [str(bad)], capsys)
     assert code == 2 and "bad.pth" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_checkpoint_or_one_that_is_no_file_is_named_so(workdir, capsys):
+    """/dev/null was "not found" (until 2026-11-27)."""
+    for path, message in (("missing.pth", "checkpoint missing.pth not found"),
+                          (os.devnull, f"checkpoint {os.devnull} is not a file")):
+        code, _, err = run_cli(predict, [path], capsys)
+        assert code == 2 and err == f"test.py: error: {message}\n"
 
 
 @pytest.mark.parametrize("normalize", [
