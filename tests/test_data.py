@@ -101,6 +101,22 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     assert err.count("warning: skipped 5 unreadable") == 1 and "cross/bad0.png" in err and "2 more" in err
 
 
+@pytest.mark.parametrize("data_path", ["memory", "stream"])
+def test_each_image_keeps_its_label_when_an_unreadable_one_is_left_out(tiny, capsys, data_path):
+    """Labels shifted by one after a skipped image passed every test but one that hashed them (a
+    helper's mutant, 2026-11-27). The unreadable file sorts second in the first class."""
+    with open(os.path.join(tiny, "train", "circle", "0000.png"), "wb") as f:
+        f.write(b"not a png")
+    expected = {}
+    for c, name in enumerate(CLASSES):
+        for path in glob.glob(os.path.join(tiny, "train", name, "0??.png")):
+            expected[data.load_image(path).numpy().tobytes()] = c
+    split, _, _ = data.load_dataset(tiny, data_path)
+    [(images, labels, _)] = list(data.BatchLoader(split, data.Batches(len(split), 100), torch.device("cpu")))
+    assert len(labels) == 24 and "skipped 1 unreadable" in capsys.readouterr().err
+    assert labels.tolist() == [expected[img.numpy().tobytes()] for img in images]
+
+
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_a_class_folder_without_one_readable_image_is_refused_as_an_empty_one_is(tiny, capsys, split):
     """It trained a class it never saw, or scored one with no images as 0.0 (until 2026-11-27 00:32 UTC)."""

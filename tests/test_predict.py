@@ -274,6 +274,20 @@ def test_a_bare_state_dict_works(workdir, capsys):
     assert code == 0 and out.startswith(str(workdir / "x.png"))
 
 
+def test_a_ten_class_file_without_names_calls_its_outputs_by_cifar10s_names_in_cifar10s_order(workdir, capsys):
+    """The tutorial's files hold no names: output k is CIFAR-10's class k. Two names swapped in that list
+    passed every test that runs without ../shared (a helper's mutant, 2026-11-27)."""
+    weights = Tudui().state_dict()
+    weights["model.8.weight"].zero_()
+    weights["model.8.bias"].copy_(torch.arange(10, 0, -1))  # output 0 the most likely, then 1, ...
+    torch.save(weights, "sd.pth")
+    Image.new("RGB", (32, 32)).save("x.png")
+    code, out, err = run_cli(predict, ["sd.pth", "x.png", "--topk", "10", "--json"], capsys)
+    assert code == 0, err
+    assert [p["class"] for p in json.loads(out)[0]["predictions"]] == [
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
 def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny, workdir, capsys):
     """It was given CIFAR-10's first names: a 3-class cat/dog/frog network said "automobile"
     (until 2026-11-26 15:02 UTC). Scored on an image folder, it takes the folder's names, in the

@@ -91,9 +91,10 @@ def test_sgd_steps_with_the_scheduled_lr_at_every_batch_and_tensorboard_shows_it
         return train_step(model, optimizer, *args)
     train_step = train.train_step
     monkeypatch.setattr(train, "train_step", spy)
-    # 12 steps, warm-up 0.1 of them, peak 0.03. On the CPU: the spy reads the lr between steps, which a
-    # step captured as a CUDA graph forbids.
-    run_dir, _ = train_run(capsys, tiny, "lr", "--epochs", "2", "--device", "cpu")
+    # 12 steps, warm-up 0.1 of them, peak 0.03: 23 training images (one held out) in 6 batches an epoch, the
+    # last of 3 (the steps counted as 23 // 4 passed, with 24 images, until 2026-11-27). On the CPU: the spy
+    # reads the lr between steps, which a step captured as a CUDA graph forbids.
+    run_dir, _ = train_run(capsys, tiny, "lr", "--epochs", "2", "--device", "cpu", "--val-split", "1")
     config = {**train.DEFAULTS, "lr": 0.03}
     assert used == pytest.approx([train.lr_at(s, 12, config) for s in range(12)])
     # By hand: lr/10 at the start, the peak reached at step 1.2, then down to 1/10.8 of it at the last step.
@@ -410,6 +411,13 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tiny, c
     assert "at step 8 " in err  # caught at the first logged step of epoch 2, not after the epoch
     assert hashlib.sha256(open(last, "rb").read()).digest() == before
     assert not os.path.exists(f"{run_dir}/checkpoints/epoch_002.pth")
+    # With --log-every above an epoch's steps (the default 100, on a small folder) the loss is first looked
+    # at when the epoch ends: there too, before its checkpoint (no test ran it; a helper's mutant, 2026-11-27).
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--lr", "1e12", "--log-every", "1000"],
+                           capsys)
+    assert code == 3 and "in epoch 2" in err and "lower --lr" in err
+    assert hashlib.sha256(open(last, "rb").read()).digest() == before
+    assert not os.path.exists(f"{run_dir}/checkpoints/epoch_002.pth")
 
 
 @pytest.mark.parametrize("change", ["blue channel zero", "one colour"])
@@ -460,6 +468,106 @@ def test_best_pth_is_chosen_on_validation_never_on_the_test_split_also_across_a_
     assert code == 0 and scripted == {6: [], 12: []}, err
     best = torch.load(f"{run_dir}/checkpoints/best.pth", weights_only=True)
     assert best["epoch"] == 1 and best["metrics"]["val/accuracy"] == 0.9 and best["metrics"]["test/accuracy"] == 0.1
+
+
+def record_training(monkeypatch):
+    """What training feeds the network, step by step: the uint8 batch train_step is given with its
+    labels, the network's input and output for it, and the summed loss train_step returns; and the
+    normalization the run uses. On the CPU (no CUDA graph, whose replays call no Python)."""
+    steps, seen = [], {}
+    train_step = train.train_step
+
+    def recorded(model, optimizer, criterion, ctx, scale, images, labels, *aug):
+        if "hook" not in seen:
+            seen["stats"] = ctx["stats"]
+            seen["hook"] = model.register_forward_hook(
+                lambda module, inputs, output: seen.update(x=inputs[0].detach(), out=output.detach()))
+        loss_sum, right = train_step(model, optimizer, criterion, ctx, scale, images, labels, *aug)
+        steps.append({"images": images.clone(), "labels": labels.clone(), "x": seen["x"], "out": seen["out"],
+                      "loss": loss_sum.item()})
+        return loss_sum, right
+    monkeypatch.setattr(train, "train_step", recorded)
+    return steps, seen
+
+
+def windows(x, pad):
+    """Every (2 pad + 1)^2 shifted 32x32 window of each of the images x (B,C,H,W), reflect-padded by pad."""
+    padded = torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")
+    h, w = x.shape[-2:]
+    return [padded[..., dy:dy + h, dx:dx + w] for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)]
+
+
+@pytest.mark.parametrize("flip, crop_pad", [(False, 0), (True, 0), (False, 2), (True, 2)])
+def test_the_network_is_fed_each_image_shifted_and_flipped_as_the_flags_say(tiny, capsys, monkeypatch, flip,
+                                                                             crop_pad):
+    """Dropped from the training step, the flip or the crop changed no test (a helper's mutants, 2026-11-27):
+    TensorBoard's picture of augmented images is drawn apart from the step."""
+    steps, seen = record_training(monkeypatch)
+    train_run(capsys, tiny, "aug", "--epochs", "2", "--device", "cpu", "--crop-pad", str(crop_pad),
+              "--flip" if flip else "--no-flip")
+    flipped = shifted = 0
+    for step in steps:
+        plain = train.prepare(step["images"], seen["stats"])
+        for i, x in enumerate(step["x"]):
+            sides = [plain[i], plain[i].flip(-1)] if flip else [plain[i]]
+            matches = [(side, k) for side, image in enumerate(sides)
+                       for k, window in enumerate(windows(image, crop_pad)) if torch.allclose(window, x, atol=1e-5)]
+            assert matches, "an input that is no shift or flip of its image"
+            flipped += all(side == 1 for side, _ in matches)
+            shifted += all(k != (2 * crop_pad + 1) ** 2 // 2 for _, k in matches)  # (not the centred window)
+    assert (flipped > 0) == flip and (shifted > 0) == (crop_pad > 0), (flipped, shifted)
+    if flip:  # each image in every other epoch: half of all the inputs of two epochs
+        assert flipped == 24
+
+
+def test_the_loss_minimized_is_cross_entropy_with_the_label_smoothing_asked_for(tiny, capsys, monkeypatch):
+    """train_step with plain cross-entropy passed every test: --label-smoothing did nothing, unseen."""
+    steps, _ = record_training(monkeypatch)
+    train_run(capsys, tiny, "ls", "--epochs", "1", "--device", "cpu", "--label-smoothing", "0.3")
+    for step in steps:
+        expected = torch.nn.functional.cross_entropy(step["out"].float(), step["labels"], label_smoothing=0.3,
+                                                     reduction="sum")
+        assert step["loss"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def images_by_content(root, split="train"):
+    """{bytes of a uint8 image as training reads it: its class index} for an image-folder split."""
+    found = {}
+    for c, name in enumerate(CLASSES):
+        for path in sorted(glob.glob(f"{root}/{split}/{name}/*.png")):
+            found[data.load_image(path).numpy().tobytes()] = c
+    return found
+
+
+def test_every_epoch_trains_on_every_image_once_in_a_new_order(tiny, capsys, monkeypatch):
+    """The same order every epoch, or none at all (an image folder class by class, as the tutorial's
+    DataLoader would take it), passed the tests that should see it (a helper's mutants, 2026-11-27)."""
+    steps, _ = record_training(monkeypatch)
+    train_run(capsys, tiny, "order", "--epochs", "2", "--device", "cpu", "--crop-pad", "0", "--no-flip")
+    known = images_by_content(tiny)
+    epochs = [[img.numpy().tobytes() for step in steps[e * 6:(e + 1) * 6] for img in step["images"]]
+              for e in range(2)]
+    for order in epochs:
+        assert sorted(order) == sorted(known)  # all 24 training images, each once
+    assert epochs[0] != epochs[1]
+    assert all(len({known[img] for img in order[:4]}) > 1 for order in epochs)  # a first batch of mixed classes
+    for step in steps:  # and each with its own label
+        assert step["labels"].tolist() == [known[img.numpy().tobytes()] for img in step["images"]]
+
+
+def test_val_split_holds_out_images_drawn_by_the_seed_and_never_trains_on_them(tiny, capsys, monkeypatch):
+    """Validation images trained on too, or the first N files (in an image folder: one class), passed
+    every test (a helper's mutants, 2026-11-27)."""
+    known = images_by_content(tiny)
+    held = []
+    for seed in ("0", "1"):
+        steps, _ = record_training(monkeypatch)
+        train_run(capsys, tiny, f"val{seed}", "--epochs", "2", "--device", "cpu", "--val-split", "6", "--seed", seed)
+        trained = {img.numpy().tobytes() for step in steps for img in step["images"]}
+        assert len(trained) == 18 and trained < known.keys()
+        held.append(known.keys() - trained)
+        assert len({known[img] for img in held[-1]}) > 1  # drawn from across the split, not its first class
+    assert held[0] != held[1]
 
 
 # The tutorial's settings, written out here rather than read from train.PRESETS, which they check.
