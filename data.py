@@ -30,8 +30,9 @@ from torchvision.datasets.utils import check_integrity
 IMAGE_SIZE = 32
 CACHE_DIR = os.path.join("data", "cache")
 # 2: photos turned upright by their EXIF orientation; 3: resized as torchvision's Resize; 4: the unreadable
-# files named relative to their split folder (a resume compares which files a run trained on)
-CACHE_VERSION = 4
+# files named relative to their split folder (a resume compares which files a run trained on); 5: each
+# file's ctime in the key
+CACHE_VERSION = 5
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
 WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
@@ -59,6 +60,27 @@ def list_folder(path):
         raise UserError(f"cannot read folder {path}: {e.strerror or e}") from None
 
 
+def walk_readable(folder):
+    """Lists every folder below `folder`, links followed as ImageFolder follows them, and stops in one
+    line at one this user may not read, or at a link to a folder listed already (a link to a folder
+    above it, say): os.walk, which ImageFolder uses, would skip the first silently, and follow such
+    a loop some 40 times over, its images taken that many times."""
+    def fail(e):
+        raise UserError(f"cannot read folder {printable(e.filename)}: {e.strerror or e}")
+    listed = {os.path.realpath(folder)}
+    for parent, subfolders, _ in os.walk(folder, followlinks=True, onerror=fail):
+        subfolders[:] = [name for name in subfolders if not is_hidden(name)]  # (left out anyway)
+        for name in subfolders:
+            path = os.path.join(parent, name)
+            real = os.path.realpath(path)
+            if real in listed:
+                while not os.path.islink(path) and path != folder:  # the link that leads back
+                    path = os.path.dirname(path)
+                raise UserError(f"{printable(path)} links to a folder listed already (one it lies in, or another): "
+                                "its images would be taken twice or more; remove the link")
+            listed.add(real)
+
+
 class BadImage(ValueError):
     """A file that cannot be read as an image."""
 
@@ -75,7 +97,8 @@ def load_image(path):
                 # Over 89 megapixels once drafted (a large phone's photo as a JPEG is not): gigabytes to decode.
                 if img.width * img.height > Image.MAX_IMAGE_PIXELS:
                     raise Image.DecompressionBombError(path)
-                ImageOps.exif_transpose(img, in_place=True)  # a phone's portrait photo: upright, as viewers show it
+                img.load()  # (a file that does not decode fails here, before its metadata is read)
+                turn_upright(img)
                 img = to_rgb(img)
     except Image.DecompressionBombError:
         raise BadImage("image too large to decode safely (over 89 megapixels; a JPEG, over 179)") from None
@@ -90,6 +113,17 @@ def load_image(path):
     if img.size != (IMAGE_SIZE, IMAGE_SIZE):  # as the tutorial's transforms.Resize((32, 32)) does it
         img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()
+
+
+def turn_upright(img):
+    """A phone's portrait photo turned upright, as its EXIF orientation says and viewers show it.
+    Metadata Pillow cannot parse or rewrite (a tag of another type, a cut profile: struct.error,
+    TypeError, AttributeError, …) leaves the pixels as they are, as ImageFolder reads them (or already
+    turned: Pillow turns them before it rewrites the metadata)."""
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except Exception:
+        pass
 
 
 def is_image(path):
@@ -224,7 +258,7 @@ def list_image_folder(split_dir):
         raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                         f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
     for name in classes:
-        list_folder(os.path.join(split_dir, name))  # one we may not read would pass for an empty one
+        walk_readable(os.path.join(split_dir, name))
         if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
             raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
     ignored = []
@@ -247,12 +281,14 @@ def list_image_folder(split_dir):
 
 
 def folder_fingerprint(split_dir, files):
-    """A key that changes when any file is added, removed, resized or rewritten."""
+    """A key that changes when any file is added, removed, resized or rewritten, also with its old
+    size and modification time (cp -p, rsync -a, touch -r), or made readable or not (chmod): its
+    ctime changes then, and no tool sets it back."""
     h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}\n".encode())
     for path in files:
         try:
             st = os.stat(path)
-            size_and_time = f"{st.st_size}\0{st.st_mtime_ns}"
+            size_and_time = f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
         except OSError:  # a broken link, say: decoding will skip it as unreadable
             size_and_time = "unreadable"
         # fsencode: a name that is not UTF-8 (from another system) has no str encoding of its own.
@@ -314,8 +350,8 @@ def skipped_warning(bad, where):
     names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
                       for p in bad[:3])
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-    return f"warning: skipped {len(bad)} unreadable image(s) (corrupt, or too large to decode safely) in {where}: " \
-           f"{names}{more}"
+    why = "corrupt, not readable by this user, or too large to decode safely"
+    return f"warning: skipped {len(bad)} unreadable image(s) ({why}) in {where}: {names}{more}"
 
 
 def load_folder_split(split_dir, files, labels, num_workers):
@@ -334,7 +370,7 @@ def load_folder_split(split_dir, files, labels, num_workers):
             os.makedirs(CACHE_DIR, exist_ok=True)
             atomic_save(blob, path)
         except (OSError, UserError) as e:  # a cache we cannot write only costs time
-            say(f"warning: could not write cache {path}: {e}")
+            say(f"warning: the decoded images are not cached ({e}); they are decoded again next time")
     if blob["skipped"]:
         say(skipped_warning(blob["skipped"], split_dir))
     if len(blob["labels"]) == 0:

@@ -1,9 +1,12 @@
+import errno
 import glob
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -26,22 +29,33 @@ def test_cache_is_built_then_reused(tiny, monkeypatch):
     assert torch.equal(again.images, train_split.images) and torch.equal(again.labels, train_split.labels)
 
 
-@pytest.mark.parametrize("same_size", [False, True])
-def test_cache_is_rebuilt_when_the_dataset_changes(tiny, capsys, same_size):
+@pytest.mark.parametrize("change", ["another size", "same size", "same size and time", "chmod"])
+def test_cache_is_rebuilt_when_the_dataset_changes(tiny, capsys, change):
+    """An image rewritten with its old size and modification time (cp -p, rsync -a, touch -r), or made
+    readable (chmod) after it was skipped as unreadable, kept the cache (until 2026-11-27, a helper):
+    old pixels trained on, or the image left out for good. Its ctime changes, which no tool sets back."""
     first, _, _ = data.load_dataset(tiny)
     changed = os.path.join(tiny, "train", "circle", "000.png")
-    size = os.path.getsize(changed)
-    from PIL import Image
-    Image.new("RGB", (32, 32), (255, 0, 0)).save(changed)
-    if same_size:  # an image edited in place, its length kept (a BMP's always is): only its time tells
+    before = os.stat(changed)
+    time.sleep(0.01)  # a new ctime, whatever the clock's resolution
+    if change == "chmod":
+        os.chmod(changed, 0o600)
+    else:
+        from PIL import Image
+        Image.new("RGB", (32, 32), (255, 0, 0)).save(changed)
+    if change.startswith("same size"):  # an image edited in place, its length kept (a BMP's always is)
         with open(changed, "ab") as f:
-            f.write(bytes(size - os.path.getsize(changed)))  # after the PNG's end, which readers ignore
-        assert os.path.getsize(changed) == size
-    os.utime(changed, ns=(1, 1))  # a new mtime, whatever the clock's resolution
+            f.write(bytes(before.st_size - os.path.getsize(changed)))  # after the PNG's end, which readers ignore
+        assert os.path.getsize(changed) == before.st_size
+    if change != "chmod":  # (a chmod leaves the time as it was)
+        os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns) if change == "same size and time" else (1, 1))
     second, _, _ = data.load_dataset(tiny)
     assert "stale" in capsys.readouterr().err
-    assert not torch.equal(first.images, second.images)
-    assert second.images[0, 0].eq(255).all()  # the new red image is in
+    if change == "chmod":
+        assert torch.equal(first.images, second.images)
+    else:
+        assert not torch.equal(first.images, second.images)
+        assert second.images[0, 0].eq(255).all()  # the new red image is in
 
 
 def truncate(path):
@@ -99,6 +113,64 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     err = capsys.readouterr().err
     assert len(train_split) == 24
     assert err.count("warning: skipped 5 unreadable") == 1 and "cross/bad0.png" in err and "2 more" in err
+
+
+def test_a_link_back_up_the_tree_or_an_unreadable_subfolder_of_a_class_is_one_line(tiny, capsys, monkeypatch):
+    """ImageFolder's os.walk followed a link to a folder above it some 40 times (the class's images
+    taken 40 times: 984 training images instead of 24) and skipped a subfolder it may not read
+    without a word (until 2026-11-27, found by a helper)."""
+    os.symlink("..", os.path.join(tiny, "train", "cross", "loop"))
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and err == (f"train.py: error: {tiny}/train/cross/loop links to a folder listed already (one "
+                                 "it lies in, or another): its images would be taken twice or more; remove the link\n")
+    os.remove(os.path.join(tiny, "train", "cross", "loop"))
+    os.symlink("../circle", os.path.join(tiny, "train", "cross", "circles"))  # elsewhere: taken, as ImageFolder does
+    assert len(data.load_dataset(tiny)[0]) == 32
+    capsys.readouterr()
+    os.remove(os.path.join(tiny, "train", "cross", "circles"))
+    denied = os.path.join(tiny, "train", "cross", "more")
+    os.makedirs(denied)
+    shutil.copy(os.path.join(tiny, "train", "cross", "000.png"), denied)
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # as tests run as root, who may read anything
+        if os.path.abspath(path) == os.path.abspath(denied):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_scandir(path)
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and err == f"train.py: error: cannot read folder {denied}: Permission denied\n"
+
+
+def write_photo_with_odd_metadata(path):
+    """A portrait photo (EXIF orientation 6) whose Make tag is a number, not text: Pillow reads the
+    orientation, then fails to write the metadata back (AttributeError)."""
+    ifd = b"MM\x00\x2a" + struct.pack(">IH", 8, 2) + struct.pack(">HHII", 0x010F, 12, 1, 26) + \
+        struct.pack(">HHII", 0x0112, 3, 1, 6 << 16) + struct.pack(">Id", 0, 1.5)
+    half_red(60, 40).save(path, exif=b"Exif\x00\x00" + ifd, quality=100)
+
+
+def half_red(width, height):
+    from PIL import Image
+    img = Image.new("RGB", (width, height), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, width // 2, height))
+    return img
+
+
+def test_photos_whose_metadata_pillow_cannot_read_are_read_upright_or_as_stored(workdir):
+    """Each was a traceback in decoding, in training and in test.py (until 2026-11-27, a helper's fuzz)."""
+    from PIL import Image, PngImagePlugin
+    write_photo_with_odd_metadata("odd.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    half_red(60, 40).save("sound.jpg", exif=exif, quality=100)
+    assert torch.equal(data.load_image("odd.jpg"), data.load_image("sound.jpg"))
+    assert data.load_image("odd.jpg")[:, :10].float().mean((1, 2))[0] > 200  # upright: the red half on top
+    info = PngImagePlugin.PngInfo()  # ImageMagick's way of keeping EXIF in a PNG, cut short: struct.error
+    info.add_text("Raw profile type exif", "\nexif\n      10\n4578696600004d4d002a\n")
+    half_red(60, 40).save("cut.png", pnginfo=info)
+    half_red(60, 40).save("plain.png")
+    assert torch.equal(data.load_image("cut.png"), data.load_image("plain.png"))
 
 
 @pytest.mark.parametrize("data_path", ["memory", "stream"])
@@ -299,7 +371,7 @@ def test_streamed_unreadable_images_are_named_once_not_every_epoch(tiny, capsys)
                                    "--lr", "0.01", "--device", "cpu"], capsys)
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("warning")]
-    why = "(corrupt, or too large to decode safely)"
+    why = "(corrupt, not readable by this user, or too large to decode safely)"
     assert warnings == [f"warning: skipped 1 unreadable image(s) {why} in {tiny}/train: cross/000.png",
                         f"warning: skipped 1 unreadable image(s) {why} in {tiny}/test: circle/500.png"]
 

@@ -340,7 +340,7 @@ def test_folders_and_checkpoints_this_user_may_not_read_are_one_line(tiny, capsy
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
     assert code == 0, err
     os.remove("logs_train/r/checkpoints/last.pth")  # test.py lists the folder to name the others
-    real_listdir = os.listdir
+    real_listdir, real_scandir = os.listdir, os.scandir
     cases = [
         (train, ["--data-dir", tiny, "--run-name", "x", "--epochs", "1", *TRAIN_FAST], f"{tiny}/train/cross"),
         (train, ["--data-dir", tiny, "--run-name", "x", "--epochs", "1", *TRAIN_FAST], f"{tiny}/test"),
@@ -350,15 +350,19 @@ def test_folders_and_checkpoints_this_user_may_not_read_are_one_line(tiny, capsy
         (predict, ["logs_train/r/checkpoints/epoch_001.pth", f"{tiny}/test/stripes"], f"{tiny}/test/stripes"),
     ]
     for module, argv, denied in cases:
-        def listdir(path=".", denied=denied):
-            if os.path.abspath(path) == os.path.abspath(denied):
-                raise PermissionError(errno.EACCES, "Permission denied", path)
-            return real_listdir(path)
-        monkeypatch.setattr(os, "listdir", listdir)
+        def refusing(real, denied=denied):  # os.listdir's or os.scandir's (which os.walk uses) stand-in
+            def listing(path="."):
+                if os.path.abspath(path) == os.path.abspath(denied):
+                    raise PermissionError(errno.EACCES, "Permission denied", path)
+                return real(path)
+            return listing
+        monkeypatch.setattr(os, "listdir", refusing(real_listdir))
+        monkeypatch.setattr(os, "scandir", refusing(real_scandir))
         code, _, err = run_cli(module, argv, capsys)
         assert code == 2 and \
             err.strip() == f"{module.__name__}.py: error: cannot read folder {denied}: Permission denied"
     monkeypatch.setattr(os, "listdir", real_listdir)
+    monkeypatch.setattr(os, "scandir", real_scandir)
     assert not os.path.exists("logs_train/x")
 
     def no_permission(path, **kwargs):
