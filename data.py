@@ -385,6 +385,11 @@ def load_folder_split(split_dir, files, labels, num_workers):
     return Split(blob["labels"], images=blob["images"], files=readable)
 
 
+def shown(name):
+    """A class name as written, or quoted where what tells it apart cannot be seen ('cat ', a tab)."""
+    return name if name.isprintable() and name == name.strip() else repr(name)
+
+
 def composed(names):
     """The names with é as one character (NFC), whether written so or as e and an accent (NFD)."""
     return {unicodedata.normalize("NFC", name) for name in names}
@@ -403,7 +408,7 @@ def load_image_folder(root, data_path, num_workers, with_train):
             raise UserError(f"train and test class folders in {root} have the same names written in two Unicode "
                             f"forms (as macOS and Linux write them): {', '.join(sorted(composed(only)))}; rename "
                             "them in one split")
-        where = [f"only in {split}/: {', '.join(sorted(set(mine) - set(theirs)))}"
+        where = [f"only in {split}/: {', '.join(shown(name) for name in sorted(set(mine) - set(theirs)))}"
                  for split, mine, theirs in (("train", classes, test_classes), ("test", test_classes, classes))
                  if set(mine) - set(theirs)]
         raise UserError(f"train and test class folders differ in {root}: {'; '.join(where)}")

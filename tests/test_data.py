@@ -326,6 +326,9 @@ def test_a_dataset_folder_whose_name_is_not_utf8_trains_and_such_a_class_folder_
     (lambda root: shutil.copytree(os.path.join(root, "train", "cross"), os.path.join(root, "train", "dots")),
      "only in train/: dots"),  # which split (until 2026-11-27 00:32 UTC the line did not say)
     (lambda root: shutil.rmtree(os.path.join(root, "train", "stripes")), "only in test/: stripes"),
+    # A name that differs by what cannot be seen is quoted (until 2026-11-27: "only in test/: cross ").
+    (lambda root: os.rename(os.path.join(root, "test", "cross"), os.path.join(root, "test", "cross ")),
+     "only in train/: cross; only in test/: 'cross '"),
     (lambda root: os.makedirs(os.path.join(root, "train", "empty")), "empty"),
     (lambda root: os.rename(os.path.join(root, "test"), os.path.join(root, "val")), "missing split"),
     (lambda root: [shutil.rmtree(os.path.join(root, split, name)) for split in ("train", "test")
