@@ -172,14 +172,15 @@ def evaluate_checkpoint(model, ckpt, args, device):
               "per_class_accuracy": result["per_class_accuracy"],
               "confusion_matrix": confusion.tolist()}
     if args.save_grid:
-        probs = result["probs"]
-        conf, pred = probs.max(1)
-        wrong = (pred != test.labels.cpu()).nonzero().squeeze(1)
+        conf, pred = result["probs"].max(1)
+        labels = test.labels.cpu()[result["index"]]  # (streamed, an unreadable image has no row)
+        wrong = (pred != labels).nonzero().squeeze(1)
         worst = wrong[conf[wrong].argsort(descending=True)[:32]]
-        images = test.images[worst] if test.images is not None else torch.stack([load_image(test.files[i])
-                                                                                 for i in worst.tolist()])
+        picks = result["index"][worst]
+        images = test.images.cpu()[picks] if test.images is not None else torch.stack(
+            [load_image(test.files[i]) for i in picks.tolist()])
         path, fmt = args.save_grid
-        save_picture(pictures.image_grid(images, test.labels[worst], classes, pred[worst], conf[worst]), path, fmt)
+        save_picture(pictures.image_grid(images, labels[worst], classes, pred[worst], conf[worst]), path, fmt)
         stem, ext = os.path.splitext(path)
         if not is_stream(path):  # beside /dev/stdout or a pipe, a second name would be a stray file
             save_picture(pictures.confusion_image(confusion, classes), f"{stem}_confusion{ext}", fmt)

@@ -514,14 +514,14 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
 @torch.no_grad()
 def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=False, keep_probs=False, num_workers=0):
     """Mean loss over images, accuracy, confusion matrix (rows: true class) and the accuracy on each
-    class's images, on a whole split; with `keep_probs` (one process only), also every image's
-    class probabilities."""
+    class's images, on a whole split; with `keep_probs` (one process only), also every scored
+    image's class probabilities and its index in the split (streamed, an unreadable one is not scored)."""
     model.eval()
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.long, device=device)
     loss_sum = torch.zeros((), device=device)  # float32: Apple's MPS has no float64
-    probs = []
+    probs, scored = [], []
     batches = Batches(len(split), EVAL_BATCH, rank=rank, world=world)
-    for images, labels, _ in BatchLoader(split, batches, device, num_workers):
+    for images, labels, index in BatchLoader(split, batches, device, num_workers):
         x = prepare(images, stats)  # in float32, as in training
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x).float()
@@ -529,6 +529,7 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
         confusion += torch.bincount(labels * num_classes + logits.argmax(1), minlength=num_classes**2)
         if keep_probs:
             probs.append(logits.softmax(1).cpu())
+            scored.append(index.cpu())
     all_sum(confusion, loss_sum)
     confusion = confusion.view(num_classes, num_classes).cpu()
     seen = confusion.sum().item()
@@ -537,7 +538,7 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     result = {"loss": loss_sum.item() / seen, "accuracy": confusion.trace().item() / seen, "confusion": confusion,
               "per_class_accuracy": (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()}  # of each row
     if keep_probs:
-        result["probs"] = torch.cat(probs)
+        result["probs"], result["index"] = torch.cat(probs), torch.cat(scored)
     return result
 
 

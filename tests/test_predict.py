@@ -1,4 +1,5 @@
 """test.py: images of every kind, the tutorial's own checkpoints, foreign and malicious files."""
+import glob
 import io
 import json
 import math
@@ -527,7 +528,17 @@ def test_a_checkpoint_is_scored_only_on_data_with_its_class_names(tiny, workdir,
     assert code == 2 and err.strip().endswith(f"{tiny} has classes {CLASSES}, the checkpoint ['cat', 'dog', 'frog']")
 
 
-def test_save_grid_of_the_test_split_shows_the_most_confident_mistakes_first(tiny, workdir, capsys, monkeypatch):
+@pytest.mark.parametrize("data_path", ["memory", "stream"])
+def test_save_grid_of_the_test_split_shows_the_most_confident_mistakes_first(tiny, workdir, capsys, monkeypatch,
+                                                                             data_path):
+    """Each picture with its own true class. A streamed test split with an unreadable image was a
+    traceback (until 2026-11-27, a helper): its probabilities had no row for that image."""
+    if data_path == "stream":
+        monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 0)
+        with open(os.path.join(tiny, "test", "circle", "501.png"), "wb") as f:
+            f.write(b"not a png")
+    truth = {data.load_image(path).numpy().tobytes(): CLASSES.index(os.path.basename(os.path.dirname(path)))
+             for path in glob.glob(os.path.join(tiny, "test", "*", "*.png")) if data.is_image(path)}
     torch.manual_seed(0)
     torch.save({"model": Tudui(3).state_dict(), "classes": CLASSES}, "r.pth")
     shown = []
@@ -535,9 +546,10 @@ def test_save_grid_of_the_test_split_shows_the_most_confident_mistakes_first(tin
     monkeypatch.setattr(pictures, "image_grid", lambda *args: shown.append(args) or image_grid(*args))
     code, _, err = run_cli(predict, ["r.pth", "--data-dir", tiny, "--save-grid", "g.png"], capsys)
     assert code == 0, err
-    _, labels, _, preds, probs = shown[0]
+    images, labels, _, preds, probs = shown[0]
     assert (preds != labels).all() and len(probs) > 1
     assert probs.tolist() == sorted(probs.tolist(), reverse=True) and probs[0] > probs[-1]
+    assert [truth[image.numpy().tobytes()] for image in images] == labels.tolist()
 
 
 def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
