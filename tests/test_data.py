@@ -218,6 +218,16 @@ def test_16_bit_and_float_images_keep_their_brightness(workdir, values, dtype, s
     assert data.load_image(f"x{suffix}")[:, 4, 4].tolist() == [expected] * 3
 
 
+def test_images_whose_extension_is_in_capitals_are_images(tiny):
+    """A camera's IMG_0001.JPG, Windows' .PNG: as ImageFolder takes them (a case-sensitive check passed
+    every test: a helper's mutant, 2026-11-27)."""
+    folder = os.path.join(tiny, "train", "cross")
+    for name in ("000", "001"):
+        os.rename(os.path.join(folder, f"{name}.png"), os.path.join(folder, f"{name}.PNG"))
+    train_split, _, _ = data.load_dataset(tiny)
+    assert len(train_split) == 24
+
+
 def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
     """Jupyter's .ipynb_checkpoints/ counted as a class, and macOS's ._x.png files as unreadable images."""
     os.makedirs(os.path.join(tiny, "train", ".ipynb_checkpoints"))

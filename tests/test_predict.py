@@ -120,6 +120,27 @@ def test_topk_and_json(checkpoint, workdir, capsys):
     assert result[0]["predictions"][0]["class"].startswith("c")
 
 
+def test_each_image_gets_its_own_prediction_around_an_unreadable_one_and_topk_lists_them_all(checkpoint, workdir,
+                                                                                             capsys):
+    """Predictions zipped onto every entry gave the one after an unreadable image the wrong answer;
+    the text output showed the first class alone with --topk 3; --topk above the classes was a
+    traceback: each passed every test (a helper's mutants, 2026-11-27)."""
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(name)
+    open("bad.png", "wb").write(b"not a png")
+    alone = {}
+    for name in ("a.png", "b.png"):
+        code, out, _ = run_cli(predict, [checkpoint, name, "--topk", "3"], capsys)
+        alone[name] = out
+    assert alone["a.png"].split(": ")[1] != alone["b.png"].split(": ")[1]
+    code, out, err = run_cli(predict, [checkpoint, "a.png", "bad.png", "b.png", "--topk", "3"], capsys)
+    assert code == 1 and out == alone["a.png"] + alone["b.png"] and err.startswith("test.py: error: bad.png")
+    assert len(alone["a.png"].split(", ")) == 3  # three classes and their probabilities on the line
+    code, out, err = run_cli(predict, [checkpoint, "a.png", "--topk", "20", "--json"], capsys)
+    assert code == 0 and len(json.loads(out)[0]["predictions"]) == 10, err  # every class, not a traceback
+
+
 def test_a_folder_of_images_is_classified_image_by_image_in_name_order(checkpoint, workdir, capsys):
     (workdir / "imgs").mkdir()
     names = ["kiwi.png", "apple.png", "zebra.png", "mango.png", "banana.png", "cherry.png", "fig.png"]
@@ -513,6 +534,14 @@ def test_a_network_that_always_answers_cross_is_scored_as_such(tiny, workdir, ca
     weights["model.8.bias"].copy_(torch.tensor([0.0, 5.0, 0.0]))  # logits (0, 5, 0) for every image
     torch.save({"model": weights, "classes": CLASSES, "normalize": {"mean": [0.0] * 3, "std": [1.0] * 3}},
                workdir / "cross.pth")
+    code, out, err = run_cli(predict, [str(workdir / "cross.pth"), "--data-dir", tiny], capsys)
+    assert code == 0, err
+    # The text report's lines (each class's line showed the overall accuracy: a helper's mutant passed, 2026-11-27).
+    assert [line.split() for line in out.splitlines()[3:6]] == [["circle", "0.0000"], ["cross", "1.0000"],
+                                                                 ["stripes", "0.0000"]]
+    assert [line.split() for line in out.splitlines()[-3:]] == [["0", "circle", "0", "4", "0"],
+                                                                ["1", "cross", "0", "4", "0"],
+                                                                ["2", "stripes", "0", "4", "0"]]
     code, out, err = run_cli(predict, [str(workdir / "cross.pth"), "--data-dir", tiny, "--json"], capsys)
     assert code == 0, err
     report = json.loads(out)
@@ -520,6 +549,16 @@ def test_a_network_that_always_answers_cross_is_scored_as_such(tiny, workdir, ca
     assert report["per_class_accuracy"] == [0.0, 1.0, 0.0] and report["accuracy"] == pytest.approx(1 / 3)
     right, wrong = -math.log(math.exp(5) / (math.exp(5) + 2)), math.log(math.exp(5) + 2)
     assert report["loss"] == pytest.approx((4 * right + 8 * wrong) / 12, rel=1e-5)
+
+
+def test_data_dir_given_is_the_one_scored_even_where_the_runs_own_exists(tiny, workdir, capsys):
+    """The saved data directory taking the place of --data-dir passed every test (a helper's mutant, 2026-11-27)."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    shutil.copytree(tiny, "copy")
+    os.remove(os.path.join("copy", "test", "circle", "000.png"))
+    code, out, err = run_cli(predict, ["logs_train/r", "--data-dir", "copy", "--json"], capsys)
+    assert code == 0 and json.loads(out)["data_dir"] == "copy" and json.loads(out)["images"] == 11, err
 
 
 def test_a_checkpoint_is_scored_only_on_data_with_its_class_names(tiny, workdir, capsys):

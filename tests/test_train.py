@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import checkpoint
 import data
+import runs
 import test as predict
 import train
 from conftest import CLASSES, TRAIN_FAST, make_dataset, run_cli
@@ -323,6 +324,21 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
     code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
     assert code == 0 and os.path.isfile(f"{run_dir}/checkpoints/epoch_002.pth"), err
     assert json.load(open(f"{run_dir}/config.json"))["run_name"] == "ours"
+
+
+def test_a_resume_takes_the_checkpoint_with_the_most_steps_and_a_run_with_only_interrupt_pth_is_a_run(tiny,
+                                                                                                        capsys):
+    """Chosen by epoch, a resume after a Ctrl-C inside epoch 2 started from epoch_001.pth, its
+    steps lost; a run folder with interrupt.pth alone (a Ctrl-C in the first epoch) was taken for
+    an empty one and started over: both passed every test (a helper's mutants, 2026-11-27)."""
+    run_dir, _ = train_run(capsys, tiny, "r", "--epochs", "1")
+    ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    torch.save({**ckpt, "batch": 3, "step": 9}, f"{run_dir}/checkpoints/interrupt.pth")  # 3 batches into epoch 2
+    os.remove(f"{run_dir}/checkpoints/last.pth")
+    assert runs.read_run_checkpoint(run_dir)["path"].endswith("interrupt.pth")
+    os.remove(f"{run_dir}/checkpoints/epoch_001.pth")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", *TRAIN_FAST], capsys)
+    assert code == 2 and "already holds a run; pass --resume" in err, err
 
 
 def test_an_existing_run_is_never_overwritten(tiny, capsys):
