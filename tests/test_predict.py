@@ -601,6 +601,17 @@ def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
                       for t in (0, 1))
     line = slice(2 + pictures.TILE + 14, 2 + pictures.TILE + pictures.CAPTION - 3)  # the "true: …" line
     assert not np.array_equal(true_a[line, 4:pictures.TILE - 4], true_b[line, 4:pictures.TILE - 4])
+    # Each tile's own prediction in its caption, and its own colours: every caption showing the first
+    # tile's, or uint8 images not scaled from 0-255 (white tiles), passed every test (a helper's mutants,
+    # 2026-11-27).
+    four, labels, probs = ["a", "b", "c", "dddddddd"], torch.tensor([0, 2]), torch.tensor([0.9, 0.9])
+    second = (slice(2 + pictures.TILE, 2 + pictures.TILE + 14), slice(pictures.TILE + 6, 2 * pictures.TILE))
+    said_b, said_d = (pictures.image_grid(x, labels, four, torch.tensor([0, p]), probs)[second] for p in (1, 3))
+    assert not np.array_equal(said_b, said_d)  # (both wrong, both framed in red: the text differs)
+    coloured = torch.zeros_like(x)
+    coloured[0, 0], coloured[1, 2] = 200, 200  # a red picture, a blue one
+    tiles = pictures.image_grid(coloured, None, ["a", "b"])[2:2 + pictures.TILE].reshape(-1, 3)
+    assert (tiles == [200, 0, 0]).all(1).sum() == (tiles == [0, 0, 200]).all(1).sum() == pictures.TILE ** 2
     # Nothing to caption (TensorBoard's augmented training batch): no empty band under each row.
     assert pictures.image_grid(x, None, ["a", "b"]).shape == (pictures.TILE + 4, 2 * pictures.TILE + 6, 3)
     # One's own images have no true class: their captions are neither green (right) nor red (wrong).

@@ -442,6 +442,18 @@ def test_an_empty_resume_is_refused_not_taken_for_none(capsys):
     assert code == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_write_goes_through_a_temporary_file_beside_what_it_replaces(workdir, monkeypatch):
+    """Made in the system's temporary folder instead, the rename onto a checkpoint on another file
+    system fails (EXDEV), every save of a run whose /tmp is a tmpfs: a helper's mutant passed every
+    test, which all write under /tmp (2026-11-27)."""
+    renames = []
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: renames.append(src) or replace(src, dst))
+    os.mkdir("run")
+    checkpoint.atomic_save({"step": 1}, os.path.join("run", "last.pth"))
+    assert [os.path.dirname(os.path.abspath(src)) for src in renames] == [os.path.abspath("run")]
+
+
 def test_writes_replace_links_append_to_streams_and_keep_permissions(workdir):
     """A write through a link overwrote the file linked to (last.pth linked to epoch_001.pth),
     a rename onto a pipe or a device put a file in its place, `--save-grid /dev/stdout >> log`
