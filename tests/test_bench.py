@@ -7,6 +7,7 @@ from PIL import Image
 import bench
 import train
 from conftest import run_cli
+from model import Tudui
 
 
 def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkeypatch):
@@ -81,6 +82,35 @@ def test_bench_ctrl_c_is_one_line_and_exit_130(tiny, capsys, monkeypatch):
     monkeypatch.setattr(bench, "bench_floor", interrupted)
     code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick"], capsys)
     assert code == 130 and err.strip().splitlines()[-1] == "bench.py: interrupted"
+
+
+def test_bench_turns_the_time_of_its_steps_into_an_epochs_time_for_each_pipeline(tiny, capsys, monkeypatch):
+    """On a clock of its own, where the network costs a fixed time per image (training and evaluation
+    apart), each pipeline's epoch is that cost times the split's images: the tutorial's time per step
+    taken for per image, or the project's training time scaled by the test split, passed the test
+    below, which checks the numbers against each other only (a helper's mutants, 2026-11-27)."""
+    per_train_image, per_test_image = 1e-3, 1e-4
+    clock = [0.0]
+
+    def perf_counter():
+        clock[0] += 1e-9  # (no window of zero seconds, which some line divides by)
+        return clock[0]
+    forward = Tudui.forward
+
+    def costly(self, x):
+        clock[0] += len(x) * (per_train_image if self.training else per_test_image)
+        return forward(self, x)
+    monkeypatch.setattr(bench.time, "perf_counter", perf_counter)
+    monkeypatch.setattr(Tudui, "forward", costly)
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--json", "b.json"], capsys)
+    assert code == 0, err
+    r = json.load(open("b.json"))
+    n_train, n_test = r["epoch_images"]["train"], r["epoch_images"]["test"]
+    for p in r["pipelines"]:
+        assert p["train_s"] == pytest.approx(per_train_image * n_train, rel=1e-3), p["pipeline"]
+        assert p["eval_s"] == pytest.approx(per_test_image * n_test, rel=1e-3), p["pipeline"]
 
 
 def test_bench_ratios_and_epoch_times_add_up(tiny, capsys, monkeypatch):
