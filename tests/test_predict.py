@@ -526,7 +526,7 @@ def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsy
     assert code == 0 and json.loads(out)["accuracy"] == trained, err
 
 
-def test_a_network_that_always_answers_cross_is_scored_as_such(tiny, workdir, capsys):
+def test_a_network_that_always_answers_cross_is_scored_as_such(tiny, workdir, capsys, monkeypatch):
     """Rows of the confusion matrix are the true classes, per-class accuracy is each row's share
     (recall), the loss is the mean cross-entropy: checked on a network whose answer is known."""
     weights = Tudui(len(CLASSES)).state_dict()
@@ -534,8 +534,15 @@ def test_a_network_that_always_answers_cross_is_scored_as_such(tiny, workdir, ca
     weights["model.8.bias"].copy_(torch.tensor([0.0, 5.0, 0.0]))  # logits (0, 5, 0) for every image
     torch.save({"model": weights, "classes": CLASSES, "normalize": {"mean": [0.0] * 3, "std": [1.0] * 3}},
                workdir / "cross.pth")
-    code, out, err = run_cli(predict, [str(workdir / "cross.pth"), "--data-dir", tiny], capsys)
+    drawn = []
+    confusion_image = pictures.confusion_image
+    monkeypatch.setattr(pictures, "confusion_image", lambda m, *args: drawn.append(m.tolist()) or
+                        confusion_image(m, *args))
+    code, out, err = run_cli(predict, [str(workdir / "cross.pth"), "--data-dir", tiny, "--save-grid", "g.png"],
+                             capsys)
     assert code == 0, err
+    assert drawn == [[[0, 4, 0], [0, 4, 0], [0, 4, 0]]]  # the picture's rows are the true classes too (a mutant
+    # that drew its transpose passed every test, 2026-11-27)
     # The text report's lines (each class's line showed the overall accuracy: a helper's mutant passed, 2026-11-27).
     assert [line.split() for line in out.splitlines()[3:6]] == [["circle", "0.0000"], ["cross", "1.0000"],
                                                                  ["stripes", "0.0000"]]
