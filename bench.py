@@ -157,11 +157,11 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     batches = forever(train_loader)
-    sizes_seen = []  # images in each step's batch: an epoch's last batch is short (a small folder's only one)
+    step_images = []  # images in each step's batch: an epoch's last batch is short (a small folder's only one)
 
     def step(_):
         imgs, targets = next(batches)
-        sizes_seen.append(len(imgs))
+        step_images.append(len(imgs))
         imgs, targets = imgs.to(device), targets.to(device)
         loss = loss_fn(model(imgs), targets)
         optimizer.zero_grad()
@@ -169,7 +169,7 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
         optimizer.step()
 
     model.train()
-    train_s = timed(step, steps, device) / sum(sizes_seen[-steps:]) * sizes[0]  # (the timed steps, after the warm-up)
+    train_s = timed(step, steps, device) / sum(step_images[-steps:]) * sizes[0]  # (the timed steps, after the warm-up)
 
     model.eval()
     t0 = time.perf_counter()

@@ -177,7 +177,7 @@ def evaluate_checkpoint(model, ckpt, args, device):
         wrong = (pred != labels).nonzero().squeeze(1)
         worst = wrong[conf[wrong].argsort(descending=True)[:32]]
         picks = result["index"][worst]
-        images = test.images.cpu()[picks] if test.images is not None else torch.stack(
+        images = test.images[picks] if test.images is not None else torch.stack(
             [load_image(test.files[i]) for i in picks.tolist()])
         path, fmt = args.save_grid
         save_picture(pictures.image_grid(images, labels[worst], classes, pred[worst], conf[worst]), path, fmt)
