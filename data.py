@@ -60,25 +60,27 @@ def list_folder(path):
         raise UserError(f"cannot read folder {path}: {e.strerror or e}") from None
 
 
-def walk_readable(folder):
+def walk_readable(folder, listed):
     """Lists every folder below `folder`, links followed as ImageFolder follows them, and stops in one
-    line at one this user may not read, or at a link to a folder listed already (a link to a folder
-    above it, say): os.walk, which ImageFolder uses, would skip the first silently, and follow such
-    a loop some 40 times over, its images taken that many times."""
+    line at one this user may not read, or at one listed already, under this class or another
+    (`listed`: real path -> the path it was listed as, shared between a split's class folders):
+    os.walk, which ImageFolder uses, would skip the first silently, follow a link to a folder above
+    it some 40 times over, its images taken that many times, and take a folder linked from two
+    classes under both labels."""
     def fail(e):
         raise UserError(f"cannot read folder {printable(e.filename)}: {e.strerror or e}")
-    listed = {os.path.realpath(folder)}
+
+    def add(path):
+        real = os.path.realpath(path)
+        if real in listed:
+            raise UserError(f"{printable(path)} and {printable(listed[real])} are the same folder (through a link): "
+                            "its images would be taken twice or more, or under two classes; remove the link")
+        listed[real] = path
+    add(folder)
     for parent, subfolders, _ in os.walk(folder, followlinks=True, onerror=fail):
         subfolders[:] = [name for name in subfolders if not is_hidden(name)]  # (left out anyway)
         for name in subfolders:
-            path = os.path.join(parent, name)
-            real = os.path.realpath(path)
-            if real in listed:
-                while not os.path.islink(path) and path != folder:  # the link that leads back
-                    path = os.path.dirname(path)
-                raise UserError(f"{printable(path)} links to a folder listed already (one it lies in, or another): "
-                                "its images would be taken twice or more; remove the link")
-            listed.add(real)
+            add(os.path.join(parent, name))
 
 
 class BadImage(ValueError):
@@ -257,8 +259,9 @@ def list_image_folder(split_dir):
     if len(classes) < 2:
         raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                         f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
+    listed = {os.path.realpath(split_dir): split_dir}
     for name in classes:
-        walk_readable(os.path.join(split_dir, name))
+        walk_readable(os.path.join(split_dir, name), listed)
         if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
             raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
     ignored = []

@@ -115,19 +115,28 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     assert err.count("warning: skipped 5 unreadable") == 1 and "cross/bad0.png" in err and "2 more" in err
 
 
-def test_a_link_back_up_the_tree_or_an_unreadable_subfolder_of_a_class_is_one_line(tiny, capsys, monkeypatch):
+def test_a_link_back_up_the_tree_a_folder_of_two_classes_or_an_unreadable_subfolder_is_one_line(tiny, capsys,
+                                                                                                  monkeypatch):
     """ImageFolder's os.walk followed a link to a folder above it some 40 times (the class's images
-    taken 40 times: 984 training images instead of 24) and skipped a subfolder it may not read
-    without a word (until 2026-11-27, found by a helper)."""
-    os.symlink("..", os.path.join(tiny, "train", "cross", "loop"))
+    taken 40 times: 984 training images instead of 24), took a folder linked from two classes under
+    both labels, and skipped a subfolder it may not read without a word (until 2026-11-27, found by
+    helpers)."""
+    train_dir = os.path.join(tiny, "train")
+    os.symlink("..", os.path.join(train_dir, "cross", "loop"))
     code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
-    assert code == 2 and err == (f"train.py: error: {tiny}/train/cross/loop links to a folder listed already (one "
-                                 "it lies in, or another): its images would be taken twice or more; remove the link\n")
-    os.remove(os.path.join(tiny, "train", "cross", "loop"))
-    os.symlink("../circle", os.path.join(tiny, "train", "cross", "circles"))  # elsewhere: taken, as ImageFolder does
-    assert len(data.load_dataset(tiny)[0]) == 32
+    assert code == 2 and err == (f"train.py: error: {train_dir}/cross/loop and {train_dir} are the same folder "
+                                 "(through a link): its images would be taken twice or more, or under two classes; "
+                                 "remove the link\n")
+    os.remove(os.path.join(train_dir, "cross", "loop"))
+    os.symlink("../circle", os.path.join(train_dir, "cross", "circles"))  # the circles would be crosses too
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and f"error: {train_dir}/cross/circles and {train_dir}/circle are the same folder" in err
+    os.remove(os.path.join(train_dir, "cross", "circles"))
+    shutil.copytree(os.path.join(train_dir, "circle"), os.path.join(tiny, "more_circles"))
+    os.symlink(os.path.join("..", "..", "more_circles"), os.path.join(train_dir, "cross", "circles"))
+    assert len(data.load_dataset(tiny)[0]) == 32  # a folder elsewhere: taken, as ImageFolder takes it
     capsys.readouterr()
-    os.remove(os.path.join(tiny, "train", "cross", "circles"))
+    os.remove(os.path.join(train_dir, "cross", "circles"))
     denied = os.path.join(tiny, "train", "cross", "more")
     os.makedirs(denied)
     shutil.copy(os.path.join(tiny, "train", "cross", "000.png"), denied)
