@@ -58,6 +58,18 @@ def test_cache_is_rebuilt_when_the_dataset_changes(tiny, capsys, change):
         assert second.images[0, 0].eq(255).all()  # the new red image is in
 
 
+def test_cache_of_an_older_version_of_the_decoding_is_rebuilt(tiny, capsys, monkeypatch):
+    """A release that reads images otherwise (EXIF turned upright, resizing) bumps CACHE_VERSION: the
+    pixels cached by the old one must not be trained on."""
+    data.load_dataset(tiny)
+    monkeypatch.setattr(data, "CACHE_VERSION", data.CACHE_VERSION + 1)
+    decoded = []
+    real_decode_all = data.decode_all
+    monkeypatch.setattr(data, "decode_all", lambda *args: decoded.append(1) or real_decode_all(*args))
+    data.load_dataset(tiny)
+    assert "stale" in capsys.readouterr().err and len(decoded) == 2  # both splits
+
+
 def truncate(path):
     with open(path, "r+b") as f:
         f.truncate(100)
