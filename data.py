@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import shlex
+import stat
 import sys
 import unicodedata
 import warnings
@@ -172,7 +173,8 @@ class ImageFiles(Dataset):
 
     def __getitem__(self, i):
         try:
-            image = load_image(self.files[i])
+            # (checked here, not as the folder is listed: a stat of every file costs a cached run 0.4 s)
+            image = None if is_special(self.files[i]) else load_image(self.files[i])
         except BadImage:
             image = None
         return image, int(self.labels[i]), i
@@ -244,6 +246,16 @@ def is_hidden(path):
     """Names starting with a dot: .ipynb_checkpoints/ that Jupyter leaves, ._x.jpg that macOS
     leaves beside x.jpg on other file systems. Neither is a class or an image."""
     return os.path.basename(path).startswith(".")
+
+
+def is_special(path):
+    """A named pipe, socket or device, named like an image: opening one waits for a writer, as
+    cat would, for ever if there is none."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # a broken link, say: decoding reports it as unreadable
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def list_image_folder(split_dir):
@@ -353,7 +365,7 @@ def skipped_warning(bad, where):
     names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
                       for p in bad[:3])
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-    why = "corrupt, not readable by this user, or too large to decode safely"
+    why = "corrupt, not readable by this user, too large to decode safely, or a pipe or device"
     return f"warning: skipped {len(bad)} unreadable image(s) ({why}) in {where}: {names}{more}"
 
 

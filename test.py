@@ -20,8 +20,8 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
-from data import (BadImage, UserError, has_image_extension, is_hidden, list_folder, load_dataset, load_image,
-                  printable, say, warn_ignored)
+from data import (BadImage, UserError, has_image_extension, is_hidden, is_special, list_folder, load_dataset,
+                  load_image, printable, say, warn_ignored)
 from train import EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -62,6 +62,12 @@ def parse_args(argv=None):
     return args
 
 
+def warn_special(special, where):
+    if special:
+        say(f"note: left out {len(special)} file(s) in {printable(where)} that are named pipes, sockets or devices, "
+            f"not image files ({printable(os.path.basename(special[0]))}{', …' if len(special) > 1 else ''})")
+
+
 def expand(paths):
     """Files as given; a folder stands for the image files directly inside it."""
     out = []
@@ -69,6 +75,9 @@ def expand(paths):
         if os.path.isdir(path):
             names = [f for f in list_folder(path) if not is_hidden(f)]
             inside = sorted(os.path.join(path, f) for f in names if has_image_extension(f))
+            special = [f for f in inside if is_special(f)]  # named alone, a pipe is read: <(curl …)
+            warn_special(special, path)
+            inside = [f for f in inside if f not in special]
             folders = sorted(f for f in names if os.path.isdir(os.path.join(path, f)))
             warn_ignored([f for f in names if not has_image_extension(f) and f not in folders], path)  # as training
             if folders and inside:  # (with no image beside them, the folder is reported as unreadable)

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny image-folder datasets made in temp dirs, and running the CLIs in-process."""
+import contextlib
 import io
 import os
 import signal
@@ -68,6 +69,24 @@ def run_cli(module, argv, capsys=None):
 
 
 TRAIN_FAST = ["--batch-size", "4", "--num-workers", "0", "--log-every", "2"]
+
+
+class StillWaiting(BaseException):
+    """Not an OSError (as TimeoutError is), which the code under test may catch and carry on."""
+
+
+@contextlib.contextmanager
+def within(seconds):
+    """Fails the test, rather than hang it, when what it wraps waits longer (on a pipe, say)."""
+    def expired(*_):
+        raise StillWaiting(f"still waiting after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def torchrun(nproc, *args):

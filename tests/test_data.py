@@ -14,7 +14,7 @@ import torch
 
 import data
 import train
-from conftest import CLASSES, ROOT, TRAIN_FAST, make_dataset, make_image, run_cli
+from conftest import CLASSES, ROOT, TRAIN_FAST, make_dataset, make_image, run_cli, within
 
 
 def test_cache_is_built_then_reused(tiny, monkeypatch):
@@ -161,6 +161,18 @@ def test_a_link_back_up_the_tree_a_folder_of_two_classes_or_an_unreadable_subfol
     monkeypatch.setattr(os, "scandir", scandir)
     code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
     assert code == 2 and err == f"train.py: error: cannot read folder {denied}: Permission denied\n"
+
+
+@pytest.mark.parametrize("data_path", ["memory", "stream"])
+def test_a_named_pipe_in_a_class_folder_is_skipped_not_waited_on(tiny, capsys, data_path):
+    """ImageFolder lists a pipe named like an image; reading it waited for a writer, for ever
+    (until 2026-11-27: a known limit)."""
+    os.mkfifo(os.path.join(tiny, "train", "cross", "pipe.png"))
+    with within(60):
+        code, _, err = run_cli(train, ["--data-dir", tiny, "--data-path", data_path, "--epochs", "1", *TRAIN_FAST],
+                               capsys)
+    assert code == 0 and "warning: skipped 1 unreadable image(s)" in err and "or a pipe or device) in " in err
+    assert "cross/pipe.png" in err
 
 
 def write_photo_with_odd_metadata(path):
@@ -405,7 +417,7 @@ def test_streamed_unreadable_images_are_named_once_not_every_epoch(tiny, capsys)
                                    "--lr", "0.01", "--device", "cpu"], capsys)
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("warning")]
-    why = "(corrupt, not readable by this user, or too large to decode safely)"
+    why = "(corrupt, not readable by this user, too large to decode safely, or a pipe or device)"
     assert warnings == [f"warning: skipped 1 unreadable image(s) {why} in {tiny}/train: cross/000.png",
                         f"warning: skipped 1 unreadable image(s) {why} in {tiny}/test: circle/500.png"]
 

@@ -22,7 +22,7 @@ import data
 import pictures
 import test as predict
 import train
-from conftest import CLASSES, FIXTURES, ROOT, TRAIN_FAST, run_cli, zip_holding
+from conftest import CLASSES, FIXTURES, ROOT, TRAIN_FAST, run_cli, within, zip_holding
 from model import Tudui
 
 needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="../shared/fixtures not present")
@@ -735,6 +735,25 @@ def test_save_grid_onto_a_pipe_or_device_writes_there_and_leaves_it_in_place(tin
     assert code == 0, err
     assert received[0].startswith(b"\x89PNG") and stat.S_ISFIFO(os.stat(workdir / "pipe").st_mode)
     assert not [name for name in os.listdir(workdir) if name.startswith("pipe_")]
+
+
+def test_a_pipe_in_a_folder_is_left_out_and_one_named_alone_is_read(checkpoint, tiny, workdir, capsys):
+    """A folder's pipe named like an image waited for a writer for ever (until 2026-11-27); one named
+    on the command line is what `<(curl …)` gives, and is read."""
+    folder = workdir / "photos"
+    folder.mkdir()
+    shutil.copy(f"{tiny}/test/circle/000.png", folder / "a.png")
+    os.mkfifo(folder / "b.png")
+    with within(60):
+        code, out, err = run_cli(predict, [checkpoint, str(folder)], capsys)
+    assert code == 0 and "a.png:" in out and "b.png" not in out and "note: left out 1 file(s) in " in err
+    os.mkfifo(workdir / "stream")
+    writer = threading.Thread(target=lambda: open(workdir / "stream", "wb").write(open(folder / "a.png", "rb").read()))
+    writer.start()
+    with within(60):
+        code, out, _ = run_cli(predict, [checkpoint, str(workdir / "stream")], capsys)
+    writer.join(timeout=10)
+    assert code == 0 and out.startswith(f"{workdir / 'stream'}: c")
 
 
 def test_an_image_whose_name_is_not_utf8_is_printed_with_a_replacement_character(checkpoint, workdir, capsys):
