@@ -536,7 +536,7 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     if seen == 0:  # (--data-path stream: unreadable files are found only as they are read)
         raise UserError(f"none of the {len(split)} images to evaluate could be read")
     result = {"loss": loss_sum.item() / seen, "accuracy": confusion.trace().item() / seen, "confusion": confusion,
-              "per_class_accuracy": (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()}  # of each row
+              "per_class_accuracy": (confusion.diag().double() / confusion.sum(1).clamp(min=1)).tolist()}  # each row
     if keep_probs:
         result["probs"], result["index"] = torch.cat(probs), torch.cat(scored)
     return result

@@ -22,7 +22,7 @@ import data
 import pictures
 import test as predict
 import train
-from conftest import CLASSES, FIXTURES, ROOT, TRAIN_FAST, run_cli, within, zip_holding
+from conftest import CLASSES, FIXTURES, ROOT, TRAIN_FAST, make_dataset, run_cli, within, zip_holding
 from model import Tudui
 
 needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="../shared/fixtures not present")
@@ -505,6 +505,18 @@ def test_a_streamed_test_split_is_decoded_by_num_workers_processes(tiny, workdir
                              capsys)
     assert code == 0 and json.loads(out)["images"] == 12, err
     assert workers == [(True, 2)]
+
+
+def test_json_per_class_accuracy_is_the_exact_fraction_of_each_row(workdir, capsys):
+    """Computed in float32 they read 0.6666666865348816 for 2 of 3 (until 2026-11-27, a helper)."""
+    root = make_dataset(workdir / "three", n_test=3)
+    code, _, err = run_cli(train, ["--data-dir", root, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(predict, ["logs_train/r", "--json"], capsys)
+    report = json.loads(out)
+    rows = report["confusion_matrix"]
+    assert code == 0 and report["per_class_accuracy"] == [row[i] / sum(row) for i, row in enumerate(rows)], err
+    assert any(0 < row[i] < 3 for i, row in enumerate(rows))  # a fraction float32 cannot hold exactly
 
 
 def test_test_split_accuracy_matches_training_and_pictures_are_saved(tiny, capsys):
