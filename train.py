@@ -726,6 +726,14 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     return model, train_model, optimizer, criterion
 
 
+def resumed_at(state):
+    """Where a resumed run goes on from. Inside an epoch, that epoch's training loss and accuracy
+    will cover the batches trained from here on."""
+    if state["batch"]:
+        return f"resumed in epoch {state['epoch'] + 1} after step {state['step']}; "
+    return f"resumed after epoch {state['epoch']}; "
+
+
 def main(argv=None):
     explicit, resume = parse_args(argv)
     resume = resume and runs.resume_target(resume)
@@ -772,8 +780,8 @@ def main(argv=None):
             runs.write_config(run_dir, config)
             examples = augmented_examples(train, config, device) if new_run else None
             opened = open_writer(run_dir, config, state, new_run, examples, model, classes)
-            print(f"run {run_dir}: {len(train)} training images, {len(test)} test images, {len(classes)} classes, "
-                  f"device {device}, {world} process(es)", flush=True)
+            print(f"run {run_dir}: {resumed_at(state) if resume_ckpt else ''}{len(train)} training images, "
+                  f"{len(test)} test images, {len(classes)} classes, device {device}, {world} process(es)", flush=True)
             return opened
         writer = on_rank_0(start_logging, rank, world, device)
         ctx = {"config": config, "device": device, "stats": stats, "world": world, "writer": writer,

@@ -109,8 +109,13 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     assert line.endswith(f"; continue with: python train.py --resume {run}") and "Traceback" not in err
     saved = checkpoint.newest_readable(run)
     assert saved["step"] >= 300  # 1,200 images / batch 4: nothing before the interrupt was lost
-    code, _, err = run_cli(train, ["--resume", run], capsys)
+    code, out, err = run_cli(train, ["--resume", run], capsys)
     assert code == 0, err
+    # Said, as the resumed epoch's training loss and accuracy cover the batches from there on:
+    at = f"after epoch {saved['epoch']}"
+    if saved["batch"]:
+        at = f"in epoch {saved['epoch'] + 1} after step {saved['step']}"
+    assert out.startswith(f"run {run}: resumed {at}; ")
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
 
 

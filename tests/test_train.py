@@ -115,6 +115,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(tiny, capsys):
     time.sleep(1 - time.time() % 1)
     code, out, err = run_cli(train, ["--resume", split, "--epochs", "4"], capsys)
     assert code == 0, err
+    assert out.startswith(f"run {split}: resumed after epoch 2; 24 training images")  # not a new run's line
     a, b = weights(f"{straight}/checkpoints/last.pth"), weights(f"{split}/checkpoints/last.pth")
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [s for s, _ in scalars(split, "train/loss")]
