@@ -163,6 +163,7 @@ def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, 
     (["--optimizer", "adamw", "--preset", "tutorial"], 0.002, 0.05),  # the preset's are SGD's
     (["--optimizer", "adamw", "--lr", "0.001", "--weight-decay", "0"], 0.001, 0.0),
     ([], 0.03, 5e-4),
+    (["--optimizer", "adamw", "--epochs", "30"], 0.002, 0.05),  # SGD's long-run weight decay is not AdamW's
 ])
 def test_adamw_gets_its_own_lr_and_weight_decay(flags, lr, weight_decay):
     """It got SGD's lr of 0.03: losses of 60 and more in the first epochs, 30% where SGD reaches
@@ -604,6 +605,13 @@ def test_preset_tutorial_and_explicit_flags_override_it():
     (["--label-smoothing", "0.2", "--momentum", "0.5", "--no-nesterov", "--weight-decay", "2e-3"],
      dict(label_smoothing=0.2, momentum=0.5, nesterov=False, weight_decay=2e-3)),
     (["--preset", "tutorial"], dict(label_smoothing=0.0, momentum=0.0, nesterov=False, weight_decay=0.0)),
+    # From 20 epochs on, more regularization (measured: 77.3% against 76.7% at 20 epochs, seed 0):
+    (["--epochs", "19"], dict(label_smoothing=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)),
+    (["--epochs", "20"], dict(label_smoothing=0.2, momentum=0.9, nesterov=True, weight_decay=2e-3)),
+    (["--epochs", "30", "--label-smoothing", "0.15"], dict(label_smoothing=0.15, momentum=0.9, nesterov=True,
+                                                          weight_decay=2e-3)),
+    (["--preset", "tutorial", "--epochs", "30"], dict(label_smoothing=0.0, momentum=0.0, nesterov=False,
+                                                      weight_decay=0.0)),
 ])
 def test_the_recipe_reaches_the_loss_and_the_optimizer(flags, expected):
     config = train.make_config(train.parse_args(flags)[0], None)
@@ -612,6 +620,14 @@ def test_the_recipe_reaches_the_loss_and_the_optimizer(flags, expected):
     assert isinstance(optimizer, torch.optim.SGD) and len(optimizer.param_groups) == 1
     assert {"label_smoothing": criterion.label_smoothing, **{k: group[k] for k in ("momentum", "nesterov",
                                                                                    "weight_decay")}} == expected
+
+
+def test_a_run_extended_past_20_epochs_keeps_its_own_label_smoothing_and_weight_decay(tiny, capsys):
+    """They are the run's, chosen when it started (the loss it has been minimizing), not the epochs'."""
+    run_dir, _ = train_run(capsys, tiny, "short", "--epochs", "1")
+    explicit, resume = train.parse_args(["--resume", run_dir, "--epochs", "30"])
+    config = train.make_config(explicit, runs.read_run_checkpoint(resume))
+    assert (config["epochs"], config["label_smoothing"], config["weight_decay"]) == (30, 0.1, 5e-4)
 
 
 @pytest.mark.parametrize("argv, flag", [
