@@ -230,8 +230,8 @@ def make_config(explicit, resume_ckpt):
     if resume_ckpt is None:
         preset = PRESETS.get(explicit.get("preset"), {})
         adamw = ADAMW if explicit.get("optimizer") == "adamw" else {}  # over a preset's SGD values too
-        long_run = LONG_RUN if explicit.get("epochs", preset.get("epochs", DEFAULTS["epochs"])) >= LONG_RUN_EPOCHS \
-            and not adamw else {}  # (a preset's own values come after it)
+        epochs = explicit.get("epochs", preset.get("epochs", DEFAULTS["epochs"]))
+        long_run = LONG_RUN if epochs >= LONG_RUN_EPOCHS and not adamw else {}  # (a preset's own come after it)
         config = {**DEFAULTS, **long_run, **preset, **adamw, **explicit}
     else:
         # Settings this version has (not an older one's compile, nor whatever a hand may have added).
