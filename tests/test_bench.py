@@ -105,8 +105,8 @@ def test_bench_turns_the_time_of_its_steps_into_an_epochs_time_for_each_pipeline
     monkeypatch.setattr(bench, "WARMUP", 1)
     monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
     # On the CPU: a CUDA graph replays its kernels without calling forward, which the clock counts.
-    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--json", "b.json", "--device", "cpu"],
-                           capsys)
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--json", "b.json",
+                                   "--device", "cpu"], capsys)
     assert code == 0, err
     r = json.load(open("b.json"))
     n_train, n_test = r["epoch_images"]["train"], r["epoch_images"]["test"]

@@ -459,6 +459,24 @@ def test_a_write_goes_through_a_temporary_file_beside_what_it_replaces(workdir, 
     assert [os.path.dirname(os.path.abspath(src)) for src in renames] == [os.path.abspath("run")]
 
 
+def test_a_checkpoints_bytes_reach_the_disk_before_it_takes_the_name_and_the_rename_after(workdir, monkeypatch):
+    """Without the flush and the fsync a power cut after the rename can leave last.pth or config.json
+    empty (the rename is on the disk, the bytes not yet); without the folder's fsync the rename itself
+    can be lost. Each of the three left out fails this test (checked 2026-11-27)."""
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def spy_fsync(fd):
+        info = os.fstat(fd)
+        events.append("folder" if stat.S_ISDIR(info.st_mode) else ("file", info.st_size))
+        fsync(fd)
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    monkeypatch.setattr(os, "replace", lambda src, dst: events.append("rename") or replace(src, dst))
+    checkpoint.atomic_save({"weights": torch.zeros(1000)}, "last.pth")
+    checkpoint.atomic_write("config.json", lambda f: f.write(b'{"lr": 0.03}'))  # small: in the buffer until flushed
+    assert events == [("file", os.path.getsize("last.pth")), "rename", "folder", ("file", 12), "rename", "folder"]
+
+
 def test_writes_replace_links_append_to_streams_and_keep_permissions(workdir):
     """A write through a link overwrote the file linked to (last.pth linked to epoch_001.pth),
     a rename onto a pipe or a device put a file in its place, `--save-grid /dev/stdout >> log`
