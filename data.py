@@ -21,7 +21,6 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from PIL import Image, ImageFile, ImageOps
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets import CIFAR10
@@ -61,13 +60,14 @@ def list_folder(path):
         raise UserError(f"cannot read folder {path}: {e.strerror or e}") from None
 
 
-def walk_readable(folder, listed):
-    """Lists every folder below `folder`, links followed as ImageFolder follows them, and stops in one
-    line at one this user may not read, or at one listed already, under this class or another
-    (`listed`: real path -> the path it was listed as, shared between a split's class folders):
-    os.walk, which ImageFolder uses, would skip the first silently, follow a link to a folder above
-    it some 40 times over, its images taken that many times, and take a folder linked from two
-    classes under both labels."""
+def walk_class_folder(folder, listed):
+    """(folder, file names) for every folder below `folder`, hidden ones left out, links followed as
+    ImageFolder follows them, sorted as it sorts them. Stops in one line at a folder this user may
+    not read, or at one listed already, under this class or another (`listed`: real path -> the path
+    it was listed as, shared between a split's class folders): ImageFolder's own walk would skip the
+    first silently, follow a link to a folder above it some 40 times over, its images taken that many
+    times, take a folder linked from two classes under both labels, and walk hidden folders too
+    (a NAS's .snapshot/, or two hidden links back up: a walk that never ends)."""
     def fail(e):
         raise UserError(f"cannot read folder {printable(e.filename)}: {e.strerror or e}")
 
@@ -78,10 +78,13 @@ def walk_readable(folder, listed):
                             "its images would be taken twice or more, or under two classes; remove the link")
         listed[real] = path
     add(folder)
-    for parent, subfolders, _ in os.walk(folder, followlinks=True, onerror=fail):
-        subfolders[:] = [name for name in subfolders if not is_hidden(name)]  # (left out anyway)
+    found = []
+    for parent, subfolders, files in os.walk(folder, followlinks=True, onerror=fail):
+        subfolders[:] = [name for name in subfolders if not is_hidden(name)]
         for name in subfolders:
             add(os.path.join(parent, name))
+        found.append((parent, sorted(files)))
+    return sorted(found)
 
 
 class BadImage(ValueError):
@@ -272,27 +275,22 @@ def list_image_folder(split_dir):
         raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                         f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
     listed = {os.path.realpath(split_dir): split_dir}
-    for name in classes:
-        walk_readable(os.path.join(split_dir, name), listed)
+    files, labels, ignored, empty = [], [], [], []
+    for label, name in enumerate(classes):
         if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
             raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
-    ignored = []
-
-    def taken(path):  # as ImageFolder takes them; the others are counted, to be said
-        # Hidden anywhere below the split: a NAS's .@__thumb/ or .AppleDouble/ inside a class folder.
-        if any(is_hidden(part) for part in os.path.relpath(path, split_dir).split(os.sep)):
-            return False
-        if not has_image_extension(path):
-            ignored.append(path)
-            return False
-        return True
-    try:
-        samples = torchvision.datasets.folder.make_dataset(
-            split_dir, {name: i for i, name in enumerate(classes)}, is_valid_file=taken)
-    except FileNotFoundError as e:  # a class folder without images
-        raise UserError(f"{split_dir}: {e} (images end in {', '.join(IMG_EXTENSIONS)})") from None
+        count = len(files)
+        for folder, names in walk_class_folder(os.path.join(split_dir, name), listed):
+            for path in (os.path.join(folder, f) for f in names if not is_hidden(f)):
+                (files if has_image_extension(path) else ignored).append(path)
+        labels += [label] * (len(files) - count)
+        if len(files) == count:
+            empty.append(name)
+    if empty:
+        raise UserError(f"{split_dir}: no images in the class folder(s) {', '.join(empty)} "
+                        f"(images end in {', '.join(IMG_EXTENSIONS)})")
     warn_ignored(ignored, split_dir)
-    return classes, [p for p, _ in samples], torch.tensor([c for _, c in samples], dtype=torch.long)
+    return classes, files, torch.tensor(labels, dtype=torch.long)
 
 
 def folder_fingerprint(split_dir, files):
