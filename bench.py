@@ -77,10 +77,15 @@ def parse_args(argv=None):
 # ---------------------------------------------------------------- helpers
 
 def dataset_sizes(data_dir):
-    """(training images, test images) of an image-folder dataset; UserError when it is not one."""
+    """(training images, test images) of an image-folder dataset; UserError when it is not one, or when
+    the tutorial's ImageFolder would wait for ever on a pipe or device named like an image."""
     data.require_directory(data_dir)
     _, train_files, _ = data.list_image_folder(os.path.join(data_dir, "train"))
     _, test_files, _ = data.list_image_folder(os.path.join(data_dir, "test"))
+    special = next((path for path in train_files + test_files if data.is_special(path)), None)
+    if special:
+        raise data.UserError(f"{data.printable(special)} is a pipe, socket or device, not an image: the tutorial's "
+                             "pipeline (ImageFolder) would wait on it for ever; move it out of the folder")
     return len(train_files), len(test_files)
 
 

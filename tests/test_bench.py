@@ -6,7 +6,7 @@ from PIL import Image
 
 import bench
 import train
-from conftest import run_cli
+from conftest import run_cli, within
 from model import Tudui
 
 
@@ -40,6 +40,17 @@ def test_bench_on_a_folder_the_tutorials_loader_cannot_read_is_one_line(tiny, ca
     last = err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("bench.py: error: the tutorial's pipeline (ImageFolder + ToTensor) cannot run")
     assert "Traceback" not in err
+
+
+def test_bench_on_a_folder_holding_a_named_pipe_is_one_line_not_a_wait(tiny, capsys):
+    """The tutorial's ImageFolder opens a pipe named like an image and waits for a writer, for ever
+    (until 2026-11-27, found by a helper; train.py and test.py leave such a file out)."""
+    os.mkfifo(os.path.join(tiny, "train", "cross", "pipe.png"))
+    with within(60):
+        code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2"], capsys)
+    assert code == 2 and err == (f"bench.py: error: {tiny}/train/cross/pipe.png is a pipe, socket or device, not an "
+                                 "image: the tutorial's pipeline (ImageFolder) would wait on it for ever; move it out "
+                                 "of the folder\n")
 
 
 def test_bench_on_a_missing_folder_is_one_line(workdir, capsys):
