@@ -20,8 +20,8 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
-from data import (BadImage, UserError, has_image_extension, is_hidden, is_special, list_folder, load_dataset,
-                  load_image, printable, say, warn_ignored)
+from data import (IMAGE_SIZE, BadImage, UserError, has_image_extension, is_hidden, is_special, list_folder,
+                  load_dataset, load_image, printable, say, warn_ignored)
 from train import EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -186,8 +186,12 @@ def evaluate_checkpoint(model, ckpt, args, device):
         wrong = (pred != labels).nonzero().squeeze(1)
         worst = wrong[conf[wrong].argsort(descending=True)[:32]]
         picks = result["index"][worst]
-        images = test.images[picks] if test.images is not None else torch.stack(
-            [load_image(test.files[i]) for i in picks.tolist()])
+        if test.images is not None:
+            images = test.images[picks]
+        elif len(picks):  # streamed: the images shown are read again
+            images = torch.stack([load_image(test.files[i]) for i in picks.tolist()])
+        else:  # no mistakes: the grid says so
+            images = torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
         path, fmt = args.save_grid
         save_picture(pictures.image_grid(images, labels[worst], classes, pred[worst], conf[worst]), path, fmt)
         stem, ext = os.path.splitext(path)

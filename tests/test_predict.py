@@ -610,6 +610,20 @@ def test_save_grid_of_the_test_split_shows_the_most_confident_mistakes_first(tin
     assert [truth[image.numpy().tobytes()] for image in images] == labels.tolist()
 
 
+@pytest.mark.parametrize("data_path", ["memory", "stream"])
+def test_save_grid_of_a_test_split_without_mistakes_says_so(tiny, capsys, monkeypatch, data_path):
+    """Streamed, a checkpoint that made no mistake was a traceback (until 2026-11-27, a helper)."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "8", "--lr", "0.01",
+                                   "--batch-size", "8", "--num-workers", "0"], capsys)
+    assert code == 0, err
+    if data_path == "stream":
+        monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 0)
+    code, out, err = run_cli(predict, ["logs_train/r", "--save-grid", "g.png"], capsys)
+    assert code == 0, err
+    assert "test accuracy 1.0000" in out
+    assert Image.open("g.png").size == (pictures.TILE * 2, pictures.TILE // 2)  # "no images to show"
+
+
 def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
     x = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     grid = pictures.image_grid(x, torch.tensor([0, 0]), ["a", "b"], torch.tensor([0, 1]), torch.tensor([0.9, 0.9]))
