@@ -605,9 +605,10 @@ def test_preset_tutorial_and_explicit_flags_override_it():
     (["--label-smoothing", "0.2", "--momentum", "0.5", "--no-nesterov", "--weight-decay", "2e-3"],
      dict(label_smoothing=0.2, momentum=0.5, nesterov=False, weight_decay=2e-3)),
     (["--preset", "tutorial"], dict(label_smoothing=0.0, momentum=0.0, nesterov=False, weight_decay=0.0)),
-    # From 20 epochs on, more regularization (measured: 77.3% against 76.7% at 20 epochs, seed 0):
-    (["--epochs", "19"], dict(label_smoothing=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)),
-    (["--epochs", "20"], dict(label_smoothing=0.2, momentum=0.9, nesterov=True, weight_decay=2e-3)),
+    # From 12 epochs on, more regularization (measured: 75.6% against 75.4% at 12 epochs, seeds 0-2, each
+    # ahead; 75.0% against 75.3% at 10):
+    (["--epochs", "11"], dict(label_smoothing=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)),
+    (["--epochs", "12"], dict(label_smoothing=0.2, momentum=0.9, nesterov=True, weight_decay=2e-3)),
     (["--epochs", "30", "--label-smoothing", "0.15"], dict(label_smoothing=0.15, momentum=0.9, nesterov=True,
                                                           weight_decay=2e-3)),
     (["--preset", "tutorial", "--epochs", "30"], dict(label_smoothing=0.0, momentum=0.0, nesterov=False,
@@ -622,7 +623,7 @@ def test_the_recipe_reaches_the_loss_and_the_optimizer(flags, expected):
                                                                                    "weight_decay")}} == expected
 
 
-def test_a_run_extended_past_20_epochs_keeps_its_own_label_smoothing_and_weight_decay(tiny, capsys):
+def test_a_run_extended_to_30_epochs_keeps_its_own_label_smoothing_and_weight_decay(tiny, capsys):
     """They are the run's, chosen when it started (the loss it has been minimizing), not the epochs'."""
     run_dir, _ = train_run(capsys, tiny, "short", "--epochs", "1")
     explicit, resume = train.parse_args(["--resume", run_dir, "--epochs", "30"])
