@@ -14,6 +14,7 @@ import interrupt  # before all else: Ctrl-C while torch loads is one line
 import argparse
 import datetime
 import functools
+import glob
 import hashlib
 import math
 import os
@@ -574,10 +575,14 @@ def augmented_examples(train, config, device):
 
 
 def open_writer(run_dir, config, state, first_start, examples, model, classes):
-    """TensorBoard writer for the run. Points logged after the checkpoint's step (on resume), or all of
-    them (a start again in the folder of a run that stopped before its first checkpoint), are purged.
-    A first start also logs the network's graph and `examples`."""
-    writer = SummaryWriter(run_dir, purge_step=0 if first_start else state["step"] + 1)
+    """TensorBoard writer for the run. Points logged after the checkpoint's step are purged (on resume).
+    A first start removes the event files of an attempt that stopped before its first checkpoint (their
+    settings would head the HParams tab, which takes a run's first) and logs the network's graph and
+    `examples`."""
+    if first_start:
+        for name in glob.glob(os.path.join(glob.escape(run_dir), "events.out.tfevents.*")):
+            os.remove(name)
+    writer = SummaryWriter(run_dir, purge_step=None if first_start else state["step"] + 1)
     # Into the run's own event file: add_hparams would make a run of its own in a subfolder. The
     # HParams tab reads the metrics' values from the run's scalars. The session's end, which
     # says it succeeded, is written when the run ends (main).
@@ -876,8 +881,11 @@ def run(argv=None):
         print("train.py: interrupted", file=sys.stderr)
         sys.exit(130)
     except Diverged as e:
-        print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept; "
-              "try a lower --lr.", file=sys.stderr)
+        # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
+        print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "
+              "though the last may be diverging already (a test loss far above the first epoch's): try a lower "
+              "--lr, from the start or from an earlier epoch (--resume RUN/checkpoints/epoch_NNN.pth --run-name NEW).",
+              file=sys.stderr)
         sys.exit(3)
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)

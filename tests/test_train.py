@@ -14,6 +14,8 @@ import pytest
 import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 import checkpoint
 import data
@@ -28,6 +30,18 @@ def scalars(run_dir, tag):
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
     return [(e.step, e.value) for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
+
+
+def hparams_lr(run_dir):
+    """The lr of each HParams session start in the run's event files, in the order TensorBoard reads them."""
+    found = []
+    for name in sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))):
+        for event in EventFileLoader(name).Load():
+            for value in event.summary.value:
+                if value.tag == "_hparams_/session_start_info":
+                    info = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    found.append(info.session_start_info.hparams["lr"].number_value)
+    return found
 
 
 def train_run(capsys, tiny, name, *extra):
@@ -390,16 +404,19 @@ def test_a_resumed_run_goes_where_its_folder_says_never_into_a_folder_that_is_no
 
 def test_a_run_that_stopped_in_its_first_epoch_can_be_started_again_under_its_name(tiny, capsys):
     """It left its folder without a checkpoint: the name counted as taken and there was nothing to
-    resume (until 2026-11-26 12:50 UTC). Started again, its TensorBoard curves are the new ones alone."""
+    resume (until 2026-11-26 12:50 UTC). Started again, its TensorBoard curves are the new ones alone,
+    and so are its settings in the HParams tab (until 2026-11-27 08:30 UTC the first attempt's lr, a
+    helper)."""
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "first", *TRAIN_FAST, "--lr", "1e12"], capsys)
     assert code == 3 and "diverged" in err and "earlier epochs (if any)" in err
     assert os.listdir("logs_train/first/checkpoints") == []
-    run_dir, _ = train_run(capsys, tiny, "first", "--epochs", "1")
+    run_dir, _ = train_run(capsys, tiny, "first", "--epochs", "1", "--lr", "0.02")
     assert sorted(os.listdir(f"{run_dir}/checkpoints")) == ["epoch_001.pth", "last.pth"]
     acc = EventAccumulator(run_dir)
     acc.Reload()
     assert [e.step for e in acc.Scalars("train/loss")] == [2, 4, 6]
     assert len(acc.Images("train/augmented_batch")) == 1
+    assert hparams_lr(run_dir) == [0.02]
     # A run whose checkpoints were moved away keeps its folder: its points would be purged.
     shutil.move(f"{run_dir}/checkpoints", "archived")
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "first", *TRAIN_FAST], capsys)
@@ -425,7 +442,8 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tiny, c
     before = hashlib.sha256(open(last, "rb").read()).digest()
     code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--lr", "1e12"], capsys)
     assert code == 3
-    assert "diverged" in err and "lower --lr" in err and "Traceback" not in err
+    assert "diverged" in err and "lower --lr" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert "from an earlier epoch (--resume RUN/checkpoints/epoch_NNN.pth --run-name NEW)" in err
     assert "at step 8 " in err  # caught at the first logged step of epoch 2, not after the epoch
     assert hashlib.sha256(open(last, "rb").read()).digest() == before
     assert not os.path.exists(f"{run_dir}/checkpoints/epoch_002.pth")
