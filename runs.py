@@ -19,6 +19,8 @@ import sys
 from checkpoint import atomic_save, atomic_write, newest_readable, read_checkpoint, remove_partial_writes
 from data import UserError, is_hidden, is_utf8, list_folder, printable
 
+TRAIN_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
+
 
 def read_run_checkpoint(path):
     """The checkpoint to resume from: a file, or a run directory's newest readable one. It must hold a
@@ -205,8 +207,10 @@ def epoch_checkpoint(run_dir, epoch):
 
 
 def resume_command(run_dir, world):
-    """The command that continues this run, launched as this one was, ready to paste."""
-    resume = f"train.py --resume {shell_word(run_dir)}"
+    """The command that continues this run, launched as this one was, ready to paste here: train.py
+    named by its whole path when it is not below the working directory."""
+    script = os.path.relpath(TRAIN_PY)
+    resume = f"{shell_word(script if not script.startswith(os.pardir) else TRAIN_PY)} --resume {shell_word(run_dir)}"
     if world == 1:
         return f"python {resume}"
     if os.environ.get("LOCAL_WORLD_SIZE") == str(world):

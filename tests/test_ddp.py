@@ -77,7 +77,11 @@ def test_an_uneven_global_batch_is_refused(tiny, capsys, monkeypatch):
     assert code == 2 and "split evenly" in err
 
 
-def test_the_command_to_continue_is_launched_as_the_run_was_and_pastes_into_a_shell(monkeypatch):
+def test_the_command_to_continue_is_launched_as_the_run_was_and_pastes_into_a_shell(monkeypatch, tmp_path):
+    # From elsewhere, train.py by its whole path ("python train.py" failed there until 2026-11-27, a helper).
+    monkeypatch.chdir(tmp_path)
+    assert runs.resume_command("logs_train/r", 1) == f"python {os.path.join(ROOT, 'train.py')} --resume logs_train/r"
+    monkeypatch.chdir(ROOT)
     assert runs.resume_command("logs_train/my run", 1) == "python train.py --resume 'logs_train/my run'"
     assert runs.resume_command("-x", 1) == "python train.py --resume ./-x"  # not taken for a flag
     assert str(runs.already_holds_a_run("logs_train/my run")).endswith("--resume 'logs_train/my run' or another "
@@ -104,7 +108,8 @@ def test_ctrl_c_reaching_one_process_stops_all_at_the_same_step_and_resumes(tiny
     # Inside an epoch, or (a Ctrl-C in its last --log-every steps, or in its evaluation) after it:
     assert err.count("train.py: interrupted at step") + err.count("train.py: interrupted after epoch") == 1, \
         err[-3000:]  # rank 0's line alone
-    assert "continue with: torchrun --nproc_per_node=2 train.py --resume logs_train/stop\n" in err, err[-3000:]
+    train_py = os.path.join(ROOT, "train.py")  # (the test runs in a folder of its own)
+    assert f"continue with: torchrun --nproc_per_node=2 {train_py} --resume logs_train/stop\n" in err, err[-3000:]
     assert "Connection reset" not in err and "mismatch" not in err, err[-3000:]
     if "interrupted at step" in err:
         stopped = torch.load("logs_train/stop/checkpoints/interrupt.pth", weights_only=True)

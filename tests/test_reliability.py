@@ -106,7 +106,8 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     # One line, not "error: interrupted" (until 2026-11-26 16:43 UTC):
     line = err.splitlines()[-1]
     assert line.startswith(("train.py: interrupted at step ", "train.py: interrupted after epoch ")), err[-2000:]
-    assert line.endswith(f"; continue with: python train.py --resume {run}") and "Traceback" not in err
+    train_py = os.path.join(ROOT, "train.py")  # (the test runs in a folder of its own)
+    assert line.endswith(f"; continue with: python {train_py} --resume {run}") and "Traceback" not in err
     saved = checkpoint.newest_readable(run)
     assert saved["step"] >= 300  # 1,200 images / batch 4: nothing before the interrupt was lost
     code, out, err = run_cli(train, ["--resume", run], capsys)
