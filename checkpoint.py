@@ -179,6 +179,10 @@ def read_checkpoint(path):
     except pickle.UnpicklingError as e:
         if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
             raise UserError(f"{path} is an image, not a checkpoint") from None
+        with open(path, "rb") as f:  # torch.save writes a zip, or (before PyTorch 1.6) a pickle: 0x80 first
+            head = f.read(2)
+        if head != b"PK" and head[:1] != b"\x80":  # text, JSON, a TensorBoard file, …
+            raise UserError(f"{path} is not a checkpoint: not a file torch.save wrote") from None
         reason = refusal_reason(e)
         raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})"
                         f"{refusal_hint(reason)}") from None

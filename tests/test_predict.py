@@ -402,6 +402,16 @@ def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys,
     assert code == 2 and "bad.pth" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_file_that_torch_save_did_not_write_is_named_so(workdir, capsys):
+    """README.md or config.json given as the checkpoint read "refusing to load …: it holds something
+    other than weights (Unsupported operand 35)", as a pickle that would run code (until 2026-11-27, a
+    helper)."""
+    for name, content in (("README.md", b"# Tudui"), ("config.json", b'{"lr": 0.03}')):
+        open(name, "wb").write(content)
+        code, _, err = run_cli(predict, [name, "x.png"], capsys)
+        assert code == 2 and err == f"test.py: error: {name} is not a checkpoint: not a file torch.save wrote\n"
+
+
 def test_a_missing_checkpoint_or_one_that_is_no_file_is_named_so(workdir, capsys):
     """/dev/null was "not found" (until 2026-11-27)."""
     for path, message in (("missing.pth", "checkpoint missing.pth not found"),
