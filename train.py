@@ -132,6 +132,17 @@ def utf8_path(text):
     return text
 
 
+def log_folder(text):
+    """An argparse type: --log-dir, a folder or one to be made, not a file nor inside one (said before the
+    data loads, not at the run folder's making)."""
+    existing = utf8_path(text)
+    while existing and not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if existing and not os.path.isdir(existing):
+        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder")
+    return text
+
+
 def named_path(text):
     """An argparse type: a path that is not empty (an unset shell variable must not pass for no --resume)."""
     if not text.strip():
@@ -193,7 +204,7 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--data-path", choices=["auto", "memory", "stream"],
                    help="memory: decode once and keep in memory; stream: decode every batch (default auto: memory up "
                         "to 2 GiB of decoded training images)")
-    p.add_argument("--log-dir", type=utf8_path, help=f"(default {d['log_dir']})")
+    p.add_argument("--log-dir", type=log_folder, help=f"(default {d['log_dir']})")
     p.add_argument("--run-name", type=folder_name,
                    help="run directory under --log-dir (default: date, time and preset)")
     p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
