@@ -83,7 +83,7 @@ def walk_class_folder(folder, listed):
         subfolders[:] = [name for name in subfolders if not is_hidden(name)]
         for name in subfolders:
             add(os.path.join(parent, name))
-        found.append((parent, sorted(files)))
+        found.append((parent, sorted(name for name in files if not is_hidden(name))))
     return sorted(found)
 
 
@@ -281,7 +281,7 @@ def list_image_folder(split_dir):
             raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
         count = len(files)
         for folder, names in walk_class_folder(os.path.join(split_dir, name), listed):
-            for path in (os.path.join(folder, f) for f in names if not is_hidden(f)):
+            for path in (os.path.join(folder, f) for f in names):
                 (files if has_image_extension(path) else ignored).append(path)
         labels += [label] * (len(files) - count)
         if len(files) == count:
