@@ -79,11 +79,15 @@ def walk_class_folder(folder, listed):
         listed[real] = path
     add(folder)
     found = []
-    for parent, subfolders, files in os.walk(folder, followlinks=True, onerror=fail):
-        subfolders[:] = [name for name in subfolders if not is_hidden(name)]
-        for name in subfolders:
-            add(os.path.join(parent, name))
-        found.append((parent, sorted(name for name in files if not is_hidden(name))))
+    try:
+        for parent, subfolders, files in os.walk(folder, followlinks=True, onerror=fail):
+            subfolders[:] = [name for name in subfolders if not is_hidden(name)]
+            for name in subfolders:
+                add(os.path.join(parent, name))
+            found.append((parent, sorted(name for name in files if not is_hidden(name))))
+    except RecursionError:  # os.walk recurses once per level (until Python 3.12)
+        raise UserError(f"{printable(folder)} has folders nested hundreds deep, more than Python can walk; "
+                        "flatten them") from None
     return sorted(found)
 
 

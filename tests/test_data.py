@@ -164,6 +164,28 @@ def test_a_link_back_up_the_tree_a_folder_of_two_classes_or_an_unreadable_subfol
     assert code == 2 and err == f"train.py: error: cannot read folder {denied}: Permission denied\n"
 
 
+def test_folders_nested_a_thousand_deep_are_one_line_not_a_traceback(tiny, capsys):
+    """os.walk recursed once per level until Python 3.12: a RecursionError's traceback (until
+    2026-11-27, found by a helper)."""
+    deep = os.path.join(tiny, "train", "cross")
+    for _ in range(1100):
+        deep = os.path.join(deep, "d")
+        os.mkdir(deep)
+    make_image(1, 0).save(os.path.join(deep, "deep.png"))
+    try:
+        if sys.version_info >= (3, 12):
+            assert len(data.load_dataset(tiny)[0]) == 25
+        else:
+            code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+            assert code == 2 and err == (f"train.py: error: {tiny}/train/cross has folders nested hundreds deep, "
+                                         "more than Python can walk; flatten them\n")
+    finally:  # shutil.rmtree, which cleans up after pytest, recurses once per level too
+        os.remove(os.path.join(deep, "deep.png"))
+        for _ in range(1100):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)
+
+
 @pytest.mark.parametrize("data_path", ["memory", "stream"])
 def test_a_named_pipe_in_a_class_folder_is_skipped_not_waited_on(tiny, capsys, data_path):
     """ImageFolder lists a pipe named like an image; reading it waited for a writer, for ever
