@@ -428,6 +428,8 @@ def run(argv=None):
     except KeyboardInterrupt:  # nothing half written: the JSON is written last, atomically
         print("bench.py: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        interrupt.output_closed()
 
 
 if __name__ == "__main__":

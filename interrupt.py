@@ -1,6 +1,7 @@
 """Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
 line and exit 130, not a traceback through importlib. Each script imports this module before
-anything else, and its run() calls take_over()."""
+anything else, and its run() calls take_over(), and output_closed() when what it prints to has
+stopped reading."""
 import os
 import signal
 import sys
@@ -19,6 +20,13 @@ def take_over():
     """From here on, Ctrl-C is a KeyboardInterrupt, which run() reports (or train.py's handler
     turns into a checkpoint)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def output_closed():
+    """Output piped into `head` and the like, which has its lines and has gone: exit 1 without a
+    word, as Unix tools do, not a BrokenPipeError traceback."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's own flush fails again
+    sys.exit(1)
 
 
 def started_as_a_script():

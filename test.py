@@ -237,9 +237,8 @@ def run(argv=None):
     except KeyboardInterrupt:  # Ctrl-C: nothing is being written that could be left half done
         print("test.py: interrupted", file=sys.stderr)
         sys.exit(130)
-    except BrokenPipeError:  # output piped into `head` and the like
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
+    except BrokenPipeError:
+        interrupt.output_closed()
 
 
 if __name__ == "__main__":

@@ -891,6 +891,8 @@ def run(argv=None):
     except KeyboardInterrupt:  # before training started (nothing to save), or a second Ctrl-C: stop at once
         print("train.py: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # (an epoch's line is printed after its checkpoint is saved)
+        interrupt.output_closed()
     except Diverged as e:
         # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
         print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "

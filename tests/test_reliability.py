@@ -188,6 +188,28 @@ def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
     assert proc.returncode == 130 and err == f"{script}: interrupted\n", err[-2000:]
 
 
+def test_output_piped_into_head_ends_quietly_keeping_the_checkpoint_saved(tiny):
+    """`python train.py | head -1`: a BrokenPipeError traceback at the next line printed (until
+    2026-11-27, found by a helper). Each epoch's line comes after its checkpoint is saved."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), "--data-dir", tiny, "--epochs", "3",
+                             *TRAIN_FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tiny)
+    while not proc.stdout.readline().startswith("run "):
+        pass
+    proc.stdout.close()  # as head does once it has its line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1 and "Traceback" not in err, err
+    checkpoints = glob.glob(os.path.join(tiny, "logs_train", "*", "checkpoints", "*.pth"))
+    assert sorted(map(os.path.basename, checkpoints)) == ["epoch_001.pth", "last.pth"]
+    for script, args in [("test.py", [checkpoints[0], "--data-dir", tiny]),
+                         ("bench.py", ["--data-dir", tiny, "--quick", "--steps", "2"])]:
+        reader, writer = os.pipe()
+        os.close(reader)  # nothing reads the output from the start
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], stdout=writer,
+                              stderr=subprocess.PIPE, text=True, cwd=tiny)
+        os.close(writer)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, (script, proc.stderr)
+
+
 def test_a_program_of_ones_own_that_imports_train_py_keeps_its_own_ctrl_c(workdir):
     mine = os.path.join(workdir, "mine.py")
     with open(mine, "w") as f:
