@@ -31,8 +31,8 @@ IMAGE_SIZE = 32
 CACHE_DIR = os.path.join("data", "cache")
 # 2: photos turned upright by their EXIF orientation; 3: resized as torchvision's Resize; 4: the unreadable
 # files named relative to their split folder (a resume compares which files a run trained on); 5: each
-# file's ctime in the key
-CACHE_VERSION = 5
+# file's ctime in the key; 6: 16-bit PGMs by their 16-bit range
+CACHE_VERSION = 6
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
 WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
@@ -155,7 +155,9 @@ def to_rgb(img):
     img.load()
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         a = np.asarray(img, dtype=np.float64)
-        if img.mode.startswith("I;16"):  # 16-bit: 65535 is white, whatever the image's brightest pixel
+        # 16-bit: 65535 is white, whatever the image's brightest pixel (Pillow opens a 16-bit PGM, and
+        # older Pillows a 16-bit PNG, as 32-bit "I", scaled to 0-65535)
+        if img.mode.startswith("I;16") or (img.mode == "I" and img.format in ("PNG", "PPM")):
             top = 65535.0
         elif img.mode == "F" and a.max() <= 1:  # floats in [0, 1], as most float images hold them
             top = 1.0

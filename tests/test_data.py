@@ -260,13 +260,16 @@ def test_a_class_folder_without_one_readable_image_is_refused_as_an_empty_one_is
     ([65535, 65535], np.uint16, ".png", 255),  # 16-bit: white
     ([255, 255], np.uint16, ".png", 1),  # a dark 16-bit image stays dark
     ([255, 256], np.uint16, ".png", 1),  # ... and one brighter pixel changes nothing (it did: 255, then 1)
+    ([200, 200], np.uint16, ".pgm", 1),  # a 16-bit PGM, opened as 32-bit: likewise (it was 200, until 2026-11-27)
+    ([65535, 65535], np.uint16, ".pgm", 255),
     ([1.0, 1.0], np.float32, ".tiff", 255),  # floats in [0, 1]: white (it was black)
     ([0.5, 0.5], np.float32, ".tiff", 128),
     ([32768, 32768], np.int32, ".tiff", 128),  # 32-bit integers above 255: by the 16-bit range
     ([128, 128], np.int32, ".tiff", 128),  # ... and within 0-255, as 8-bit values
 ])
 def test_16_bit_and_float_images_keep_their_brightness(workdir, values, dtype, suffix, expected):
-    """Until 2026-11-26 15:11 UTC the scale followed the brightest pixel."""
+    """Until 2026-11-26 15:11 UTC the scale followed the brightest pixel (of a 16-bit PGM, until
+    2026-11-27, found by a helper)."""
     a = np.full((8, 8), values[0], dtype=dtype)
     a[0, 0] = values[1]
     from PIL import Image
