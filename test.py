@@ -230,7 +230,9 @@ def main(argv=None):
 def run(argv=None):
     interrupt.take_over()
     try:
-        sys.exit(main(argv))
+        status = main(argv)
+        sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
+        sys.exit(status)
     except UserError as e:
         print(f"test.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)

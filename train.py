@@ -881,6 +881,7 @@ def run(argv=None):
     interrupt.take_over()
     try:
         main(argv)
+        sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
     except UserError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)

@@ -191,8 +191,12 @@ def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
 def test_output_piped_into_head_ends_quietly_keeping_the_checkpoint_saved(tiny):
     """`python train.py | head -1`: a BrokenPipeError traceback at the next line printed (until
     2026-11-27, found by a helper). Each epoch's line comes after its checkpoint is saved."""
+    # Output to a pipe is written when the buffer fills or at exit, unless PYTHONUNBUFFERED is set (as on
+    # some machines): test.py's closed pipe showed in the exit's own flush then, exit 120 (found by a helper).
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), "--data-dir", tiny, "--epochs", "3",
-                             *TRAIN_FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tiny)
+                             *TRAIN_FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tiny,
+                            env=buffered)
     while not proc.stdout.readline().startswith("run "):
         pass
     proc.stdout.close()  # as head does once it has its line
@@ -205,7 +209,7 @@ def test_output_piped_into_head_ends_quietly_keeping_the_checkpoint_saved(tiny):
         reader, writer = os.pipe()
         os.close(reader)  # nothing reads the output from the start
         proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], stdout=writer,
-                              stderr=subprocess.PIPE, text=True, cwd=tiny)
+                              stderr=subprocess.PIPE, text=True, cwd=tiny, env=buffered)
         os.close(writer)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, (script, proc.stderr)
 
