@@ -61,7 +61,7 @@ FLOOR_BATCHES = 16                  # distinct random batches the floor cycles t
 
 def parse_args(argv=None):
     p = train.Parser(description="Time one epoch: tutorial pipeline, project pipeline, compute floor.")
-    p.add_argument("--data-dir", default=os.path.join("data", "cifar10_jpeg"),
+    p.add_argument("--data-dir", type=train.folder_path, default=os.path.join("data", "cifar10_jpeg"),
                    help="train/<class>/ and test/<class>/ image folders (default data/cifar10_jpeg)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when there is one")
     p.add_argument("--quick", action="store_true",

@@ -22,7 +22,7 @@ import pictures
 from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
 from data import (IMAGE_SIZE, BadImage, UserError, has_image_extension, is_hidden, is_special, list_folder,
                   load_dataset, load_image, printable, say, warn_ignored)
-from train import EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, pick_device, prepare
+from train import EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, folder_path, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
 
@@ -43,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument("images", nargs="*", default=[],
                    help="image files or folders of images; none: evaluate on the test split")
     p.add_argument("--topk", type=checked(int, 0, True), help="classes to show per image (default 1)")
-    p.add_argument("--data-dir", help="dataset for the test split (default: the one the checkpoint was trained on, "
+    p.add_argument("--data-dir", type=folder_path, help="dataset for the test split (default: the one the checkpoint was trained on, "
                                       "else data/)")
     p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS), default=min(4, os.cpu_count() or 1),
                    help="decoding processes for the test split")

@@ -132,10 +132,18 @@ def utf8_path(text):
     return text
 
 
+def folder_path(text):
+    """An argparse type: a path that is not empty ("$DATA" unset must not pass for the current folder,
+    or for no flag at all)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return text
+
+
 def log_folder(text):
     """An argparse type: --log-dir, a folder or one to be made, not a file nor inside one (said before the
     data loads, not at the run folder's making)."""
-    existing = utf8_path(text)
+    existing = utf8_path(folder_path(text))
     while existing and not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if existing and not os.path.isdir(existing):
@@ -199,7 +207,7 @@ def parse_args(argv=None, parser_class=Parser):
                    help="deterministic algorithms only: the same command gives the same weights (default off)")
     p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS),
                    help=f"decoding processes (default {d['num_workers']})")
-    p.add_argument("--data-dir", help="train/<class>/ and test/<class>/ image folders, or where CIFAR-10 is "
+    p.add_argument("--data-dir", type=folder_path, help="train/<class>/ and test/<class>/ image folders, or where CIFAR-10 is "
                                       "(default data/, downloaded when missing)")
     p.add_argument("--data-path", choices=["auto", "memory", "stream"],
                    help="memory: decode once and keep in memory; stream: decode every batch (default auto: memory up "

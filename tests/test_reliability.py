@@ -17,6 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import bench
 import checkpoint
 import data
 import runs
@@ -469,10 +470,15 @@ def test_a_run_folder_whose_name_is_not_utf8_is_refused(flag, capsys):
     assert code == 2 and flag in err and "UTF-8" in err and len(err.strip().splitlines()) == 1
 
 
-def test_an_empty_resume_is_refused_not_taken_for_none(capsys):
-    """`--resume $RUN` with RUN unset started a new default run (until 2026-11-26 12:50 UTC)."""
-    code, _, err = run_cli(train, ["--resume", "", "--data-dir", "nowhere"], capsys)
-    assert code == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
+@pytest.mark.parametrize("script, flag", [(train, "--resume"), (train, "--log-dir"), (train, "--data-dir"),
+                                          (predict, "--data-dir"), (bench, "--data-dir")])
+def test_an_empty_path_is_refused_not_taken_for_none_or_here(script, flag, capsys):
+    """`--resume $RUN` with RUN unset started a new default run (until 2026-11-26 12:50 UTC); an
+    empty --log-dir put the run in the current folder, test.py's empty --data-dir scored the
+    checkpoint's own data (until 2026-11-27, found by a helper)."""
+    args = ["some.pth"] if script is predict else []
+    code, _, err = run_cli(script, [*args, flag, ""], capsys)
+    assert code == 2 and f"{flag}: must name a" in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_write_goes_through_a_temporary_file_beside_what_it_replaces(workdir, monkeypatch):
