@@ -414,6 +414,18 @@ def composed(names):
     return {unicodedata.normalize("NFC", name) for name in names}
 
 
+def class_difference(ours, theirs, our_place, their_place):
+    """What tells two lists of class names apart, in words one can act on: lists that print alike
+    (café as macOS and as Linux write it), or the names only one of them holds."""
+    if composed(ours) == composed(theirs) and set(ours) != set(theirs):
+        only = sorted(composed(set(ours) ^ set(theirs)))
+        return (f"the same names written in two Unicode forms (as macOS and Linux write them): {', '.join(only)}; "
+                "rename the folders to match")
+    sides = ((our_place, set(ours) - set(theirs)), (their_place, set(theirs) - set(ours)))
+    where = [f"only in {place}: {', '.join(shown(name) for name in sorted(only))}" for place, only in sides if only]
+    return "; ".join(where) or f"{ours} vs {theirs}"
+
+
 def load_image_folder(root, data_path, num_workers, with_train):
     """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
     test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"))
@@ -422,15 +434,8 @@ def load_image_folder(root, data_path, num_workers, with_train):
     else:
         classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"))
     if classes != test_classes:
-        only = sorted(set(classes) ^ set(test_classes))
-        if composed(classes) == composed(test_classes):
-            raise UserError(f"train and test class folders in {root} have the same names written in two Unicode "
-                            f"forms (as macOS and Linux write them): {', '.join(sorted(composed(only)))}; rename "
-                            "them in one split")
-        where = [f"only in {split}/: {', '.join(shown(name) for name in sorted(set(mine) - set(theirs)))}"
-                 for split, mine, theirs in (("train", classes, test_classes), ("test", test_classes, classes))
-                 if set(mine) - set(theirs)]
-        raise UserError(f"train and test class folders differ in {root}: {'; '.join(where)}")
+        raise UserError(f"train and test class folders differ in {root}: "
+                        f"{class_difference(classes, test_classes, 'train/', 'test/')}")
     if data_path == "auto":
         largest = len(train_files) if with_train else len(test_files)
         data_path = "memory" if largest * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"

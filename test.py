@@ -20,8 +20,8 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
-from data import (IMAGE_SIZE, BadImage, UserError, has_image_extension, is_hidden, is_special, list_folder,
-                  load_dataset, load_image, printable, say, warn_ignored)
+from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
+                  list_folder, load_dataset, load_image, printable, say, warn_ignored)
 from train import EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, folder_path, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -43,8 +43,8 @@ def parse_args(argv=None):
     p.add_argument("images", nargs="*", default=[],
                    help="image files or folders of images; none: evaluate on the test split")
     p.add_argument("--topk", type=checked(int, 0, True), help="classes to show per image (default 1)")
-    p.add_argument("--data-dir", type=folder_path, help="dataset for the test split (default: the one the checkpoint was trained on, "
-                                      "else data/)")
+    p.add_argument("--data-dir", type=folder_path,
+                   help="dataset for the test split (default: the one the checkpoint was trained on, else data/)")
     p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS), default=min(4, os.cpu_count() or 1),
                    help="decoding processes for the test split")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="(default cpu)")
@@ -170,7 +170,8 @@ def evaluate_checkpoint(model, ckpt, args, device):
     if ckpt.get("unnamed") and len(classes) == len(ckpt["classes"]):
         ckpt["classes"] = classes  # a checkpoint without names, trained on an ImageFolder: the same sorted order
     if classes != ckpt["classes"]:
-        raise UserError(f"{data_dir} has classes {classes}, the checkpoint {ckpt['classes']}")
+        raise UserError(f"{data_dir} has other classes than the checkpoint: "
+                        f"{class_difference(classes, ckpt['classes'], data_dir, 'the checkpoint')}")
     result = evaluate(model, test, ckpt["normalize"], device, len(classes), keep_probs=bool(args.save_grid),
                       num_workers=args.num_workers)
     check_outputs_finite(math.isfinite(result["loss"]), ckpt)

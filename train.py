@@ -34,8 +34,8 @@ from tqdm import tqdm
 import pictures
 import runs
 from checkpoint import FLOAT32, IDENTITY, atomic_save, load_model, load_optimizer_state
-from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats, is_utf8,
-                  load_dataset, normalize, printable, say, whitening_filter)
+from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
+                  class_difference, is_utf8, load_dataset, normalize, printable, say, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -207,8 +207,8 @@ def parse_args(argv=None, parser_class=Parser):
                    help="deterministic algorithms only: the same command gives the same weights (default off)")
     p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS),
                    help=f"decoding processes (default {d['num_workers']})")
-    p.add_argument("--data-dir", type=folder_path, help="train/<class>/ and test/<class>/ image folders, or where CIFAR-10 is "
-                                      "(default data/, downloaded when missing)")
+    p.add_argument("--data-dir", type=folder_path, help="train/<class>/ and test/<class>/ image folders, or where "
+                                                         "CIFAR-10 is (default data/, downloaded when missing)")
     p.add_argument("--data-path", choices=["auto", "memory", "stream"],
                    help="memory: decode once and keep in memory; stream: decode every batch (default auto: memory up "
                         "to 2 GiB of decoded training images)")
@@ -721,7 +721,8 @@ def check_same_data(resume_ckpt, classes, found, config):
     streamed split counts them): with --val-split the held-out images would be drawn anew, among
     those trained on, so the run is refused; else a warning."""
     if resume_ckpt["classes"] != classes:
-        raise UserError(f"the data's classes differ from the resumed run's: {classes} vs {resume_ckpt['classes']}")
+        raise UserError("the data's classes differ from the resumed run's: "
+                        f"{class_difference(classes, resume_ckpt['classes'], 'the data', 'the run')}")
     saved = resume_ckpt.get("training_data")
     if saved is None or saved == found:  # (checkpoints before 2026-11-27 00:26 UTC hold none)
         return

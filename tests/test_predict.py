@@ -593,7 +593,8 @@ def test_data_dir_given_is_the_one_scored_even_where_the_runs_own_exists(tiny, w
 def test_a_checkpoint_is_scored_only_on_data_with_its_class_names(tiny, workdir, capsys):
     torch.save({"model": Tudui(3).state_dict(), "classes": ["cat", "dog", "frog"]}, "r.pth")
     code, _, err = run_cli(predict, ["r.pth", "--data-dir", tiny], capsys)
-    assert code == 2 and err.strip().endswith(f"{tiny} has classes {CLASSES}, the checkpoint ['cat', 'dog', 'frog']")
+    assert code == 2 and err.strip().endswith(f"{tiny} has other classes than the checkpoint: only in {tiny}: "
+                                              f"{', '.join(CLASSES)}; only in the checkpoint: cat, dog, frog")
 
 
 @pytest.mark.parametrize("data_path", ["memory", "stream"])
