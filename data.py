@@ -492,6 +492,25 @@ def datasets_inside(root):
         f" (or {others})." if others else ".")
 
 
+def split_hint(root):
+    """A hint for a --data-dir that names one split's class folders, as ImageFolder takes them, if it does."""
+    parent = os.path.dirname(os.path.abspath(root))
+    if os.path.basename(os.path.abspath(root)) in ("train", "test") and os.path.isdir(os.path.join(parent, "test")):
+        name = os.path.normpath(root)
+        shown_parent = parent if os.path.basename(name) in (".", "..") else os.path.dirname(name) or "."
+        return f" {printable(root)} is one split; the folder above it holds the dataset: --data-dir " + \
+            shlex.quote(printable(shown_parent))
+    try:
+        folders = [os.path.join(root, name) for name in os.listdir(root) if not is_hidden(name)]
+        if not any(has_image_extension(name) for folder in folders if os.path.isdir(folder)
+                   for name in os.listdir(folder)):
+            return ""
+    except OSError:
+        return ""
+    return (" Its subfolders hold images, as the class folders of one split do: a dataset needs them in "
+            "DIR/train/<class>/ and DIR/test/<class>/ (images of each class in both), and --data-dir DIR.")
+
+
 def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):
     """(train split, test split, class names) of the dataset at `root`.
 
@@ -504,7 +523,8 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
     cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
         os.path.exists(os.path.join(root, CIFAR10.filename))
     if not cifar_there and not download:
-        raise UserError(f"{root} holds neither train/ and test/ image folders nor CIFAR-10.{datasets_inside(root)}")
+        splits = "train/ and test/ image folders" if with_train else "a test/ image folder"
+        raise UserError(f"{root} holds neither {splits} nor CIFAR-10.{datasets_inside(root) or split_hint(root)}")
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as e:

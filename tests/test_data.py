@@ -17,6 +17,7 @@ import data
 import test as predict
 import train
 from conftest import CLASSES, ROOT, TRAIN_FAST, make_dataset, make_image, run_cli, within
+from model import Tudui
 
 
 def test_cache_is_built_then_reused(tiny, monkeypatch):
@@ -366,6 +367,23 @@ def test_class_names_in_two_unicode_forms_are_named_so(tiny, capsys):
     os.rename(os.path.join(tiny, "train", "caf\u00e9"), os.path.join(tiny, "train", "cafe\u0301"))
     code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
     assert code == 2 and f"the data's classes differ from the resumed run's: {said}" in err, err
+
+
+def test_a_data_dir_naming_one_split_or_class_folders_says_what_a_dataset_is(tiny, workdir, capsys):
+    """The ImageFolder habit, a split's folder or one's own class folders as --data-dir: "holds
+    neither train/ and test/ image folders nor CIFAR-10" alone (until 2026-11-27, found by a helper)."""
+    code, _, err = run_cli(train, ["--data-dir", os.path.join(tiny, "train")], capsys)
+    said = f"is one split; the folder above it holds the dataset: --data-dir {tiny}\n"
+    assert code == 2 and err.endswith(f"/train {said}")
+    torch.save({"model": Tudui(3).state_dict(), "classes": CLASSES}, "r.pth")
+    code, _, err = run_cli(predict, ["r.pth", "--data-dir", os.path.join(tiny, "test")], capsys)
+    assert code == 2 and "/test holds neither a test/ image folder nor CIFAR-10" in err and \
+        err.endswith(f"/test {said}")
+    shutil.copytree(os.path.join(tiny, "train"), "flowers")  # class folders, no split
+    code, _, err = run_cli(train, ["--data-dir", "flowers"], capsys)
+    assert code == 2 and err.endswith("Its subfolders hold images, as the class folders of one split do: a dataset "
+                                      "needs them in DIR/train/<class>/ and DIR/test/<class>/ (images of each class "
+                                      "in both), and --data-dir DIR.\n")
 
 
 def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys, monkeypatch):
