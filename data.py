@@ -415,15 +415,17 @@ def composed(names):
 
 
 def class_difference(ours, theirs, our_place, their_place):
-    """What tells two lists of class names apart, in words one can act on: lists that print alike
-    (café as macOS and as Linux write it), or the names only one of them holds."""
-    if composed(ours) == composed(theirs) and set(ours) != set(theirs):
-        only = sorted(composed(set(ours) ^ set(theirs)))
-        return (f"the same names written in two Unicode forms (as macOS and Linux write them): {', '.join(only)}; "
-                "rename the folders to match")
-    sides = ((our_place, set(ours) - set(theirs)), (their_place, set(theirs) - set(ours)))
-    where = [f"only in {place}: {', '.join(shown(name) for name in sorted(only))}" for place, only in sides if only]
-    return "; ".join(where) or f"{ours} vs {theirs}"
+    """What tells two lists of class names apart, in words one can act on: the names only one of
+    them holds, and those both hold written in two Unicode forms (café as macOS and as Linux write
+    it), which would print alike."""
+    sides = ((our_place, composed(ours) - composed(theirs)), (their_place, composed(theirs) - composed(ours)))
+    told = [f"only in {place}: {', '.join(shown(name) for name in sorted(only))}" for place, only in sides if only]
+    forms = sorted(composed(set(ours) ^ set(theirs)) & composed(ours) & composed(theirs))
+    if forms:
+        told.append(f"the same names written in two Unicode forms (as macOS and Linux write them): "
+                    f"{', '.join(forms)}; rename the folders to match")
+    # Neither: a checkpoint's own list, in another order or with a name twice (a listing is sorted).
+    return "; ".join(told) or f"the same names, listed otherwise: {our_place} {ours}, {their_place} {theirs}"
 
 
 def load_image_folder(root, data_path, num_workers, with_train):
@@ -487,19 +489,31 @@ def datasets_inside(root):
         return ""
     if not found:
         return ""
-    others = ", ".join(shlex.quote(printable(f)) for f in found[1:4]) + (", …" if len(found) > 4 else "")
-    return f" Image folders found: pass --data-dir {shlex.quote(printable(found[0]))}" + (
+    others = ", ".join(shell_word(printable(f)) for f in found[1:4]) + (", …" if len(found) > 4 else "")
+    return f" Image folders found: pass --data-dir {shell_word(printable(found[0]))}" + (
         f" (or {others})." if others else ".")
 
 
-def split_hint(root):
-    """A hint for a --data-dir that names one split's class folders, as ImageFolder takes them, if it does."""
-    parent = os.path.dirname(os.path.abspath(root))
-    if os.path.basename(os.path.abspath(root)) in ("train", "test") and os.path.isdir(os.path.join(parent, "test")):
-        name = os.path.normpath(root)
-        shown_parent = parent if os.path.basename(name) in (".", "..") else os.path.dirname(name) or "."
+def shell_word(path):
+    """`path` as one word to paste into a shell, never taken for a flag."""
+    return shlex.quote(os.path.join(os.curdir, path) if path.startswith("-") else path)
+
+
+def folder_above(root):
+    """The folder that holds `root`, as short as it can be said: d for d/train, . for train."""
+    name = os.path.normpath(root)
+    if os.path.basename(name) in (os.curdir, os.pardir):  # (the working folder, or one above it)
+        return os.path.dirname(os.path.abspath(root))
+    return os.path.dirname(name) or os.curdir
+
+
+def split_hint(root, splits):
+    """A hint for a --data-dir that names one split's class folders, as ImageFolder takes them, if it
+    does: DIR/train itself, or one's own class folders with no split."""
+    name = os.path.basename(os.path.abspath(root))
+    if name in ("train", "test") and os.path.isdir(os.path.join(root, os.pardir, "test")):
         return f" {printable(root)} is one split; the folder above it holds the dataset: --data-dir " + \
-            shlex.quote(printable(shown_parent))
+            shell_word(printable(folder_above(root)))
     try:
         folders = [os.path.join(root, name) for name in os.listdir(root) if not is_hidden(name)]
         if not any(has_image_extension(name) for folder in folders if os.path.isdir(folder)
@@ -507,8 +521,8 @@ def split_hint(root):
             return ""
     except OSError:
         return ""
-    return (" Its subfolders hold images, as the class folders of one split do: a dataset needs them in "
-            "DIR/train/<class>/ and DIR/test/<class>/ (images of each class in both), and --data-dir DIR.")
+    return (" Its subfolders hold images, as the class folders of one split do: put them in "
+            f"{' and '.join(f'DIR/{split}/<class>/' for split in splits)}, and pass --data-dir DIR.")
 
 
 def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):
@@ -523,8 +537,10 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
     cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
         os.path.exists(os.path.join(root, CIFAR10.filename))
     if not cifar_there and not download:
-        splits = "train/ and test/ image folders" if with_train else "a test/ image folder"
-        raise UserError(f"{root} holds neither {splits} nor CIFAR-10.{datasets_inside(root) or split_hint(root)}")
+        splits = ("train", "test") if with_train else ("test",)
+        needed = "train/ and test/ image folders" if with_train else "a test/ image folder"
+        raise UserError(f"{root} holds neither {needed} nor CIFAR-10."
+                        f"{datasets_inside(root) or split_hint(root, splits)}")
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as e:

@@ -23,9 +23,14 @@ def take_over():
 
 
 def output_closed():
-    """Output piped into `head` and the like, which has its lines and has gone: exit 1 without a
-    word, as Unix tools do, not a BrokenPipeError traceback."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or the exit's own flush fails again
+    """Output piped into `head` and the like, which has its lines and has gone: exit 1, not a
+    BrokenPipeError traceback."""
+    try:  # what is left unwritten goes nowhere, or the exit's own flush fails again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout no file (a program's own StringIO) or closed: nothing to flush
+        pass
     sys.exit(1)
 
 

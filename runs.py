@@ -13,11 +13,10 @@ except ImportError:
     fcntl = None
 import json
 import os
-import shlex
 import sys
 
 from checkpoint import atomic_save, atomic_write, newest_readable, read_checkpoint, remove_partial_writes
-from data import UserError, is_hidden, is_utf8, list_folder, printable
+from data import UserError, is_hidden, is_utf8, list_folder, printable, shell_word
 
 TRAIN_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
 
@@ -216,8 +215,3 @@ def resume_command(run_dir, world):
     if os.environ.get("LOCAL_WORLD_SIZE") == str(world):
         return f"torchrun --nproc_per_node={world} {resume}"
     return f"your torchrun command on each node, with {resume}"
-
-
-def shell_word(path):
-    """`path` as one word to paste into a shell, never taken for a flag."""
-    return shlex.quote(os.path.join(os.curdir, path) if path.startswith("-") else path)

@@ -218,13 +218,13 @@ def main(argv=None):
     for r in results:
         if "error" in r:
             print(f"test.py: error: {r['image']}: {r['error']}", file=sys.stderr)
+    if args.save_grid and images is not None:  # first: printing fails when the output's reader has gone (| head)
+        conf, pred = probs[:GRID_IMAGES].max(1)
+        save_picture(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), *args.save_grid)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print_predictions(results)
-    if args.save_grid and images is not None:
-        conf, pred = probs[:GRID_IMAGES].max(1)
-        save_picture(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), *args.save_grid)
     return 1 if any("error" in r for r in results) else 0
 
 

@@ -343,14 +343,15 @@ def any_process(flag, device):
 
 def on_rank_0(work, rank, world, device):
     """`work()` in process 0 alone, its result returned there (None in the others). Under torchrun
-    the others wait for it; if it fails with a UserError, they stop quietly and process 0 says why
-    in one line (in their next collective call they would fail, each with a traceback). They exit
-    with 0, so that torchrun names process 0, the one that says why, as the run's root cause."""
+    the others wait for it; if it fails with a UserError (or its output's pipe has closed), they
+    stop quietly and process 0 says why in one line (in their next collective call they would
+    fail, each with a traceback). They exit with 0, so that torchrun names process 0, the one that
+    says why, as the run's root cause."""
     result, error = None, None
     if rank == 0:
         try:
             result = work()
-        except UserError as e:
+        except (UserError, BrokenPipeError) as e:  # (a closed pipe: the epoch's line, after its checkpoint)
             error = e
     if world > 1 and any_process(error is not None, device) and rank != 0:
         sys.exit(0)
@@ -901,7 +902,13 @@ def run(argv=None):
     except KeyboardInterrupt:  # before training started (nothing to save), or a second Ctrl-C: stop at once
         print("train.py: interrupted", file=sys.stderr)
         sys.exit(130)
-    except BrokenPipeError:  # (an epoch's line is printed after its checkpoint is saved)
+    except BrokenPipeError:
+        # | head, or | tee that the same Ctrl-C stopped: an epoch's line is printed after its checkpoint is saved.
+        try:
+            print("train.py: stopped: nothing reads its output any more (a closed pipe); the checkpoints saved are "
+                  "kept, and --resume continues the run", file=sys.stderr)
+        except OSError:  # (2>&1: stderr is that pipe too)
+            pass
         interrupt.output_closed()
     except Diverged as e:
         # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.

@@ -25,6 +25,18 @@ def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkey
     assert "project / floor" in out and "tutorial / project" in out
 
 
+def test_bench_piped_into_head_writes_its_json_first_and_ends_quietly(tiny, capsys, monkeypatch):
+    """A BrokenPipeError traceback, the JSON lost (until 2026-11-27, found by helpers)."""
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
+
+    def reader_gone(results):
+        raise BrokenPipeError(32, "Broken pipe")
+    monkeypatch.setattr(bench, "report", reader_gone)
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--json", "b.json"], capsys)
+    assert code == 1 and "Traceback" not in err and json.load(open("b.json"))["pipelines"]
+
+
 @pytest.mark.parametrize("odd", ["not an image", "a larger image"])
 def test_bench_on_a_folder_the_tutorials_loader_cannot_read_is_one_line(tiny, capsys, monkeypatch, odd):
     """ImageFolder + ToTensor, as the tutorial's loop has them, stopped with a traceback

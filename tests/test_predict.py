@@ -664,6 +664,21 @@ def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
     assert not ((g - r > 60) | (r - g > 60)).any() and (own[pictures.TILE + 2:] < 60).all(-1).any()
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_predictions_piped_into_head_still_save_the_grid(checkpoint, workdir, capsys, monkeypatch, as_json):
+    """The grid was saved after the predictions were printed: lost, with a silent exit 1, when the
+    reader had gone (until 2026-11-27, found by a helper)."""
+    Image.new("RGB", (32, 32)).save("x.png")
+
+    def reader_gone(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+    monkeypatch.setattr(predict, "print_predictions", reader_gone)
+    monkeypatch.setattr(predict.json, "dumps", reader_gone)  # (--json's text is made just before it is printed)
+    code, _, err = run_cli(predict, [checkpoint, "x.png", *(["--json"] if as_json else []), "--save-grid", "g.png"],
+                           capsys)
+    assert code == 1 and "Traceback" not in err and os.path.getsize("g.png") > 0
+
+
 def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoint, workdir, capsys, monkeypatch):
     Image.new("RGB", (32, 32)).save("x.png")
     # No extension: PNG, not "unknown file extension"; an upper-case one (Windows' GRID.JPG) as a lower-case one.
