@@ -107,8 +107,8 @@ def timed(step, steps, device, warmup=WARMUP):
 
 
 def spread(n, k):
-    """k indices evenly spread over range(n): image folders are sorted by class."""
-    return torch.linspace(0, n - 1, k).long()
+    """Up to k indices evenly spread over range(n): image folders are sorted by class."""
+    return torch.linspace(0, n - 1, min(n, k)).long()
 
 
 def forever(loader):

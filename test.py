@@ -22,7 +22,7 @@ import pictures
 from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
                   list_folder, load_dataset, load_image, printable, say, warn_ignored)
-from train import EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, folder_path, pick_device, prepare
+from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, folder_path, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
 
@@ -45,7 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--topk", type=checked(int, 0, True), help="classes to show per image (default 1)")
     p.add_argument("--data-dir", type=folder_path,
                    help="dataset for the test split (default: the one the checkpoint was trained on, else data/)")
-    p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS), default=min(4, os.cpu_count() or 1),
+    p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS), default=DEFAULTS["num_workers"],
                    help="decoding processes for the test split")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="(default cpu)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -165,7 +165,7 @@ def evaluate_checkpoint(model, ckpt, args, device):
     if saved and not args.data_dir and not os.path.exists(saved):  # trained on another machine, or elsewhere
         raise UserError(f"the checkpoint's data directory {saved} does not exist here: pass --data-dir DIR "
                         "to score its test split, or give images to classify")
-    data_dir = args.data_dir or saved or "data"
+    data_dir = args.data_dir or saved or DEFAULTS["data_dir"]
     _, test, classes = load_dataset(data_dir, "auto", args.num_workers, with_train=False)
     if ckpt.get("unnamed") and len(classes) == len(ckpt["classes"]):
         ckpt["classes"] = classes  # a checkpoint without names, trained on an ImageFolder: the same sorted order

@@ -245,8 +245,9 @@ def saved_settings(ckpt):
 
 
 def make_config(explicit, resume_ckpt):
-    """The run's settings: defaults (a long run's, with SGD), then the preset (or the resumed run's
-    own), then explicit flags."""
+    """The run's settings: defaults (a long run's, with SGD), then the preset, then AdamW's own
+    defaults (with --optimizer adamw), then explicit flags; a resumed run's own settings, then the
+    flags that may change."""
     if resume_ckpt is None:
         preset = PRESETS.get(explicit.get("preset"), {})
         adamw = ADAMW if explicit.get("optimizer") == "adamw" else {}  # over a preset's SGD values too
@@ -385,7 +386,8 @@ def set_lr(optimizer, lr):
 
 def lr_at(step, total_steps, config):
     """The lr at a step. onecycle: linear from lr/10 up to lr over the warm-up, then linearly down
-    to 0 (not torch's OneCycleLR, which is cosine); constant: lr throughout."""
+    to 0 (torch's OneCycleLR, by default, starts at lr/25, anneals along a cosine and cycles the
+    momentum too); constant: lr throughout."""
     peak = config["lr"]
     if config["schedule"] == "constant":
         return peak
@@ -506,7 +508,8 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
             loss_sum, right = ctx["graphed_step"](*batch)
         else:
             # Sum over this process's images / the global batch: averaged over processes by DDP,
-            # this is exactly the mean over the global batch, however it was split.
+            # this is exactly the mean over the global batch, however it was split (a streamed batch
+            # that lost an unreadable image is still divided by its full size: a slightly smaller step).
             loss_sum, right = train_step(model, optimizer, criterion, ctx, ctx["world"] / in_batch, *batch)
         state["step"] += 1
         state["batch"] += 1
@@ -822,7 +825,7 @@ def main(argv=None):
             return opened
         writer = on_rank_0(start_logging, rank, world, device)
         ctx = {"config": config, "device": device, "stats": stats, "world": world, "writer": writer,
-               "show_bar": rank == 0 and sys.stdout.isatty(), "stop_requested": False}
+               "show_bar": rank == 0 and sys.stderr.isatty(), "stop_requested": False}  # (tqdm draws on stderr)
         ctx["graphed_step"] = graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
         # Ctrl-C: stop after the current step (under torchrun, a step all processes agree on: stop_agreed),
