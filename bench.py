@@ -426,7 +426,7 @@ def run(argv=None):
     except train.Diverged as e:  # the timings of a diverged run mean nothing
         print(f"bench.py: error: training diverged on this data: {e}", file=sys.stderr)
         sys.exit(3)
-    except KeyboardInterrupt:  # nothing half written: the JSON is written last, atomically
+    except KeyboardInterrupt:  # nothing half written: the JSON is written once, at the end, atomically
         print("bench.py: interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
