@@ -12,7 +12,8 @@ SCRIPTS = ("train.py", "test.py", "bench.py")
 
 def exit_at_once(*_):
     # At once: nothing has started yet, and an exception could be caught inside some import.
-    print(f"{os.path.basename(MAIN)}: interrupted", file=sys.stderr, flush=True)
+    if os.environ.get("RANK", "0") == "0":  # (under torchrun every process gets the Ctrl-C)
+        print(f"{os.path.basename(MAIN)}: interrupted", file=sys.stderr, flush=True)
     os._exit(130)
 
 

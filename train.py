@@ -790,7 +790,9 @@ def main(argv=None):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config["deterministic"]  # autotuning picks kernels that may vary
 
-    run_dir, new_run = runs.choose_run_dir(config, explicit, resume, resume_ckpt)
+    # Process 0 says why a run folder is refused, in one line; the others, once it has not, find the same one.
+    choose = functools.partial(runs.choose_run_dir, config, explicit, resume, resume_ckpt)
+    run_dir, new_run = on_rank_0(choose, rank, world, device) or choose()
 
     train, val, test, classes, data_id = load_splits(config, rank, world, device, resume_ckpt)
     stats = input_stats(train, config, resume_ckpt)
@@ -820,7 +822,8 @@ def main(argv=None):
             runs.write_config(run_dir, config)
             examples = augmented_examples(train, config, device) if new_run else None
             opened = open_writer(run_dir, config, state, new_run, examples, model, classes)
-            print(f"run {run_dir}: {resumed_at(state) if resume_ckpt else ''}{len(train)} training images, "
+            held_out = f"{len(val)} validation images, " if val is not None else ""
+            print(f"run {run_dir}: {resumed_at(state) if resume_ckpt else ''}{len(train)} training images, {held_out}"
                   f"{len(test)} test images, {len(classes)} classes, device {device}, {world} process(es)", flush=True)
             return opened
         writer = on_rank_0(start_logging, rank, world, device)
@@ -903,13 +906,14 @@ def run(argv=None):
             print(f"train.py: {e}", file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:  # before training started (nothing to save), or a second Ctrl-C: stop at once
-        print("train.py: interrupted", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # (under torchrun every process gets the Ctrl-C)
+            print("train.py: interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
         # | head, or | tee that the same Ctrl-C stopped: an epoch's line is printed after its checkpoint is saved.
         try:
             print("train.py: stopped: nothing reads its output any more (a closed pipe); the checkpoints saved are "
-                  "kept, and --resume continues the run", file=sys.stderr)
+                  "kept (--resume continues a run with epochs left)", file=sys.stderr)
         except OSError:  # (2>&1: stderr is that pipe too)
             pass
         interrupt.output_closed()

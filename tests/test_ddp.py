@@ -157,9 +157,9 @@ def torchrun_fails(*args):
 
 
 def test_an_error_only_process_0_meets_is_one_line_from_it_alone(tiny, capsys):
-    """A data folder that is not there (process 0 loads first, the others wait for its cache), and a
-    checkpoint that cannot be written (process 0 writes): process 1 failed in its next collective
-    call, with a traceback of its own (until 2026-11-26)."""
+    """A data folder that is not there (process 0 loads first, the others wait for its cache), a
+    checkpoint that cannot be written (process 0 writes), a run folder that is taken: process 1
+    failed in its next collective call, with a traceback of its own (until 2026-11-26)."""
     err = torchrun_fails(*COMMON, "--data-dir", "no_such_folder", "--run-name", "missing")
     assert err.count("train.py: error: data directory no_such_folder does not exist") == 1
     assert "[rank1]" not in err and "Connection" not in err, err[-3000:]
@@ -169,6 +169,10 @@ def test_an_error_only_process_0_meets_is_one_line_from_it_alone(tiny, capsys):
     err = torchrun_fails("--resume", "logs_train/w", "--epochs", "2")
     assert err.count("train.py: error: could not write logs_train/w/checkpoints/epoch_002.pth") == 1, err[-3000:]
     assert "[rank1]" not in err and "Connection" not in err, err[-3000:]
+    # A --run-name that holds a run already: each process said so, now and then in one line glued to the
+    # other's (until 2026-11-27, found by a helper).
+    err = torchrun_fails(*COMMON, "--data-dir", tiny, "--run-name", "w")
+    assert err.count("train.py: error: logs_train/w already holds a run") == 1, err[-3000:]
     # A resume on changed data, refused after every process has loaded it (each said why until 2026-11-27 00:43 UTC).
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "v", "--epochs", "1", "--val-split", "3",
                                    *COMMON], capsys)

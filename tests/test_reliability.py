@@ -206,7 +206,7 @@ def test_output_piped_into_head_ends_in_one_line_keeping_the_checkpoints_saved(t
         err = proc.stderr.read()
     assert proc.wait(timeout=60) == 1 and "Traceback" not in err, err
     assert err.endswith("train.py: stopped: nothing reads its output any more (a closed pipe); the checkpoints "
-                        "saved are kept, and --resume continues the run\n")
+                        "saved are kept (--resume continues a run with epochs left)\n")
     # The epoch whose line failed, or (when this test is slow to close the pipe) the next.
     run_dir = glob.glob(os.path.join(tiny, "logs_train", "*"))[0]
     saved = sorted(os.listdir(os.path.join(run_dir, "checkpoints")))

@@ -487,7 +487,7 @@ def test_val_split_keeps_best_by_validation_accuracy(tiny, capsys):
     best = torch.load(f"{run_dir}/checkpoints/best.pth", weights_only=True)
     val = [v for _, v in scalars(run_dir, "val/accuracy")]
     assert len(val) == 2 and best["metrics"]["val/accuracy"] == pytest.approx(max(val))
-    assert "val acc" in out
+    assert "val acc" in out and ": 18 training images, 6 validation images, 12 test images," in out
 
 
 def test_best_pth_is_chosen_on_validation_never_on_the_test_split_also_across_a_resume(tiny, capsys, monkeypatch):
