@@ -426,11 +426,8 @@ def run(argv=None):
     except train.Diverged as e:  # the timings of a diverged run mean nothing
         print(f"bench.py: error: training diverged on this data: {e}", file=sys.stderr)
         sys.exit(3)
-    except KeyboardInterrupt:  # nothing half written: the JSON is written once, at the end, atomically
-        print("bench.py: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:
-        interrupt.output_closed()
+    except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing half written: the JSON is written once, atomically
+        interrupt.stopped("bench.py", e)
 
 
 if __name__ == "__main__":

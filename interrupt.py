@@ -1,7 +1,7 @@
 """Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
 line and exit 130, not a traceback through importlib. Each script imports this module before
-anything else, and its run() calls take_over(), and output_closed() when what it prints to has
-stopped reading."""
+anything else, and its run() calls take_over(); run() ends in stopped() or output_closed() when
+Ctrl-C stops it later, or what it prints to has stopped reading."""
 import os
 import signal
 import sys
@@ -33,6 +33,15 @@ def output_closed():
     except (OSError, ValueError):  # stdout no file (a program's own StringIO) or closed: nothing to flush
         pass
     sys.exit(1)
+
+
+def stopped(script, reason):
+    """The end of test.py or bench.py stopped by Ctrl-C (a KeyboardInterrupt: one line, exit 130) or
+    by a reader that has gone (a BrokenPipeError: output_closed)."""
+    if isinstance(reason, BrokenPipeError):
+        output_closed()
+    print(f"{script}: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 def started_as_a_script():

@@ -237,11 +237,8 @@ def run(argv=None):
     except UserError as e:
         print(f"test.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)
-    except KeyboardInterrupt:  # Ctrl-C: nothing is being written that could be left half done
-        print("test.py: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:
-        interrupt.output_closed()
+    except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing is being written that could be left half done
+        interrupt.stopped("test.py", e)
 
 
 if __name__ == "__main__":
