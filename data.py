@@ -27,6 +27,8 @@ from torchvision.datasets import CIFAR10
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.datasets.utils import check_integrity
 
+import interrupt
+
 IMAGE_SIZE = 32
 CACHE_DIR = os.path.join("data", "cache")
 # 2: photos turned upright by their EXIF orientation; 3: resized as torchvision's Resize; 4: the unreadable
@@ -227,7 +229,7 @@ class Split:
 
 def say(message):
     """A note or a warning on stderr, from one process: under torchrun every process loads the data."""
-    if os.environ.get("RANK", "0") == "0":
+    if interrupt.speaks():
         print(message, file=sys.stderr)
 
 
@@ -510,14 +512,14 @@ def folder_above(root):
 def split_hint(root, splits):
     """A hint for a --data-dir that names one split's class folders, as ImageFolder takes them, if it
     does: DIR/train itself, or one's own class folders with no split."""
-    name = os.path.basename(os.path.abspath(root))
-    if name in ("train", "test") and os.path.isdir(os.path.join(root, os.pardir, "test")):
+    split_named = os.path.basename(os.path.abspath(root)) in ("train", "test")
+    if split_named and os.path.isdir(os.path.join(root, os.pardir, "test")):
         return f" {printable(root)} is one split; the folder above it holds the dataset: --data-dir " + \
             shell_word(printable(folder_above(root)))
     try:
-        folders = [os.path.join(root, name) for name in os.listdir(root) if not is_hidden(name)]
-        if not any(has_image_extension(name) for folder in folders if os.path.isdir(folder)
-                   for name in os.listdir(folder)):
+        folders = [os.path.join(root, entry) for entry in os.listdir(root) if not is_hidden(entry)]
+        if not any(has_image_extension(file) for folder in folders if os.path.isdir(folder)
+                   for file in os.listdir(folder)):
             return ""
     except OSError:
         return ""

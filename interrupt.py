@@ -10,9 +10,15 @@ MAIN = getattr(sys.modules["__main__"], "__file__", None)  # None in a notebook
 SCRIPTS = ("train.py", "test.py", "bench.py")
 
 
+def speaks():
+    """Whether this process prints notes and stops: under torchrun, where every process loads the
+    data and gets the Ctrl-C, process 0 alone."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def exit_at_once(*_):
     # At once: nothing has started yet, and an exception could be caught inside some import.
-    if os.environ.get("RANK", "0") == "0":  # (under torchrun every process gets the Ctrl-C)
+    if speaks():
         print(f"{os.path.basename(MAIN)}: interrupted", file=sys.stderr, flush=True)
     os._exit(130)
 

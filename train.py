@@ -902,11 +902,11 @@ def run(argv=None):
         print(f"train.py: error: {e}", file=sys.stderr)
         sys.exit(e.code)
     except Interrupted as e:
-        if not dist.is_initialized() or dist.get_rank() == 0:  # one line, not one a process
+        if interrupt.speaks():  # one line, not one a process
             print(f"train.py: {e}", file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:  # before training started (nothing to save), or a second Ctrl-C: stop at once
-        if os.environ.get("RANK", "0") == "0":  # (under torchrun every process gets the Ctrl-C)
+        if interrupt.speaks():
             print("train.py: interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
