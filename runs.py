@@ -69,6 +69,8 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
         raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
     if new_run and "run_name" not in explicit:  # a time-stamped name: if taken, claim_run_dir adds a suffix
         return run_dir, new_run
+    if new_run and os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise UserError(f"{run_dir} is a file, not a folder; pass another --run-name")
     if new_run and holds_checkpoints(run_dir):
         raise already_holds_a_run(run_dir)
     # A run that stopped before its first checkpoint leaves an empty checkpoints/ (its TensorBoard
@@ -146,7 +148,7 @@ def claim_run_dir(run_dir, new_run, named, stamps):
         os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
         lock = open(os.path.join(run_dir, ".lock"), "a")
     except FileExistsError as e:  # from makedirs: a file where a folder should be (--log-dir /dev/null)
-        raise UserError(f"could not create {run_dir}: {e.filename} is not a folder", code=1) from None
+        raise UserError(f"could not create {run_dir}: {e.filename} is a file, not a folder") from None
     except OSError as e:
         raise UserError(f"could not create {run_dir}: {e.strerror or e}", code=1) from None
     try:

@@ -268,6 +268,11 @@ def make_config(explicit, resume_ckpt):
         raise UserError("--momentum and --nesterov are SGD's; AdamW has momentum of its own (betas 0.9, 0.999)")
     if config["schedule"] == "constant" and explicit.get("warmup"):
         raise UserError("--warmup is the warm-up of --schedule onecycle; a constant lr has none")
+    if "log_dir" not in explicit and resume_ckpt is None:  # the default, checked as --log-dir would be
+        try:
+            log_folder(config["log_dir"])
+        except argparse.ArgumentTypeError as e:
+            raise UserError(f"{e}: runs go under --log-dir (default {config['log_dir']}); pass another") from None
     if config["run_name"] is None:
         config["run_name"] = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + f"_{config['preset'] or 'default'}"
     return config
