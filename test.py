@@ -133,7 +133,7 @@ def print_evaluation(report):
     width = max(len(c) for c in classes) + 2
     print("\nper class:")
     for name, acc in zip(classes, report["per_class_accuracy"]):
-        print(f"  {name:<{width}}{acc:.4f}")
+        print(f"  {name:<{width}}{'no image of it could be read' if acc is None else f'{acc:.4f}'}")
     # Columns numbered as the rows: names of any length (american_bulldog, american_pit_bull_terrier)
     # stay whole and apart.
     print("\nconfusion matrix (rows: true class; columns: predicted, numbered as the rows):")

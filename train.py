@@ -575,8 +575,11 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     seen = confusion.sum().item()
     if seen == 0:  # (--data-path stream: unreadable files are found only as they are read)
         raise UserError(f"none of the {len(split)} images to evaluate could be read")
+    # Each row's share; None for a class none of whose images could be read (0.0 would say all were wrong).
+    per_class = [right / total if total else None for right, total in zip(confusion.diag().tolist(),
+                                                                          confusion.sum(1).tolist())]
     result = {"loss": loss_sum.item() / seen, "accuracy": confusion.trace().item() / seen, "confusion": confusion,
-              "per_class_accuracy": (confusion.diag().double() / confusion.sum(1).clamp(min=1)).tolist()}  # each row
+              "per_class_accuracy": per_class}
     if keep_probs:
         result["probs"], result["index"] = torch.cat(probs), torch.cat(scored)
     return result
@@ -639,7 +642,8 @@ def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
     for name, value in metrics.items():
         writer.add_scalar(name, value, epoch)
     for name, acc in zip(classes, test_result["per_class_accuracy"]):
-        writer.add_scalar(f"test_per_class/{name}", acc, epoch)
+        if acc is not None:
+            writer.add_scalar(f"test_per_class/{name}", acc, epoch)
     writer.add_image("test/confusion_matrix", pictures.confusion_image(test_result["confusion"], classes), epoch,
                      dataformats="HWC")
     images, labels, preds, probs = test_preview

@@ -903,3 +903,22 @@ def test_json_output_names_unreadable_images_in_the_json_and_on_stderr(checkpoin
     assert good["image"] == "good.png" and "error" not in good and len(good["predictions"]) == 1
     assert bad["image"] == "bad.png" and "predictions" not in bad and bad["error"]
     assert err.strip().splitlines() == [f"test.py: error: bad.png: {bad['error']}"]
+
+
+def test_a_class_none_of_whose_test_images_could_be_read_has_no_accuracy_not_zero(tiny, capsys, monkeypatch):
+    """Streamed, unreadable images are found only as they are read: a class left with none was
+    reported at 0.0000 in test.py and in TensorBoard, as if the network had got each one wrong
+    (until 2026-11-27, a session's list of what was left)."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    for path in glob.glob(os.path.join(tiny, "test", "cross", "*.png")):
+        with open(path, "wb") as f:
+            f.write(b"not a png")
+    monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 0)
+    code, out, err = run_cli(predict, ["logs_train/r"], capsys)
+    assert code == 0 and "unreadable" in err, err
+    assert [line.split(maxsplit=1) for line in out.splitlines()[3:6]][1] == ["cross", "no image of it could be read"]
+    code, out, err = run_cli(predict, ["logs_train/r", "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["per_class_accuracy"][1] is None and report["confusion_matrix"][1] == [0, 0, 0]
+    assert all(0 <= report["per_class_accuracy"][i] <= 1 for i in (0, 2))

@@ -870,3 +870,15 @@ def test_a_data_dir_of_ones_own_is_never_downloaded_into(workdir, capsys, monkey
     code, _, err = run_cli(train, ["--data-dir", "empty"], capsys)
     assert code == 2 and "empty holds neither train/ and test/ image folders nor CIFAR-10" in err
     assert calls == [] and os.listdir("empty") == []
+
+
+def test_tensorboard_leaves_out_the_accuracy_of_a_class_none_of_whose_test_images_could_be_read(tiny, capsys):
+    """It was logged as 0.0 (until 2026-11-27): streamed, unreadable images are found as they are read."""
+    for path in glob.glob(os.path.join(tiny, "test", "cross", "*.png")):
+        with open(path, "wb") as f:
+            f.write(b"not a png")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", "--data-path", "stream",
+                                   *TRAIN_FAST], capsys)
+    assert code == 0, err
+    assert scalars("logs_train/r", "test_per_class/cross") == []
+    assert len(scalars("logs_train/r", "test_per_class/circle")) == 1
