@@ -32,10 +32,26 @@ NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * WHITEN_SIZE**2}  # "wh
 ENTRY_TYPES = {"classes": list, "config": dict, "optimizer": dict, "epoch": int, "batch": int, "step": int,
                "best_val_accuracy": (int, float), "training_data": dict}
 
+
+
+class Unpickled(type):
+    """The metaclass of the classes a tutorial pickle may hold. Unpickling makes their objects as
+    torch.save(model) saved them (cls.__new__, then their saved attributes) and never calls the
+    class: a file of 800 bytes that calls nn.Linear(100000, 100000) would have it allocate 40 GB."""
+
+    def __call__(cls, *args, **kwargs):
+        raise pickle.UnpicklingError(f"it calls {cls.__name__}(…) instead of holding one")
+
+
+def unpickled(cls, name=None):
+    """(a subclass of `cls` that cannot be called, the name a pickle gives `cls`) for the allowlist."""
+    return Unpickled(cls.__name__, (cls,), {}), name or f"{cls.__module__}.{cls.__qualname__}"
+
+
 # What a tutorial whole-model pickle may contain; it names its class after the
 # script that saved it, model.py or the training script run as __main__.
-TUTORIAL_PICKLE_CLASSES = [(Tudui, "model.Tudui"), (Tudui, "__main__.Tudui"), nn.Sequential, nn.Conv2d,
-                           nn.MaxPool2d, nn.Flatten, nn.Linear]
+TUTORIAL_PICKLE_CLASSES = [unpickled(Tudui, "model.Tudui"), unpickled(Tudui, "__main__.Tudui"),
+                           *(unpickled(cls) for cls in (nn.Sequential, nn.Conv2d, nn.MaxPool2d, nn.Flatten, nn.Linear))]
 
 
 def atomic_save(obj, path):
@@ -138,10 +154,15 @@ def no_checkpoint_in(folder):
 
 def check_crcs(path):
     """Raises zipfile.BadZipFile when a member of a zip file (torch.save's format) does not match
-    its CRC-32: torch.load does not check them, and a flipped bit in a weight loads as another number."""
+    its CRC-32: torch.load does not check them, and a flipped bit in a weight loads as another number;
+    UserError for a zip that torch.save did not write."""
     if not zipfile.is_zipfile(path):  # (older torch.save files are no zip, and hold no CRCs)
         return
     with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        if not any(name.endswith("/data.pkl") for name in names):  # a zip of one's own (a download, zipped)
+            raise UserError(f"{path} is a zip archive of {', '.join(names[:3]) or 'nothing'}"
+                            f"{', …' if len(names) > 3 else ''}, not a checkpoint: unzip it and pass the file inside")
         for info in z.infolist():
             if info.CRC == 0:  # saved without CRCs (torch's config.save.compute_crc32 = False)
                 continue
@@ -171,14 +192,14 @@ def read_checkpoint(path):
             raise UserError(no_checkpoint_in(folder))
     if not os.path.isfile(path):  # (a device or a pipe, /dev/null or /dev/stdin, is no checkpoint file either)
         raise UserError(f"checkpoint {path} {'is not a file' if os.path.exists(path) else 'not found'}")
+    if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
+        raise UserError(f"{path} is an image, not a checkpoint")
     try:
         check_crcs(path)
         with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. on sparse tensors, which load_model refuses in its one line
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
-            raise UserError(f"{path} is an image, not a checkpoint") from None
         with open(path, "rb") as f:  # torch.save writes a zip, or (before PyTorch 1.6) a pickle: 0x80 first
             head = f.read(2)
         if head != b"PK" and head[:1] != b"\x80":  # text, JSON, a TensorBoard file, …
@@ -245,8 +266,13 @@ def refusal_reason(error):
 
 def refusal_hint(reason):
     """What to do about a refused pickle that holds a network, as the refusal's reason tells it."""
+    if reason.startswith("it calls"):  # (Unpickled): made by hand, not by torch.save
+        return ""
     if "Tudui" in reason:  # the network of one's own package
         return "; a Tudui saved whole is read from model.Tudui or __main__.Tudui only: save its state_dict() instead"
+    if "torch.nn.parallel" in reason:  # torch.save(nn.DataParallel(model))
+        return "; a network wrapped in DataParallel or DDP and saved whole cannot be read safely: save " \
+               "model.module.state_dict() instead"
     if "torch.nn.modules" in reason:  # another network
         return "; only the tutorial's network can be read (Conv2d, MaxPool2d, Flatten, Linear)"
     if "persistent_load" in reason:  # torch.save(model, _use_new_zipfile_serialization=False), PyTorch < 1.6's format

@@ -119,6 +119,8 @@ def load_image(path):
     except IsADirectoryError:
         raise BadImage("is a directory") from None
     except Image.UnidentifiedImageError:
+        if path.lower().endswith((".heic", ".heif")):  # an iPhone's photos
+            raise BadImage("a HEIC photo, which Pillow cannot read: convert it to JPEG") from None
         raise BadImage("not an image file") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise BadImage(f"unreadable image ({e})") from None

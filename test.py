@@ -10,6 +10,7 @@ in it is executed: it is read with torch.load(weights_only=True).
 import interrupt  # before all else: Ctrl-C while torch loads is one line
 
 import argparse
+import io
 import json
 import math
 import os
@@ -32,7 +33,9 @@ def picture_file(path):
     ext = os.path.splitext(path)[1].lower()
     formats = Image.registered_extensions()  # also loads the writers into Image.SAVE
     fmt = formats.get(ext) if ext else "PNG"
-    if fmt not in Image.SAVE:
+    try:  # some writers take no RGB (.xbm, .msp) or need a plug-in (.h5, .wmf): known now, not after the work
+        Image.new("RGB", (2, 2)).save(io.BytesIO(), format=fmt)
+    except (KeyError, OSError, ValueError):  # (KeyError: no writer)
         raise argparse.ArgumentTypeError(f"cannot write pictures as {ext!r} files; name a .png, .jpg or the like")
     return output_file(path), fmt
 

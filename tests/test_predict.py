@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from PIL import Image
 
 import data
@@ -102,6 +103,14 @@ def test_every_kind_of_image_gets_a_prediction_or_one_error_line(checkpoint, wor
         assert (shown_ok, shown_bad) == (ok, not ok), name
     assert "missing.png: no such file" in err and "no_dir: a folder with no images directly in it" in err
     assert "huge.png: image too large to decode safely" in err and "large.png: image too large" in err
+
+
+def test_an_iphone_photo_in_heic_is_named_as_such(checkpoint, workdir, capsys):
+    """Pillow cannot read HEIC: "not an image file" (until 2026-11-27, a helper) left an iPhone's user
+    wondering."""
+    (workdir / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
+    code, _, err = run_cli(predict, [checkpoint, str(workdir / "IMG_0001.HEIC")], capsys)
+    assert code == 1 and err.endswith("IMG_0001.HEIC: a HEIC photo, which Pillow cannot read: convert it to JPEG\n")
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped():
@@ -352,6 +361,58 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_runs(workdir, capsys)
     assert not marker.exists()
     code, _, err = run_cli(train, ["--resume", str(workdir / "evil.pth")], capsys)
     assert code == 2 and "refusing" in err and not marker.exists()
+
+
+class Calls:
+    """Pickled as a call of `function` with `args`, as a file made by hand may be."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return (self.function, self.args)
+
+
+def test_a_pickle_that_calls_a_class_the_tutorials_files_hold_is_refused_and_the_class_never_runs(workdir, capsys,
+                                                                                                   monkeypatch):
+    """The tutorial's pickles hold its network's classes, made without calling them; a file of 800 bytes
+    that called nn.Linear(12000, 12000) had test.py allocate 576 MB, and any size it liked (until
+    2026-11-27, a helper)."""
+    torch.save(Calls(nn.Linear, 3, 3), "linear.pth")
+    torch.save({"model": Calls(Tudui, 10)}, "tudui.pth")
+    torch.save(Tudui(), "whole.pth")  # as the tutorial saves it
+    Image.new("RGB", (32, 32)).save("x.png")
+    made = []
+    for cls in (nn.Linear, Tudui):
+        init = cls.__init__
+        monkeypatch.setattr(cls, "__init__", lambda self, *args, init=init: made.append(args) or init(self, *args))
+    for name, cls in (("linear.pth", "Linear"), ("tudui.pth", "Tudui")):
+        code, _, err = run_cli(predict, [name, "x.png"], capsys)
+        assert code == 2 and err.endswith(f"refusing to load {name}: it holds something other than weights (it calls "
+                                          f"{cls}(…) instead of holding one)\n"), err
+    assert made == []
+    code, out, err = run_cli(predict, ["whole.pth", "x.png"], capsys)
+    assert code == 0 and out.startswith("x.png: "), err
+
+
+def test_a_file_that_is_no_checkpoint_says_what_it_is(workdir, capsys):
+    """A WebP photo given as the checkpoint was "truncated or corrupt (IndexError)", where other
+    images were named as such; a downloaded checkpoint zipped up "truncated or corrupt
+    (RuntimeError)"; a DataParallel saved whole got no hint (until 2026-11-27, a helper)."""
+    Image.new("RGB", (32, 32)).save("dog.webp")
+    torch.save(Tudui().state_dict(), "tudui_9.pth")
+    with zipfile.ZipFile("download.pth", "w") as z:
+        z.write("tudui_9.pth")
+    torch.save(nn.DataParallel(Tudui()), "dp.pth")
+    Image.new("RGB", (32, 32)).save("x.png")
+    for name, message in (("dog.webp", "dog.webp is an image, not a checkpoint"),
+                          ("download.pth", "download.pth is a zip archive of tudui_9.pth, not a checkpoint: unzip it "
+                                           "and pass the file inside"),
+                          ("dp.pth", "DataParallel was not an allowed global by default); a network wrapped in "
+                                     "DataParallel or DDP and saved whole cannot be read safely: save "
+                                     "model.module.state_dict() instead")):
+        code, _, err = run_cli(predict, [name, "x.png"], capsys)
+        assert code == 2 and err.endswith(message + "\n") and err.count("\n") == 1, err
 
 
 def test_a_network_of_ones_own_saved_whole_is_refused_with_what_to_save_instead(workdir, capsys, monkeypatch):
@@ -698,15 +759,20 @@ def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoin
         code, out, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", name], capsys)
         assert code == 2 and out == "" and err.count("\n") == 1
         assert f"error: argument --save-grid: {message} (see" in err
-    # Formats that cannot hold RGB: Pillow refuses with OSError for most (MSP), ValueError for some (BLP).
-    code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "grid.msp"], capsys)
-    assert code == 1 and "could not write grid.msp" in err and len(err.strip().splitlines()) == 1
-    def refuse(*_, **__):
-        raise ValueError("Unsupported mode")
+    # Formats Pillow lists but cannot write an RGB picture in (MSP, XBM), or without a plug-in (HDF5): refused
+    # before any work (until 2026-11-27: exit 1 after it, the predictions never printed; a helper).
+    for ext in ("msp", "xbm", "h5"):
+        code, out, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", f"grid.{ext}"], capsys)
+        assert code == 2 and out == "" and err.count("\n") == 1
+        assert f"argument --save-grid: cannot write pictures as '.{ext}' files" in err
+    # A writer that fails on the picture itself, after the work: one line, exit 1, no partial file.
+    def refuse(picture, *_, **__):
+        if picture.size != (2, 2):  # (--save-grid's check when the command starts writes a 2×2 picture)
+            raise ValueError("Unsupported mode")
     monkeypatch.setattr(Image.Image, "save", refuse)
     code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "grid.blp"], capsys)
     assert code == 1 and "could not write grid.blp: Unsupported mode" in err and len(err.strip().splitlines()) == 1
-    assert not [f for f in os.listdir() if f.startswith(".tmp-") or f in ("grid.msp", "grid.blp")]
+    assert not [f for f in os.listdir() if f.startswith((".tmp-", "grid.msp", "grid.xbm", "grid.h5", "grid.blp"))]
 
 
 def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoint, workdir, capsys):
