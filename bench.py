@@ -66,7 +66,7 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when there is one")
     p.add_argument("--quick", action="store_true",
                    help=f"{QUICK_STEPS} steps, {QUICK_EVAL:,} test images, no cold decode (unless --decode)")
-    p.add_argument("--steps", type=train.checked(int, 0, True, high=MAX_STEPS),
+    p.add_argument("--steps", type=train.checked(int, above=0, at_most=MAX_STEPS),
                    help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}, "
                         f"at most {MAX_STEPS:,}); larger batches are timed on about as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")

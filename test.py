@@ -45,10 +45,10 @@ def parse_args(argv=None):
     p.add_argument("checkpoint", help="a .pth checkpoint or a run directory")
     p.add_argument("images", nargs="*", default=[],
                    help="image files or folders of images; none: evaluate on the test split")
-    p.add_argument("--topk", type=checked(int, 0, True), help="classes to show per image (default 1)")
+    p.add_argument("--topk", type=checked(int, above=0), help="classes to show per image (default 1)")
     p.add_argument("--data-dir", type=folder_path,
                    help="dataset for the test split (default: the one the checkpoint was trained on, else data/)")
-    p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS), default=DEFAULTS["num_workers"],
+    p.add_argument("--num-workers", type=checked(int, at_least=0, at_most=MAX_WORKERS), default=DEFAULTS["num_workers"],
                    help="decoding processes for the test split")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="(default cpu)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

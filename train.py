@@ -88,9 +88,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def checked(kind, low, strict, high=math.inf, high_strict=False):
-    """An argparse type: a `kind` above `low` (or equal to it unless `strict`) and up to `high`
-    (or below it when `high_strict`)."""
+def checked(kind, *, above=None, at_least=None, at_most=math.inf, below=None):
+    """An argparse type: a `kind` within its bounds, a lower one (`above` or `at_least`) and, if given,
+    an upper one (`at_most` or `below`)."""
+    low, strict = (above, True) if above is not None else (at_least, False)
+    high, high_strict = (below, True) if below is not None else (at_most, False)
+
     def short(bound):
         return f"{bound:.6g}" if isinstance(bound, float) else bound
 
@@ -162,21 +165,21 @@ def parse_args(argv=None, parser_class=Parser):
     # Defaults are None here so that flags given explicitly can be told apart (presets, resume).
     p = parser_class(description="Train the tutorial CNN on CIFAR-10 or an image folder.")
     d = DEFAULTS
-    positive, count, fraction = checked(int, 0, True), checked(int, 0, False), checked(float, 0, False, high=1)
+    positive, count, fraction = checked(int, above=0), checked(int, at_least=0), checked(float, at_least=0, at_most=1)
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="tutorial: the tutorial's settings (shuffled, though); other flags override it")
     # At most a million, far beyond any real run: a typo such as 10**400 would overflow lr_at's floats.
-    p.add_argument("--epochs", type=checked(int, 0, True, high=10**6), help=f"total epochs (default {d['epochs']})")
+    p.add_argument("--epochs", type=checked(int, above=0, at_most=10**6), help=f"total epochs (default {d['epochs']})")
     p.add_argument("--batch-size", type=positive, help=f"global batch size, whatever the number of processes "
                                                         f"(default {d['batch_size']})")
     p.add_argument("--optimizer", choices=["sgd", "adamw"], help=f"(default {d['optimizer']})")
     # Outside float32's range, the optimizer could not even hold the lr (as 0 or inf) or the weight decay.
-    p.add_argument("--lr", type=checked(float, FLOAT32.tiny, False, high=FLOAT32.max),
+    p.add_argument("--lr", type=checked(float, at_least=FLOAT32.tiny, at_most=FLOAT32.max),
                    help=f"peak learning rate (default {d['lr']}; {ADAMW['lr']} with adamw)")
-    p.add_argument("--momentum", type=checked(float, 0, False, high=1, high_strict=True),
+    p.add_argument("--momentum", type=checked(float, at_least=0, below=1),
                    help=f"SGD's (default {d['momentum']})")
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help=f"SGD's (default {d['nesterov']})")
-    p.add_argument("--weight-decay", type=checked(float, 0, False, high=FLOAT32.max),
+    p.add_argument("--weight-decay", type=checked(float, at_least=0, at_most=FLOAT32.max),
                    help=f"(default {d['weight_decay']}; {LONG_RUN['weight_decay']} from {LONG_RUN_EPOCHS} epochs on; "
                         f"{ADAMW['weight_decay']} with adamw)")
     p.add_argument("--schedule", choices=["onecycle", "constant"],
@@ -190,11 +193,11 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--whiten", action=argparse.BooleanOptionalAction,
                    help=f"then decorrelate neighbouring pixels with a fixed 5x5 ZCA filter made from the training "
                         f"split (default {d['whiten']})")
-    p.add_argument("--crop-pad", type=checked(int, 0, False, high=IMAGE_SIZE - 1),
+    p.add_argument("--crop-pad", type=checked(int, at_least=0, at_most=IMAGE_SIZE - 1),
                    help=f"random-crop padding in pixels, 0 for none (default {d['crop_pad']})")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, help=f"horizontal flip, each image in every "
                                                                          f"other epoch (default {d['flip']})")
-    p.add_argument("--seed", type=checked(int, 0, False, high=2**32 - 1), help=f"(default {d['seed']})")
+    p.add_argument("--seed", type=checked(int, at_least=0, at_most=2**32 - 1), help=f"(default {d['seed']})")
     p.add_argument("--val-split", type=count, help="hold out N training images for validation and keep "
                                                    "best.pth by validation accuracy (default 0: none)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
@@ -205,7 +208,7 @@ def parse_args(argv=None, parser_class=Parser):
                         "process)")
     p.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                    help="deterministic algorithms only: the same command gives the same weights (default off)")
-    p.add_argument("--num-workers", type=checked(int, 0, False, high=MAX_WORKERS),
+    p.add_argument("--num-workers", type=checked(int, at_least=0, at_most=MAX_WORKERS),
                    help=f"decoding processes (default {d['num_workers']})")
     p.add_argument("--data-dir", type=folder_path, help="train/<class>/ and test/<class>/ image folders, or where "
                                                          "CIFAR-10 is (default data/, downloaded when missing)")
