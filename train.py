@@ -478,6 +478,15 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
+def stop_on_ctrl_c(ctx):
+    """Ctrl-C: stop after the current step (under torchrun, a step all processes agree on: stop_agreed),
+    save, exit; a second Ctrl-C stops at once."""
+    def request_stop(*_):
+        ctx["stop_requested"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, request_stop)
+
+
 def stop_agreed(ctx, step=None):
     """Whether to stop here after Ctrl-C. Under torchrun each process gets it at its own moment:
     they agree at steps they all pass (every --log-every steps, and epoch ends) before any of
@@ -786,6 +795,32 @@ def resumed_at(state):
     return f"resumed after epoch {state['epoch']}; "
 
 
+def resume_from(ckpt, model, optimizer, state, config, batches_per_epoch):
+    """Loads the checkpoint's weights, optimizer state and place in training (`state`), or says why
+    the run cannot go on from it."""
+    model.load_state_dict(load_model(ckpt).state_dict())
+    load_optimizer_state(optimizer, ckpt["optimizer"])
+    state.update({k: ckpt[k] for k in state if k in ckpt})
+    if state["batch"] > batches_per_epoch:  # a mid-epoch checkpoint, on other data
+        raise UserError(f"{ckpt['path']} stopped at batch {state['batch']} of epoch {state['epoch'] + 1}, "
+                        f"but the training split now has {batches_per_epoch} batches; resume from the end of an epoch")
+    if state["epoch"] >= config["epochs"]:
+        raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
+                        "to extend it")
+
+
+def epoch_metrics(train_result, test_result, val_result, train_s, epoch_s):
+    """The epoch's numbers, for TensorBoard and its checkpoint. The training loss includes label
+    smoothing (at 0.1 it cannot fall below about 0.5); the test loss is plain cross-entropy: a test
+    loss below the training loss is no bug."""
+    metrics = {"train/epoch_loss": train_result["loss"], "train/accuracy": train_result["accuracy"],
+               "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
+    if val_result is not None:
+        metrics.update({"val/loss": val_result["loss"], "val/accuracy": val_result["accuracy"]})
+    metrics.update({"perf/epoch_s": epoch_s, "perf/images_per_s": train_result["images"] / train_s})
+    return metrics
+
+
 def main(argv=None):
     explicit, resume = parse_args(argv)
     resume = resume and runs.resume_target(resume)
@@ -809,19 +844,12 @@ def main(argv=None):
     train, val, test, classes, data_id = load_splits(config, rank, world, device, resume_ckpt)
     stats = input_stats(train, config, resume_ckpt)
     model, train_model, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
-    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}  # where training is
     batches_per_epoch = math.ceil(len(train) / config["batch_size"])
     if resume_ckpt is not None:
-        model.load_state_dict(load_model(resume_ckpt).state_dict())
-        load_optimizer_state(optimizer, resume_ckpt["optimizer"])
-        state.update({k: resume_ckpt[k] for k in state if k in resume_ckpt})
-        if state["batch"] > batches_per_epoch:  # a mid-epoch checkpoint, on other data
-            raise UserError(f"{resume_ckpt['path']} stopped at batch {state['batch']} of epoch {state['epoch'] + 1}, "
-                            f"but the training split now has {batches_per_epoch} batches; resume from the end of an "
-                            "epoch")
-        if state["epoch"] >= config["epochs"]:
-            raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
-                            "to extend it")
+        resume_from(resume_ckpt, model, optimizer, state, config, batches_per_epoch)
+    # Every checkpoint holds the weights, the optimizer and `state` as they are when it is made.
+    checkpoint = functools.partial(make_checkpoint, model, optimizer, state, config, classes, stats, data_id)
 
     writer = lock = None
     try:  # however training ends, the lock and the writer are let go: main() may run in-process (tests)
@@ -843,53 +871,40 @@ def main(argv=None):
                "show_bar": rank == 0 and sys.stderr.isatty(), "stop_requested": False}  # (tqdm draws on stderr)
         ctx["graphed_step"] = graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
-        # Ctrl-C: stop after the current step (under torchrun, a step all processes agree on: stop_agreed),
-        # save, exit; a second Ctrl-C stops at once.
-        def request_stop(*_):
-            ctx["stop_requested"] = True
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGINT, request_stop)
-
+        stop_on_ctrl_c(ctx)
         train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank,
                                 world=world)
         train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
         while state["epoch"] < config["epochs"]:
             t0 = time.perf_counter()
-            train_metrics = train_one_epoch(train_model, optimizer, criterion, train_loader, state, ctx)
+            train_result = train_one_epoch(train_model, optimizer, criterion, train_loader, state, ctx)
             # A stop inside the epoch saves where it is; one after its last step (under torchrun the
             # processes agree only every --log-every steps) lets it finish: evaluated, saved, then stopped.
             if state["batch"] < batches_per_epoch and stop_agreed(ctx):
                 if rank == 0:
-                    atomic_save(make_checkpoint(model, optimizer, state, config, classes, stats, data_id, {}),
-                                os.path.join(run_dir, "checkpoints", "interrupt.pth"))
+                    atomic_save(checkpoint({}), os.path.join(run_dir, "checkpoints", "interrupt.pth"))  # no metrics yet
                 raise Interrupted(f"interrupted at step {state['step']}; continue with: "
                                   f"{runs.resume_command(run_dir, world)}")
             train_s = time.perf_counter() - t0
+
             test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
                                    num_workers=config["num_workers"])
-            # The training loss includes label smoothing (at 0.1 it cannot fall below about 0.5); the test
-            # loss is plain cross-entropy: a test loss below the training loss is no bug.
-            metrics = {"train/epoch_loss": train_metrics["loss"], "train/accuracy": train_metrics["accuracy"],
-                       "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
-            best = False
-            if val is not None:
+            val_result, best = None, False
+            if val is not None:  # best.pth: the epoch of the best validation accuracy, never chosen on the test split
                 val_result = evaluate(model, val, stats, device, len(classes), rank, world, config["amp"],
                                       num_workers=config["num_workers"])
-                metrics.update({"val/loss": val_result["loss"], "val/accuracy": val_result["accuracy"]})
                 best = val_result["accuracy"] > state["best_val_accuracy"]
                 state["best_val_accuracy"] = max(state["best_val_accuracy"], val_result["accuracy"])
             if not math.isfinite(test_result["loss"]):
                 raise Diverged(f"test loss became {test_result['loss']} in epoch {state['epoch'] + 1}")
-            epoch_s = time.perf_counter() - t0
-            metrics.update({"perf/epoch_s": epoch_s, "perf/images_per_s": train_metrics["images"] / train_s})
+            metrics = epoch_metrics(train_result, test_result, val_result, train_s, time.perf_counter() - t0)
             state["epoch"] += 1
             state["batch"] = 0
 
-            def end_epoch():  # process 0's alone: the others would copy the weights for nothing
-                ckpt = make_checkpoint(model, optimizer, state, config, classes, stats, data_id, metrics)
-                preview = preview_predictions(model, test, stats, device)
-                save_and_report(run_dir, ckpt, best, writer, test_result, preview)
-            on_rank_0(end_epoch, rank, world, device)
+            # Process 0 alone saves the checkpoints, logs to TensorBoard, then prints the epoch's line (the
+            # others would copy the weights for nothing).
+            on_rank_0(lambda: save_and_report(run_dir, checkpoint(metrics), best, writer, test_result,
+                                              preview_predictions(model, test, stats, device)), rank, world, device)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
                 raise Interrupted(f"interrupted after epoch {state['epoch']}; continue with: "
                                   f"{runs.resume_command(run_dir, world)}")
