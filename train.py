@@ -8,6 +8,11 @@
 
 Each epoch: train, evaluate on the test split, log to TensorBoard
 (logs_train/<run>/) and save a checkpoint (logs_train/<run>/checkpoints/).
+
+Reading it: main(), near the end, is a run from start to finish. The tutorial's loop is
+train_one_epoch() and train_step() (forward, loss, zero_grad, backward, step), its test
+loop evaluate(), its torch.save save_and_report(). The flags and settings come first;
+the code for torchrun, Ctrl-C and resuming sits in small functions named for what they do.
 """
 import interrupt  # before all else: Ctrl-C while torch loads is one line
 
@@ -35,7 +40,8 @@ import pictures
 import runs
 from checkpoint import FLOAT32, IDENTITY, atomic_save, load_model, load_optimizer_state
 from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  class_difference, is_utf8, load_dataset, normalize, printable, say, whitening_filter)
+                  class_difference, is_utf8, load_dataset, normalize, printable, say, shell_word,
+                  whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -66,8 +72,7 @@ ADAMW = dict(lr=0.002, weight_decay=0.05)
 RESUMABLE = {"epochs", "lr", "log_dir", "run_name", "device", "num_workers", "data_dir", "data_path", "cuda_graphs",
              "amp", "deterministic", "log_every"}
 # Where a run lies, not how it trains: a resumed run's is where its checkpoint lies or what the
-# flags say, never what the checkpoint says (it may come from another machine; older versions
-# allowed run names that were paths).
+# flags say, never what the checkpoint says (it may come from another machine).
 LOCATIONS = ("log_dir", "run_name")
 EVAL_BATCH = 1000  # images per evaluation batch: it sets speed and memory, not what is measured
 MAX_WORKERS = 256  # decoding processes: a typo of 1000 or more would take minutes to start, or hang
@@ -239,7 +244,9 @@ def saved_settings(ckpt):
     for key, value in ckpt["config"].items():
         if key not in DEFAULTS or key in LOCATIONS or (value is None and DEFAULTS[key] is None) or \
                 (type(value) is type(DEFAULTS[key]) and value == DEFAULTS[key]):
-            continue  # a setting of older versions (compile), unset, or a default (no flag spells cuda_graphs "auto")
+            # Not a flag: a setting this version lacks (compile), one left unset, or a default (no flag
+            # spells cuda_graphs "auto").
+            continue
         if value is None:
             refuse(f"{key} is unset")
         flag = "--" + key.replace("_", "-")
@@ -360,7 +367,7 @@ def on_rank_0(work, rank, world, device):
     if rank == 0:
         try:
             result = work()
-        except (UserError, BrokenPipeError) as e:  # (a closed pipe: the epoch's line, after its checkpoint)
+        except (UserError, BrokenPipeError) as e:  # (BrokenPipeError: printing the epoch's line into | head)
             error = e
     if world > 1 and any_process(error is not None, device) and rank != 0:
         sys.exit(0)
@@ -517,8 +524,8 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     for images, labels, index in loader:
         lr = lr_at(state["step"], total_steps, config)
         set_lr(optimizer, lr)
+        # `index`: each image's place in the split, which picks its shift and flip of this epoch.
         batch = (images, labels, shifts[index], flips[index])
-        in_batch = min(batch_size, n - state["batch"] * batch_size)
         # A graph replays one batch shape: the epoch's last, shorter batch (or a streamed one that lost an
         # unreadable image) runs step by step.
         if ctx["graphed_step"] and len(labels) == batch_size:
@@ -527,6 +534,7 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
             # Sum over this process's images / the global batch: averaged over processes by DDP,
             # this is exactly the mean over the global batch, however it was split (a streamed batch
             # that lost an unreadable image is still divided by its full size: a slightly smaller step).
+            in_batch = min(batch_size, n - state["batch"] * batch_size)
             loss_sum, right = train_step(model, optimizer, criterion, ctx, ctx["world"] / in_batch, *batch)
         state["step"] += 1
         state["batch"] += 1
@@ -574,10 +582,11 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     probs, scored = [], []
     batches = Batches(len(split), EVAL_BATCH, rank=rank, world=world)
     for images, labels, index in BatchLoader(split, batches, device, num_workers):
-        x = prepare(images, stats)  # in float32, as in training
+        x = prepare(images, stats)  # normalized and whitened, as in training
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+        # Each image adds 1 to the cell (true class, predicted class) of the flattened matrix.
         confusion += torch.bincount(labels * num_classes + logits.argmax(1), minlength=num_classes**2)
         if keep_probs:
             probs.append(logits.softmax(1).cpu())
@@ -629,8 +638,9 @@ def open_writer(run_dir, config, state, first_start, examples, model, classes):
     # Into the run's own event file: add_hparams would make a run of its own in a subfolder. The
     # HParams tab reads the metrics' values from the run's scalars. The session's end, which
     # says it succeeded, is written when the run ends (main).
-    for summary in hparams_summaries(config)[:2]:
-        writer.file_writer.add_summary(summary)
+    experiment, session_start, _ = hparams_summaries(config)
+    writer.file_writer.add_summary(experiment)
+    writer.file_writer.add_summary(session_start)
     if first_start:
         with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns that it is deprecated
             warnings.simplefilter("ignore")
@@ -749,7 +759,7 @@ def check_same_data(resume_ckpt, classes, found, config):
         raise UserError("the data's classes differ from the resumed run's: "
                         f"{class_difference(classes, resume_ckpt['classes'], 'the data', 'the run')}")
     saved = resume_ckpt.get("training_data")
-    if saved is None or saved == found:  # (checkpoints before 2026-11-27 00:26 UTC hold none)
+    if saved is None or saved == found:  # (checkpoints of older versions hold none)
         return
     change = f"the training split has changed since the checkpoint was saved ({saved['images']} images then, " + \
              f"{found['images']} now" + (", other files)" if saved["images"] == found["images"] else ")")
@@ -783,6 +793,8 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     if world > 1:
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
+    # Summed, then divided by the global batch in train_step: the tutorial's mean, also for a short
+    # last batch and across torchrun's processes.
     criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
     return model, train_model, optimizer, criterion
 
@@ -837,14 +849,15 @@ def main(argv=None):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config["deterministic"]  # autotuning picks kernels that may vary
 
-    # Process 0 says why a run folder is refused, in one line; the others, once it has not, find the same one.
+    # Process 0 says why a run folder is refused, in one line; the others, once it has not, find the same one
+    # (on_rank_0 returns None in them).
     choose = functools.partial(runs.choose_run_dir, config, explicit, resume, resume_ckpt)
     run_dir, new_run = on_rank_0(choose, rank, world, device) or choose()
 
     train, val, test, classes, data_id = load_splits(config, rank, world, device, resume_ckpt)
     stats = input_stats(train, config, resume_ckpt)
     model, train_model, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
-    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}  # where training is
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}  # in every checkpoint: a resume's start
     batches_per_epoch = math.ceil(len(train) / config["batch_size"])
     if resume_ckpt is not None:
         resume_from(resume_ckpt, model, optimizer, state, config, batches_per_epoch)
@@ -901,22 +914,24 @@ def main(argv=None):
             state["epoch"] += 1
             state["batch"] = 0
 
-            # Process 0 alone saves the checkpoints, logs to TensorBoard, then prints the epoch's line (the
-            # others would copy the weights for nothing).
-            on_rank_0(lambda: save_and_report(run_dir, checkpoint(metrics), best, writer, test_result,
-                                              preview_predictions(model, test, stats, device)), rank, world, device)
+            def save_epoch():  # the checkpoints (torch.save), TensorBoard, then the epoch's printed line
+                preview = preview_predictions(model, test, stats, device)
+                save_and_report(run_dir, checkpoint(metrics), best, writer, test_result, preview)
+            on_rank_0(save_epoch, rank, world, device)  # (the others would copy the weights for nothing)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
                 raise Interrupted(f"interrupted after epoch {state['epoch']}; continue with: "
                                   f"{runs.resume_command(run_dir, world)}")
         if writer:  # the HParams tab lists the run as a success (a stopped one is not)
-            writer.file_writer.add_summary(hparams_summaries(config)[2])
+            _, _, session_end = hparams_summaries(config)
+            writer.file_writer.add_summary(session_end)
     finally:
         if writer:
             writer.close()
         if lock:
             lock.close()
     if rank == 0:
-        print(f"done: test accuracy {metrics['test/accuracy']:.4f}; checkpoints in {run_dir}/checkpoints", flush=True)
+        print(f"done: test accuracy {metrics['test/accuracy']:.4f}; checkpoints in {run_dir}/checkpoints; classify "
+              f"images with: python test.py {shell_word(run_dir)} IMAGE ...", flush=True)
 
 
 def run(argv=None):
