@@ -33,8 +33,7 @@ ENTRY_TYPES = {"classes": list, "config": dict, "optimizer": dict, "epoch": int,
                "best_val_accuracy": (int, float), "training_data": dict}
 
 
-
-class Unpickled(type):
+class Uncallable(type):
     """The metaclass of the classes a tutorial pickle may hold. Unpickling makes their objects as
     torch.save(model) saved them (cls.__new__, then their saved attributes) and never calls the
     class: a file of 800 bytes that calls nn.Linear(100000, 100000) would have it allocate 40 GB."""
@@ -43,15 +42,18 @@ class Unpickled(type):
         raise pickle.UnpicklingError(f"it calls {cls.__name__}(…) instead of holding one")
 
 
-def unpickled(cls, name=None):
-    """(a subclass of `cls` that cannot be called, the name a pickle gives `cls`) for the allowlist."""
-    return Unpickled(cls.__name__, (cls,), {}), name or f"{cls.__module__}.{cls.__qualname__}"
+def uncallable(cls, name=None):
+    """For the allowlist: a subclass of `cls` that cannot be called, and the name a pickle gives `cls`."""
+    return Uncallable(cls.__name__, (cls,), {}), name or f"{cls.__module__}.{cls.__qualname__}"
 
 
-# What a tutorial whole-model pickle may contain; it names its class after the
-# script that saved it, model.py or the training script run as __main__.
-TUTORIAL_PICKLE_CLASSES = [unpickled(Tudui, "model.Tudui"), unpickled(Tudui, "__main__.Tudui"),
-                           *(unpickled(cls) for cls in (nn.Sequential, nn.Conv2d, nn.MaxPool2d, nn.Flatten, nn.Linear))]
+# What a tutorial whole-model pickle may contain; it names its class after the script that saved
+# it, model.py or the training script run as __main__. For torch.load alone: the network it gives
+# cannot be sliced or saved whole again (its classes cannot be called), and read_checkpoint takes
+# its weights at once.
+TUTORIAL_PICKLE_CLASSES = [uncallable(Tudui, "model.Tudui"), uncallable(Tudui, "__main__.Tudui"),
+                           *(uncallable(layer) for layer in (nn.Sequential, nn.Conv2d, nn.MaxPool2d, nn.Flatten,
+                                                             nn.Linear))]
 
 
 def atomic_save(obj, path):
@@ -163,6 +165,9 @@ def check_crcs(path):
         if not any(name.endswith("/data.pkl") for name in names):  # a zip of one's own (a download, zipped)
             raise UserError(f"{path} is a zip archive of {', '.join(names[:3]) or 'nothing'}"
                             f"{', …' if len(names) > 3 else ''}, not a checkpoint: unzip it and pass the file inside")
+        if any(name.endswith("/constants.pkl") for name in names):  # torch.jit.save's: the network as code
+            raise UserError(f"{path} is a TorchScript file (torch.jit.save), which holds code: save the network's "
+                            "state_dict() instead")
         for info in z.infolist():
             if info.CRC == 0:  # saved without CRCs (torch's config.save.compute_crc32 = False)
                 continue
@@ -266,7 +271,7 @@ def refusal_reason(error):
 
 def refusal_hint(reason):
     """What to do about a refused pickle that holds a network, as the refusal's reason tells it."""
-    if reason.startswith("it calls"):  # (Unpickled): made by hand, not by torch.save
+    if reason.startswith("it calls"):  # (Uncallable): made by hand, not by torch.save
         return ""
     if "Tudui" in reason:  # the network of one's own package
         return "; a Tudui saved whole is read from model.Tudui or __main__.Tudui only: save its state_dict() instead"

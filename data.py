@@ -145,8 +145,8 @@ def is_image(path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(path):
-                return True
+            with Image.open(path) as img:  # (Pillow recognizes HDF5, GRIB and BUFR files, and cannot read them)
+                return not isinstance(img, ImageFile.StubImageFile)
         except Image.DecompressionBombError:  # an image, one too large to decode
             return True
         except (OSError, ValueError):

@@ -67,6 +67,11 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
         run_dir, new_run = resumed_run_dir(resume, resume_ckpt, config, explicit)
     if not is_utf8(run_dir):  # a resumed run's folder, named on another system
         raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
+    above = os.path.dirname(run_dir)
+    while above and not os.path.exists(above):  # the first folder on the way up that exists, or a file
+        above = os.path.dirname(above)
+    if new_run and above and not os.path.isdir(above):  # the default logs_train: a given --log-dir is a flag error
+        raise UserError(f"{above} is a file, not a folder, where runs go (--log-dir); pass another --log-dir")
     if new_run and "run_name" not in explicit:  # a time-stamped name: if taken, claim_run_dir adds a suffix
         return run_dir, new_run
     if new_run and os.path.exists(run_dir) and not os.path.isdir(run_dir):

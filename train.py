@@ -278,11 +278,6 @@ def make_config(explicit, resume_ckpt):
         raise UserError("--momentum and --nesterov are SGD's; AdamW has momentum of its own (betas 0.9, 0.999)")
     if config["schedule"] == "constant" and explicit.get("warmup"):
         raise UserError("--warmup is the warm-up of --schedule onecycle; a constant lr has none")
-    if "log_dir" not in explicit and resume_ckpt is None:  # the default, checked as --log-dir would be
-        try:
-            log_folder(config["log_dir"])
-        except argparse.ArgumentTypeError as e:
-            raise UserError(f"{e}: runs go under --log-dir (default {config['log_dir']}); pass another") from None
     if config["run_name"] is None:
         config["run_name"] = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + f"_{config['preset'] or 'default'}"
     return config
@@ -862,7 +857,7 @@ def main(argv=None):
     if resume_ckpt is not None:
         resume_from(resume_ckpt, model, optimizer, state, config, batches_per_epoch)
     # Every checkpoint holds the weights, the optimizer and `state` as they are when it is made.
-    checkpoint = functools.partial(make_checkpoint, model, optimizer, state, config, classes, stats, data_id)
+    checkpoint_now = functools.partial(make_checkpoint, model, optimizer, state, config, classes, stats, data_id)
 
     writer = lock = None
     try:  # however training ends, the lock and the writer are let go: main() may run in-process (tests)
@@ -895,7 +890,8 @@ def main(argv=None):
             # processes agree only every --log-every steps) lets it finish: evaluated, saved, then stopped.
             if state["batch"] < batches_per_epoch and stop_agreed(ctx):
                 if rank == 0:
-                    atomic_save(checkpoint({}), os.path.join(run_dir, "checkpoints", "interrupt.pth"))  # no metrics yet
+                    # (no metrics: the epoch is not over)
+                    atomic_save(checkpoint_now({}), os.path.join(run_dir, "checkpoints", "interrupt.pth"))
                 raise Interrupted(f"interrupted at step {state['step']}; continue with: "
                                   f"{runs.resume_command(run_dir, world)}")
             train_s = time.perf_counter() - t0
@@ -916,7 +912,7 @@ def main(argv=None):
 
             def save_epoch():  # the checkpoints (torch.save), TensorBoard, then the epoch's printed line
                 preview = preview_predictions(model, test, stats, device)
-                save_and_report(run_dir, checkpoint(metrics), best, writer, test_result, preview)
+                save_and_report(run_dir, checkpoint_now(metrics), best, writer, test_result, preview)
             on_rank_0(save_epoch, rank, world, device)  # (the others would copy the weights for nothing)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
                 raise Interrupted(f"interrupted after epoch {state['epoch']}; continue with: "

@@ -398,19 +398,28 @@ def test_a_pickle_that_calls_a_class_the_tutorials_files_hold_is_refused_and_the
 def test_a_file_that_is_no_checkpoint_says_what_it_is(workdir, capsys):
     """A WebP photo given as the checkpoint was "truncated or corrupt (IndexError)", where other
     images were named as such; a downloaded checkpoint zipped up "truncated or corrupt
-    (RuntimeError)"; a DataParallel saved whole got no hint (until 2026-11-27, a helper)."""
+    (RuntimeError)", and so was a TorchScript file; a DataParallel saved whole got no hint; a Keras .h5 was
+    "an image" (until 2026-11-27, helpers)."""
     Image.new("RGB", (32, 32)).save("dog.webp")
     torch.save(Tudui().state_dict(), "tudui_9.pth")
     with zipfile.ZipFile("download.pth", "w") as z:
         z.write("tudui_9.pth")
     torch.save(nn.DataParallel(Tudui()), "dp.pth")
+    with zipfile.ZipFile("scripted.pth", "w") as z:  # the members torch.jit.save writes beside data.pkl
+        for name in ("data.pkl", "constants.pkl", "code/__torch__.py"):
+            z.writestr(f"scripted/{name}", b"")
+    with open("keras.h5", "wb") as f:  # an HDF5 file, which Pillow recognizes and cannot read
+        f.write(b"\x89HDF\r\n\x1a\n" + bytes(100))
     Image.new("RGB", (32, 32)).save("x.png")
     for name, message in (("dog.webp", "dog.webp is an image, not a checkpoint"),
                           ("download.pth", "download.pth is a zip archive of tudui_9.pth, not a checkpoint: unzip it "
                                            "and pass the file inside"),
                           ("dp.pth", "DataParallel was not an allowed global by default); a network wrapped in "
                                      "DataParallel or DDP and saved whole cannot be read safely: save "
-                                     "model.module.state_dict() instead")):
+                                     "model.module.state_dict() instead"),
+                          ("scripted.pth", "scripted.pth is a TorchScript file (torch.jit.save), which holds code: "
+                                           "save the network's state_dict() instead"),
+                          ("keras.h5", "keras.h5 is not a checkpoint: not a file torch.save wrote")):
         code, _, err = run_cli(predict, [name, "x.png"], capsys)
         assert code == 2 and err.endswith(message + "\n") and err.count("\n") == 1, err
 

@@ -674,7 +674,7 @@ def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, flag, capsys, work
     assert len(err.strip().splitlines()) == 1 and flag in err
 
 
-def test_a_log_dir_that_is_a_file_is_one_line(tiny, capsys):
+def test_a_log_dir_that_is_a_file_is_one_line(tiny, capsys, monkeypatch):
     """With a time-stamped name it looped for ever, taking its FileExistsError for a name already
     taken (until 2026-11-26; found by a fuzzing helper with --log-dir /dev/null). A user's mistake:
     exit 2 before the data loads (exit 1 after it until 2026-11-27, a helper)."""
@@ -682,11 +682,20 @@ def test_a_log_dir_that_is_a_file_is_one_line(tiny, capsys):
     for log_dir in ("notes.txt", "/dev/null"):
         code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", log_dir, *TRAIN_FAST], capsys)
         assert code == 2 and err.endswith(f"argument --log-dir: {log_dir} is a file, not a folder (see --help)\n")
-    # The default logs_train, and a --run-name, that are files (exit 1 until 2026-11-27, a session's list).
+    # The default logs_train, also for a new run from a checkpoint file of its own, and a --run-name, that are
+    # files (exit 1 until 2026-11-27, a session's list).
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "elsewhere", "--run-name", "r", "--epochs", "1",
+                                   *TRAIN_FAST], capsys)
+    assert code == 0, err
+    shutil.copy("elsewhere/r/checkpoints/last.pth", "loose.pth")
     open("logs_train", "w").close()
-    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
-    assert code == 2 and err.endswith("logs_train is a file, not a folder: runs go under --log-dir (default "
-                                      "logs_train); pass another\n"), err
+    decoded = []
+    monkeypatch.setattr(train, "load_splits", lambda *args: decoded.append(args))
+    for argv in ([], ["--resume", "loose.pth", "--epochs", "2"]):
+        code, _, err = run_cli(train, ["--data-dir", tiny, *argv, *TRAIN_FAST], capsys)
+        assert code == 2 and err.endswith("logs_train is a file, not a folder, where runs go (--log-dir); pass "
+                                          "another --log-dir\n"), err
+    assert decoded == []  # said before the data loads
     os.makedirs("logs")
     open(os.path.join("logs", "notes"), "w").close()
     code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "logs", "--run-name", "notes", *TRAIN_FAST], capsys)
