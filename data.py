@@ -660,15 +660,17 @@ class BatchLoader:
     def __iter__(self):
         if self.stream is None:
             images, labels = self.split.images.to(self.device), self.split.labels.to(self.device)
-            for index in self.batches:
-                index = index.to(self.device)
+            # The epoch's indices go to the GPU in one copy: a copy from the CPU's memory waits for the GPU to
+            # finish its queued work, and one per batch would stop the CPU from preparing the next step meanwhile.
+            batches = list(self.batches)
+            for index in torch.cat(batches).to(self.device).split([len(b) for b in batches]) if batches else []:
                 yield images[index], labels[index], index
             return
         bad = []
         for x, y, index, bad_idx in self.stream:
             bad += [self.split.files[i] for i in bad_idx]
             yield (x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True),
-                   index.to(self.device))
+                   index.to(self.device, non_blocking=True))
         new = [p for p in bad if p not in self.split.reported]  # said once, not every epoch
         self.split.reported.update(new)
         if new:  # from every process under torchrun: each reads files of its own
