@@ -596,6 +596,16 @@ def test_augment_crops_and_flips_each_image():
     assert torch.equal(shifted[1, 0, 0], x[1, 0, 1])  # above it the padding: a reflection of row 1, not zeros
 
 
+def test_each_image_gets_its_own_shift_drawn_anew_every_epoch():
+    """A random crop shifts each image by its own offset, 0 to 2 * pad on each axis apart, drawn anew every
+    epoch. One shift for the whole split, the same every epoch or on both axes, or never the largest: each
+    passed every test (a helper's mutants, 2026-11-27)."""
+    shifts, _ = data.augment_params(1000, seed=0, epoch=0, pad=2)
+    assert shifts.shape == (1000, 2) and len({tuple(s) for s in shifts.tolist()}) == 25  # each (row, column)
+    later, _ = data.augment_params(1000, seed=0, epoch=1, pad=2)
+    assert (later != shifts).any(1).float().mean() > 0.9  # 24 in 25 of the images are shifted otherwise
+
+
 def test_each_image_is_flipped_in_every_other_epoch():
     _, first = data.augment_params(1000, seed=0, epoch=0, pad=2)
     _, second = data.augment_params(1000, seed=0, epoch=1, pad=2)
@@ -642,6 +652,28 @@ def test_whitening_decorrelates_neighbouring_pixels_and_channels_and_keeps_unit_
     after = neighbour_and_channel_correlation(whitened)
     assert min(before) > 0.75 and max(after) < 0.4  # partly: WHITEN_EPS spares the faintest directions
     assert whitened.shape == images.shape and (whitened.std((0, 2, 3)) - 1).abs().max() < 0.05
+
+
+def test_a_whitened_image_is_the_image_itself_decorrelated_in_place_across_and_down():
+    """ZCA keeps each pixel where it was and like itself. A negated filter, one centred a pixel off, or one
+    transposed (on images smoother down than across, as photos of horizons are) passed every test (a helper's
+    mutants, 2026-11-27)."""
+    g = torch.Generator().manual_seed(0)
+    noise, shared = torch.rand(300, 3, 40, 36, generator=g), torch.rand(300, 1, 40, 36, generator=g)
+    smooth = torch.nn.functional.avg_pool2d(noise + 2 * shared, (9, 5), stride=1)  # 32x32, smoother down
+    images = (smooth / smooth.max() * 255).to(torch.uint8)
+    split = data.Split(torch.zeros(300, dtype=torch.long), images=images)
+    stats = data.channel_stats(split)
+    x = data.normalize(images, stats)
+    whitened = data.normalize(images, {**stats, "whiten": data.whitening_filter(split, stats)})
+
+    def corr(a, b):
+        return torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1].item()
+    across, down = corr(whitened[..., :-1], whitened[..., 1:]), corr(whitened[..., :-1, :], whitened[..., 1:, :])
+    assert corr(x[..., :-1, :], x[..., 1:, :]) > 0.85 and max(across, down) < 0.45, (across, down)
+    in_place = corr(whitened, x)
+    assert in_place > 0.5 and in_place > max(corr(whitened[..., 1:], x[..., :-1]), corr(whitened[..., :-1], x[..., 1:]),
+                                             corr(whitened[..., 1:, :], x[..., :-1, :]))
 
 
 def test_pictures_show_images_from_across_the_split_not_its_first_class():

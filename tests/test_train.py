@@ -506,6 +506,58 @@ def test_best_pth_is_chosen_on_validation_never_on_the_test_split_also_across_a_
     assert best["epoch"] == 1 and best["metrics"]["val/accuracy"] == 0.9 and best["metrics"]["test/accuracy"] == 0.1
 
 
+def test_validation_and_test_numbers_each_come_from_their_own_split(tiny, capsys, monkeypatch):
+    """val/loss showed the test split's, or test/loss the training loss, and every test passed (a helper's
+    mutants, 2026-11-27): only the accuracies were checked."""
+    evaluate = train.evaluate
+
+    def scripted(model, split, *args, **kwargs):  # told apart by size: validation 6 images, test 12
+        return {**evaluate(model, split, *args, **kwargs), "loss": {6: 0.25, 12: 0.75}[len(split)],
+                "accuracy": {6: 0.5, 12: 1.0}[len(split)]}
+    monkeypatch.setattr(train, "evaluate", scripted)
+    run_dir, out = train_run(capsys, tiny, "own", "--epochs", "1", "--val-split", "6")
+    metrics = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["metrics"]
+    assert [metrics[k] for k in ("val/loss", "val/accuracy", "test/loss", "test/accuracy")] == [0.25, 0.5, 0.75, 1.0]
+    assert [scalars(run_dir, tag) for tag in ("val/loss", "test/loss")] == [[(1, 0.25)], [(1, 0.75)]]
+    assert "test loss 0.7500 acc 1.0000  val acc 0.5000" in out
+
+
+def test_evaluation_is_the_mean_plain_cross_entropy_and_counts_over_the_images_it_could_read(tiny, capsys):
+    """The test loss is plain cross-entropy (label smoothing is the training loss's), averaged over the images
+    scored; each scored image adds one to its true class's row. test_predict's network answers one class for
+    every image, a loss label smoothing leaves unchanged: a smoothed test loss passed every test, as did one
+    divided by the split's size where an image could not be read (a helper's mutants, 2026-11-27)."""
+    with open(f"{tiny}/test/cross/000.png", "wb") as f:
+        f.write(b"not a png")
+    _, test_split, classes = data.load_dataset(tiny, "stream")
+    torch.manual_seed(0)
+    model = Tudui(len(classes)).to(memory_format=torch.channels_last)
+    stats = {"mean": [0.2, 0.3, 0.4], "std": [0.3, 0.2, 0.1]}
+    result = train.evaluate(model, test_split, stats, torch.device("cpu"), len(classes))
+    readable = [i for i, path in enumerate(test_split.files) if not path.endswith(os.path.join("cross", "000.png"))]
+    labels = test_split.labels[readable]
+    with torch.no_grad():
+        logits = model(train.prepare(torch.stack([data.load_image(test_split.files[i]) for i in readable]), stats))
+    assert result["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
+    expected = torch.zeros(3, 3, dtype=torch.long)
+    for true, predicted in zip(labels.tolist(), logits.argmax(1).tolist()):
+        expected[true, predicted] += 1
+    assert torch.equal(result["confusion"], expected) and result["accuracy"] == expected.trace().item() / 11
+
+
+def test_the_seed_draws_the_initial_weights_the_data_order_and_the_augmentation():
+    """As the README says of --seed. The data order drawn alike for every seed passed every test (a helper's
+    mutant, 2026-11-27): runs of several seeds, as the README's tables average, differed less than they seem."""
+    def drawn(seed):
+        model = train.build_model({**train.DEFAULTS, "seed": seed}, 3, torch.device("cpu"))[0]
+        shifts, flips = data.augment_params(100, seed, 0, 2)
+        return (torch.cat([p.detach().flatten() for p in model.parameters()]),
+                torch.cat(list(data.Batches(100, 10, seed, shuffle=True))), shifts, flips)
+    first, again, other = drawn(0), drawn(0), drawn(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not any(torch.equal(a, b) for a, b in zip(first, other))
+
+
 def record_training(monkeypatch):
     """What training feeds the network, step by step: the uint8 batch train_step is given with its
     labels, the network's input and output for it, and the summed loss train_step returns; and the
@@ -564,6 +616,76 @@ def test_the_loss_minimized_is_cross_entropy_with_the_label_smoothing_asked_for(
         expected = torch.nn.functional.cross_entropy(step["out"].float(), step["labels"], label_smoothing=0.3,
                                                      reduction="sum")
         assert step["loss"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_each_step_descends_the_mean_loss_of_its_batch_also_the_short_last_one(tiny, capsys, monkeypatch):
+    """Plain SGD (the tutorial's: no momentum, no weight decay) moves the weights by lr times the gradient of
+    the batch's mean loss. 23 images in batches of 4 end with a batch of 3: divided by 4, its step was a
+    quarter too short, and every test passed (a helper's mutant, 2026-11-27)."""
+    sizes = []
+    train_step = train.train_step
+
+    def compared(model, optimizer, criterion, ctx, scale, images, labels, shifts, flips):
+        config = ctx["config"]
+        twin = Tudui(len(CLASSES)).to(memory_format=torch.channels_last)
+        twin.load_state_dict(model.state_dict())
+        x = train.prepare(images, ctx["stats"], (shifts, flips, config["crop_pad"], config["flip"]))
+        params = list(twin.parameters())
+        grads = torch.autograd.grad(torch.nn.functional.cross_entropy(twin(x), labels), params)
+        expected = [p.detach() - config["lr"] * g for p, g in zip(params, grads)]
+        result = train_step(model, optimizer, criterion, ctx, scale, images, labels, shifts, flips)
+        for p, e in zip(model.parameters(), expected):
+            assert torch.allclose(p.detach(), e, rtol=0, atol=1e-6)
+        sizes.append(len(labels))
+        return result
+    monkeypatch.setattr(train, "train_step", compared)
+    train_run(capsys, tiny, "sgd", "--preset", "tutorial", "--epochs", "1", "--val-split", "1", "--device", "cpu")
+    assert sizes == [4, 4, 4, 4, 4, 3]
+
+
+def test_the_logged_training_loss_and_accuracy_are_means_over_the_images_trained_on(tiny, capsys, monkeypatch):
+    """train/loss: the mean loss of the images since the previous point; train/epoch_loss and train/accuracy:
+    the epoch's, over its images (a short last batch weighs its size). Cumulative points, sums divided by the
+    batches or by full batches, the last batch's accuracy alone: each passed every test (a helper's mutants,
+    2026-11-27)."""
+    steps, _ = record_training(monkeypatch)
+    run_dir, _ = train_run(capsys, tiny, "means", "--epochs", "1", "--device", "cpu", "--val-split", "1")
+    sizes, losses = [len(step["labels"]) for step in steps], [step["loss"] for step in steps]
+    assert sizes == [4, 4, 4, 4, 4, 3]
+    windows = [(i + 2, (losses[i] + losses[i + 1]) / (sizes[i] + sizes[i + 1])) for i in (0, 2, 4)]
+    logged = scalars(run_dir, "train/loss")
+    assert [s for s, _ in logged] == [s for s, _ in windows]
+    assert [v for _, v in logged] == pytest.approx([v for _, v in windows], rel=1e-5)
+    right = sum((step["out"].argmax(1) == step["labels"]).sum().item() for step in steps)
+    metrics = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["metrics"]
+    assert metrics["train/epoch_loss"] == pytest.approx(sum(losses) / 23, rel=1e-5)
+    assert metrics["train/accuracy"] == pytest.approx(right / 23)
+
+
+def test_in_training_each_image_shows_its_other_side_in_the_next_epoch(tiny, capsys, monkeypatch):
+    """The flips (and shifts) are drawn per image and picked by each image's place in the split: picked by
+    its place in the batch, an image was flipped in two epochs in a row or in none, and every test passed
+    (a helper's mutant, 2026-11-27)."""
+    steps, seen = record_training(monkeypatch)
+    train_run(capsys, tiny, "sides", "--epochs", "2", "--device", "cpu", "--crop-pad", "0", "--flip")
+    sides = {}
+    for step in steps:
+        for image, x, plain in zip(step["images"], step["x"], train.prepare(step["images"], seen["stats"])):
+            flipped = torch.allclose(x, plain.flip(-1), atol=1e-5)
+            assert flipped or torch.allclose(x, plain, atol=1e-5)
+            sides.setdefault(image.numpy().tobytes(), []).append(flipped)
+    assert len(sides) == 24 and all(sorted(s) == [False, True] for s in sides.values())
+
+
+def test_no_normalization_feeds_the_network_pixels_in_0_1_as_totensor_does(tiny, capsys, monkeypatch):
+    """README: a --preset tutorial (or --no-normalize --no-whiten) checkpoint takes ToTensor()'s input. The
+    training split's statistics applied and saved regardless of --no-normalize passed every test (a helper's
+    mutant, 2026-11-27)."""
+    steps, _ = record_training(monkeypatch)
+    run_dir, _ = train_run(capsys, tiny, "raw", "--preset", "tutorial", "--epochs", "1", "--device", "cpu")
+    assert all(torch.allclose(step["x"], step["images"].float() / 255) for step in steps)
+    ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    assert ckpt["normalize"] == checkpoint.IDENTITY
 
 
 def images_by_content(root, split="train"):
@@ -639,6 +761,21 @@ def test_the_recipe_reaches_the_loss_and_the_optimizer(flags, expected):
     assert isinstance(optimizer, torch.optim.SGD) and len(optimizer.param_groups) == 1
     assert {"label_smoothing": criterion.label_smoothing, **{k: group[k] for k in ("momentum", "nesterov",
                                                                                    "weight_decay")}} == expected
+
+
+def test_adamw_shrinks_every_weight_by_lr_times_weight_decay_apart_from_the_gradient():
+    """AdamW's decay is decoupled from the gradient (README, --optimizer). Adam in its place (the decay added
+    to the gradient) or AdamW without its weight decay (torch's 0.01) passed every test (a helper's mutants,
+    2026-11-27): test_adamw_gets_its_own_lr_and_weight_decay reads the settings, not the optimizer they reach."""
+    config = train.make_config(train.parse_args(["--optimizer", "adamw"])[0], None)
+    model, _, optimizer, _ = train.build_model(config, 3, torch.device("cpu"))
+    before = [p.detach().clone() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)  # no gradient: the decay alone moves the weights
+    optimizer.step()
+    assert isinstance(optimizer, torch.optim.AdamW)
+    for p, b in zip(model.parameters(), before):
+        assert torch.allclose(p, b * (1 - 0.002 * 0.05), rtol=1e-6, atol=0)
 
 
 def test_a_run_extended_to_30_epochs_keeps_its_own_label_smoothing_and_weight_decay(tiny, capsys):
