@@ -39,7 +39,7 @@ MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto st
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
 WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
 WHITEN_SAMPLE = 5_000  # images whose 5x5 patches give the whitening filter
-WHITEN_EPS = 0.1  # added to the patch covariance's eigenvalues (standardized: pixel variance 1); README "Accuracy"
+WHITEN_EPS = 0.1  # added to the eigenvalues of standardized patches (pixel variance 1; scaled for others)
 
 # Truncated files must fail loudly, not decode half grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -595,10 +595,15 @@ def whitening_filter(split, stats):
         total += patches.sum(0)
         count += len(patches)
     mean = total / count
-    eigenvalues, u = torch.linalg.eigh(cov / count - mean.outer(mean))
+    cov = cov / count - mean.outer(mean)
+    # WHITEN_EPS is sized for standardized pixels, of variance 1. Pixels left in [0, 1] (--no-normalize)
+    # vary about 16 times less, and the same eps would leave them barely whitened: it scales with them.
+    standardized = stats["mean"] != [0.0, 0.0, 0.0] or stats["std"] != [1.0, 1.0, 1.0]
+    eps = WHITEN_EPS if standardized else WHITEN_EPS * cov.diag().mean().item()
+    eigenvalues, u = torch.linalg.eigh(cov)
     centre = u[[c * area + area // 2 for c in range(3)]]  # the centre pixel of each channel (unfold's order)
-    rows = centre * (eigenvalues + WHITEN_EPS).rsqrt() @ u.T
-    variance = (centre * (eigenvalues / (eigenvalues + WHITEN_EPS)) @ centre.T).diag()
+    rows = centre * (eigenvalues + eps).rsqrt() @ u.T
+    variance = (centre * (eigenvalues / (eigenvalues + eps)) @ centre.T).diag()
     # A channel that does not vary (see channel_stats) has nothing to scale either; one that
     # varies keeps a variance far above 1e-6 here (CIFAR-10's: about 0.2 standardized, 0.08 in [0, 1]).
     scale = variance.sqrt().where(variance > 1e-6, torch.ones_like(variance))
