@@ -856,6 +856,8 @@ def main(argv=None):
     batches_per_epoch = math.ceil(len(train) / config["batch_size"])
     if resume_ckpt is not None:
         resume_from(resume_ckpt, model, optimizer, state, config, batches_per_epoch)
+        if new_run:  # branched off into a folder of its own: its best.pth is the best of its own epochs
+            state["best_val_accuracy"] = -1.0
     # Every checkpoint holds the weights, the optimizer and `state` as they are when it is made.
     checkpoint_now = functools.partial(make_checkpoint, model, optimizer, state, config, classes, stats, data_id)
 

@@ -504,6 +504,14 @@ def test_best_pth_is_chosen_on_validation_never_on_the_test_split_also_across_a_
     assert code == 0 and scripted == {6: [], 12: []}, err
     best = torch.load(f"{run_dir}/checkpoints/best.pth", weights_only=True)
     assert best["epoch"] == 1 and best["metrics"]["val/accuracy"] == 0.9 and best["metrics"]["test/accuracy"] == 0.1
+    # A run branched off (--run-name) chooses among its own epochs: it carried its parent's best, 0.9, and
+    # ended without a best.pth (until 2026-11-27, a helper's mutation audit).
+    scripted.update({6: [0.5, 0.6], 12: [0.2, 0.3]})
+    code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth", "--run-name", "branch",
+                                   "--epochs", "3"], capsys)
+    assert code == 0 and scripted == {6: [], 12: []}, err
+    best = torch.load(os.path.join(os.path.dirname(run_dir), "branch", "checkpoints", "best.pth"), weights_only=True)
+    assert best["epoch"] == 3 and best["metrics"]["val/accuracy"] == 0.6
 
 
 def test_validation_and_test_numbers_each_come_from_their_own_split(tiny, capsys, monkeypatch):
