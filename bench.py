@@ -28,9 +28,11 @@ pipelines on Linux, elsewhere the peak so far) and, on CUDA, torch.cuda.max_memo
 """
 import interrupt  # before all else: Ctrl-C while torch loads is one line
 
+import datetime
 import gc
 import json
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -143,6 +145,20 @@ def row(name, train_s, eval_s, sizes, setup_s):
 
 def note(text):
     print(text, file=sys.stderr, flush=True)
+
+
+def machine(device):
+    """When and where the numbers were measured, and how busy the machine was as the bench started:
+    a machine's speed drifts, and a second program on its cores slows every pipeline unevenly."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:  # Linux names the model here; platform.processor() often does not
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
+            "cores": os.cpu_count(), "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}  # (Windows has no load average)
 
 
 # ---------------------------------------------------------------- the three pipelines
@@ -342,8 +358,10 @@ def fmt(value, spec):
 
 
 def report(r):
-    sizes = r["epoch_images"]
-    lines = [f"device {r['device']}, torch {r['torch']}, {r['threads']} CPU threads; "
+    sizes, m = r["epoch_images"], r["machine"]
+    load = "" if m["load"] is None else f", load {m['load']:.1f} as it started"
+    lines = [f"measured {m['date']} on {m['cpu']} ({m['cores']} cores{', ' + m['gpu'] if m['gpu'] else ''}){load}",
+             f"device {r['device']}, torch {r['torch']}, {r['threads']} CPU threads; "
              f"epoch = {sizes['train']:,} training + {sizes['test']:,} test images",
              f"timed: {r['steps']} training steps at batch {BATCH} after {WARMUP} warm-up steps, "
              f"evaluation on {r['eval_images']:,} test images; extrapolated to the full epoch", ""]
@@ -379,6 +397,10 @@ def main(argv=None):
     sizes = (n_train, n_test)
     steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)
     eval_n = min(n_test, QUICK_EVAL) if args.quick else n_test
+    where = machine(device)
+    if where["load"] is not None and where["load"] > 0.5:
+        note(f"note: the machine is busy (load {where['load']:.1f}): the times will be slower and less steady than "
+             "alone")
 
     note("timing the compute floor")
     reset_peak_memory(device)
@@ -399,7 +421,7 @@ def main(argv=None):
     project.update(peak_memory(device))
 
     results = {
-        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "machine": where, "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "epoch_images": {"train": n_train, "test": n_test}, "steps": steps, "eval_images": eval_n,
         "pipelines": [tutorial, project, floor],
         "ratios": {"project_over_floor": project["epoch_s"] / floor["epoch_s"],

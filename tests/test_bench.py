@@ -23,6 +23,10 @@ def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkey
     assert [b["batch"] for b in results["batches"]] == [64, 128]
     assert results["decode"]["first_run_s"] > 0 and results["decode"]["cached_s"] > 0
     assert "project / floor" in out and "tutorial / project" in out
+    # When, where and how busy (bench outputs without them could not be told apart, 2026-11-27, a helper).
+    m = results["machine"]
+    assert m["cores"] == os.cpu_count() and m["cpu"] and m["gpu"] is None and m["date"].endswith(" UTC")
+    assert out.startswith(f"measured {m['date']} on {m['cpu']} ({m['cores']} cores)")
 
 
 def test_bench_piped_into_head_writes_its_json_first_and_ends_quietly(tiny, capsys, monkeypatch):
