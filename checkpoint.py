@@ -200,6 +200,10 @@ def read_checkpoint(path):
     if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
         raise UserError(f"{path} is an image, not a checkpoint")
     try:
+        with open(path, "rb") as f:  # safetensors: the length of a JSON header, then the header
+            if f.read(10)[8:] == b'{"':
+                raise UserError(f"{path} is a safetensors file: read it with safetensors.torch.load_file(), then "
+                                "torch.save() the state_dict it gives")
         check_crcs(path)
         with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. on sparse tensors, which load_model refuses in its one line

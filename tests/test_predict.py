@@ -398,8 +398,8 @@ def test_a_pickle_that_calls_a_class_the_tutorials_files_hold_is_refused_and_the
 def test_a_file_that_is_no_checkpoint_says_what_it_is(workdir, capsys):
     """A WebP photo given as the checkpoint was "truncated or corrupt (IndexError)", where other
     images were named as such; a downloaded checkpoint zipped up "truncated or corrupt
-    (RuntimeError)", and so was a TorchScript file; a DataParallel saved whole got no hint; a Keras .h5 was
-    "an image" (until 2026-11-27, helpers)."""
+    (RuntimeError)", and so were a TorchScript file and a safetensors file; a DataParallel saved whole got no
+    hint; a Keras .h5 was "an image" (until 2026-11-27, helpers)."""
     Image.new("RGB", (32, 32)).save("dog.webp")
     torch.save(Tudui().state_dict(), "tudui_9.pth")
     with zipfile.ZipFile("download.pth", "w") as z:
@@ -410,6 +410,9 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(workdir, capsys):
             z.writestr(f"scripted/{name}", b"")
     with open("keras.h5", "wb") as f:  # an HDF5 file, which Pillow recognizes and cannot read
         f.write(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    header = b'{"model.0.bias": {"dtype": "F32", "shape": [32], "data_offsets": [0, 128]}}'
+    with open("model.safetensors", "wb") as f:  # its layout: the header's length, the JSON header, the bytes
+        f.write(len(header).to_bytes(8, "little") + header + bytes(128))
     Image.new("RGB", (32, 32)).save("x.png")
     for name, message in (("dog.webp", "dog.webp is an image, not a checkpoint"),
                           ("download.pth", "download.pth is a zip archive of tudui_9.pth, not a checkpoint: unzip it "
@@ -419,7 +422,10 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(workdir, capsys):
                                      "model.module.state_dict() instead"),
                           ("scripted.pth", "scripted.pth is a TorchScript file (torch.jit.save), which holds code: "
                                            "save the network's state_dict() instead"),
-                          ("keras.h5", "keras.h5 is not a checkpoint: not a file torch.save wrote")):
+                          ("keras.h5", "keras.h5 is not a checkpoint: not a file torch.save wrote"),
+                          ("model.safetensors", "model.safetensors is a safetensors file: read it with "
+                                                "safetensors.torch.load_file(), then torch.save() the state_dict it "
+                                                "gives")):
         code, _, err = run_cli(predict, [name, "x.png"], capsys)
         assert code == 2 and err.endswith(message + "\n") and err.count("\n") == 1, err
 
