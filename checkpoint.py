@@ -20,12 +20,11 @@ import zipfile
 import torch
 from torch import nn
 
-from data import WHITEN_SIZE, UserError, is_hidden, is_image, list_folder
+from data import IDENTITY, WHITEN_SIZE, UserError, is_hidden, is_image, list_folder
 from model import Tudui
 
 FLOAT32 = torch.finfo(torch.float32)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * WHITEN_SIZE**2}  # "whiten": optional (data.whitening_filter)
 
 # The other entries of this project's checkpoints that are read back, and the type each must have.

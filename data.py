@@ -30,6 +30,7 @@ from torchvision.datasets.utils import check_integrity
 import interrupt
 
 IMAGE_SIZE = 32
+IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}  # normalize() with these: pixels left in [0, 1]
 CACHE_DIR = os.path.join("data", "cache")
 # 2: photos turned upright by their EXIF orientation; 3: resized as torchvision's Resize; 4: the unreadable
 # files named relative to their split folder (a resume compares which files a run trained on); 5: each
@@ -598,7 +599,7 @@ def whitening_filter(split, stats):
     cov = cov / count - mean.outer(mean)
     # WHITEN_EPS is sized for standardized pixels, of variance 1. Pixels left in [0, 1] (--no-normalize)
     # vary about 16 times less, and the same eps would leave them barely whitened: it scales with them.
-    standardized = stats["mean"] != [0.0, 0.0, 0.0] or stats["std"] != [1.0, 1.0, 1.0]
+    standardized = {k: stats[k] for k in IDENTITY} != IDENTITY
     eps = WHITEN_EPS if standardized else WHITEN_EPS * cov.diag().mean().item()
     eigenvalues, u = torch.linalg.eigh(cov)
     centre = u[[c * area + area // 2 for c in range(3)]]  # the centre pixel of each channel (unfold's order)

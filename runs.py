@@ -67,14 +67,12 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
         run_dir, new_run = resumed_run_dir(resume, resume_ckpt, config, explicit)
     if not is_utf8(run_dir):  # a resumed run's folder, named on another system
         raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
-    above = os.path.dirname(run_dir)
-    while above and not os.path.exists(above):  # the first folder on the way up that exists, or a file
-        above = os.path.dirname(above)
-    if new_run and above and not os.path.isdir(above):  # the default logs_train: a given --log-dir is a flag error
-        raise UserError(f"{above} is a file, not a folder, where runs go (--log-dir); pass another --log-dir")
+    blocked = file_in_the_way(run_dir) if new_run else None
+    if blocked and blocked != run_dir:  # the default logs_train: a given --log-dir is a flag error
+        raise UserError(f"{blocked} is a file, not a folder, where runs go (--log-dir); pass another --log-dir")
     if new_run and "run_name" not in explicit:  # a time-stamped name: if taken, claim_run_dir adds a suffix
         return run_dir, new_run
-    if new_run and os.path.exists(run_dir) and not os.path.isdir(run_dir):
+    if blocked:
         raise UserError(f"{run_dir} is a file, not a folder; pass another --run-name")
     if new_run and holds_checkpoints(run_dir):
         raise already_holds_a_run(run_dir)
@@ -84,6 +82,14 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
             not os.path.isdir(os.path.join(run_dir, "checkpoints")):
         raise UserError(f"{run_dir} already holds files (a run's, without checkpoints/); pass another --run-name")
     return run_dir, new_run
+
+
+def file_in_the_way(path):
+    """The file that stands where the folder `path`, or one above it, would be made; None if none does."""
+    existing = path
+    while existing and not os.path.exists(existing):  # the first name on the way up that exists
+        existing = os.path.dirname(existing)
+    return existing if existing and not os.path.isdir(existing) else None
 
 
 def resumed_run_dir(resume, ckpt, config, explicit):

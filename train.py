@@ -38,8 +38,8 @@ from tqdm import tqdm
 
 import pictures
 import runs
-from checkpoint import FLOAT32, IDENTITY, atomic_save, load_model, load_optimizer_state
-from data import (IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
+from checkpoint import FLOAT32, atomic_save, load_model, load_optimizer_state
+from data import (IDENTITY, IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
                   class_difference, is_utf8, load_dataset, normalize, printable, say, shell_word,
                   whitening_filter)
 from model import Tudui
@@ -151,11 +151,9 @@ def folder_path(text):
 def log_folder(text):
     """An argparse type: --log-dir, a folder or one to be made, not a file nor inside one (said before the
     data loads, not at the run folder's making)."""
-    existing = utf8_path(folder_path(text))
-    while existing and not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if existing and not os.path.isdir(existing):
-        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder")
+    blocked = runs.file_in_the_way(utf8_path(folder_path(text)))
+    if blocked:
+        raise argparse.ArgumentTypeError(f"{blocked} is a file, not a folder")
     return text
 
 
