@@ -214,7 +214,7 @@ def read_checkpoint(path):
             raise UserError(f"{path} is not a checkpoint: not a file torch.save wrote") from None
         reason = refusal_reason(e)
         raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})"
-                        f"{refusal_hint(reason)}") from None
+                        f"{refusal_hint(reason, zipped=head == b'PK')}") from None
     except PermissionError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     except zipfile.BadZipFile as e:  # (a CRC-32 that does not match, among others)
@@ -272,7 +272,7 @@ def refusal_reason(error):
     return (kept or ["objects other than weights"])[0].splitlines()[0].split(" Please use")[0].rstrip(".")
 
 
-def refusal_hint(reason):
+def refusal_hint(reason, zipped):
     """What to do about a refused pickle that holds a network, as the refusal's reason tells it."""
     if reason.startswith("it calls"):  # (Uncallable): made by hand, not by torch.save
         return ""
@@ -283,7 +283,9 @@ def refusal_hint(reason):
                "model.module.state_dict() instead"
     if "torch.nn.modules" in reason:  # another network
         return "; only the tutorial's network can be read (Conv2d, MaxPool2d, Flatten, Linear)"
-    if "persistent_load" in reason:  # torch.save(model, _use_new_zipfile_serialization=False), PyTorch < 1.6's format
+    # torch.save(model, _use_new_zipfile_serialization=False), PyTorch < 1.6's format: not a zip (in a zip,
+    # torch.save's persistent ids are all storages: one that is not was made by hand)
+    if "persistent_load" in reason and not zipped:
         return "; a network saved whole in PyTorch's format of before 1.6 cannot be read safely: save its " \
                "state_dict() instead"
     return ""
