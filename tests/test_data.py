@@ -110,7 +110,9 @@ def test_any_image_size_and_mode_becomes_uint8_rgb_32x32(workdir):
     Image.new("RGBA", (33, 33), (10, 20, 30, 0)).save(os.path.join(root, "train", "cross", "rgba.png"))
     Image.new("P", (64, 64)).save(os.path.join(root, "train", "cross", "palette.png"))
     train_split, _, _ = data.load_dataset(root)
-    assert train_split.images.shape == (27, 3, 32, 32)
+    assert train_split.images.shape == (27, 3, 32, 32) and train_split.images.dtype == torch.uint8
+    gray = data.load_image(os.path.join(root, "train", "cross", "gray.png"))
+    assert (gray == 128).all()  # grey in all three channels, not scaled
 
 
 def test_larger_images_are_resized_smoothly_as_torchvisions_resize_does(workdir):
@@ -455,7 +457,9 @@ def test_a_dataset_folder_whose_name_is_not_utf8_trains_and_such_a_class_folder_
     # A name that differs by what cannot be seen is quoted (until 2026-11-27: "only in test/: cross ").
     (lambda root: os.rename(os.path.join(root, "test", "cross"), os.path.join(root, "test", "cross ")),
      "only in train/: cross; only in test/: 'cross '"),
-    (lambda root: os.makedirs(os.path.join(root, "train", "empty")), "empty"),
+    # In both splits: in train/ alone, "only in train/: empty" would pass for it (a helper found it).
+    (lambda root: [os.makedirs(os.path.join(root, split, "empty")) for split in ("train", "test")],
+     ": no images in the class folder(s) empty (images end in"),
     (lambda root: os.rename(os.path.join(root, "test"), os.path.join(root, "val")), "missing split"),
     (lambda root: [shutil.rmtree(os.path.join(root, split, name)) for split in ("train", "test")
                    for name in ("cross", "stripes")], "a classifier needs two or more"),
