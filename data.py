@@ -455,25 +455,35 @@ def load_image_folder(root, data_path, num_workers, with_train):
     return (train if with_train else None), test, classes
 
 
-def load_cifar10(root, download):
-    """CIFAR-10 through torchvision: already an array, so always in memory."""
+def load_cifar10(root, download, with_train=True):
+    """CIFAR-10 through torchvision: already an array, so always in memory. An archive put in `root`
+    by hand is unpacked there; only with `download` is one fetched."""
+    archive = os.path.join(root, CIFAR10.filename)
+    placed = os.path.isfile(archive)
+
+    def corrupt():
+        return UserError(f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); "
+                         "delete it and download it again")
+    if placed and not download and not check_integrity(archive, CIFAR10.tgz_md5):
+        raise corrupt()
+
     def split(train):
-        ds = CIFAR10(root, train=train, download=download)
+        # download=True unpacks an archive whose checksum is CIFAR-10's, and fetches one only where there is none.
+        ds = CIFAR10(root, train=train, download=download or placed)
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N,H,W,C) -> (N,C,H,W)
         return Split(torch.tensor(ds.targets), images=images), ds.classes
 
     try:
-        (train, classes), (test, _) = split(True), split(False)
+        train = split(True)[0] if with_train else None  # (test.py needs the test split alone)
+        test, classes = split(False)
     except (OSError, RuntimeError) as e:
-        archive = os.path.join(root, CIFAR10.filename)
-        if os.path.isfile(archive) and not check_integrity(archive, CIFAR10.tgz_md5):
-            raise UserError(f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); "
-                            "delete it and download it again") from None
+        if placed and not check_integrity(archive, CIFAR10.tgz_md5):
+            raise corrupt() from None
         folder = os.path.join(root, CIFAR10.base_folder)
         where = f"{folder} is incomplete or damaged" if os.path.isdir(folder) else f"CIFAR-10 is not in {root}/"
-        raise UserError(f"{where} and could not be downloaded ({type(e).__name__}). "
-                        f"Put {CIFAR10.filename} at {archive}, or pass --data-dir DIR with DIR/train/<class>/ "
-                        f"and DIR/test/<class>/ image folders.{datasets_inside(root)}") from None
+        tried = f" and could not be downloaded ({type(e).__name__})" if download else ""
+        raise UserError(f"{where}{tried}. Put {CIFAR10.filename} at {archive}, or pass --data-dir DIR with "
+                        f"DIR/train/<class>/ and DIR/test/<class>/ image folders.{datasets_inside(root)}") from None
     return train, test, classes
 
 
@@ -550,7 +560,7 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
         os.makedirs(root, exist_ok=True)
     except OSError as e:
         raise UserError(f"could not create data directory {root}: {e.strerror or e}", code=1) from None
-    return load_cifar10(root, download=True)
+    return load_cifar10(root, download, with_train)
 
 
 def channel_stats(split):

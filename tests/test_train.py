@@ -971,6 +971,19 @@ def test_cifar10_archive_placed_by_hand_trains_offline(workdir, capsys, monkeypa
     assert "15 training images, 3 test images, 10 classes" in out
     ckpt = torch.load("logs_train/cifar/checkpoints/last.pth", weights_only=True)
     assert ckpt["classes"] == names and ckpt["config"]["data_dir"] == "data"
+    # In a --data-dir of one's own, where nothing is downloaded, an archive placed by hand is unpacked
+    # too; test.py reads the test split alone (until 2026-11-27 it decoded the 50,000 training images too).
+    os.makedirs("mine")
+    shutil.copy("data/cifar-10-python.tar.gz", "mine")
+    read = []
+
+    class Read(cifar):
+        def __init__(self, root, train, **kwargs):
+            read.append(train)
+            super().__init__(root, train, **kwargs)
+    monkeypatch.setattr(data, "CIFAR10", Read)
+    code, out, err = run_cli(predict, ["logs_train/cifar", "--data-dir", "mine"], capsys)
+    assert code == 0 and "accuracy" in out and os.path.isdir("mine/cifar-10-batches-py") and read == [False], err
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
@@ -1024,6 +1037,20 @@ def test_a_data_dir_of_ones_own_is_never_downloaded_into(workdir, capsys, monkey
     code, _, err = run_cli(train, ["--data-dir", "empty"], capsys)
     assert code == 2 and "empty holds neither train/ and test/ image folders nor CIFAR-10" in err
     assert calls == [] and os.listdir("empty") == []
+    # Nor one that holds CIFAR-10 damaged: a download would have replaced one's own file (until
+    # 2026-11-27; a helper found it). Said as it is, for train.py and test.py.
+    torch.save({"model": Tudui().state_dict()}, "net.pth")
+    os.makedirs("cut/cifar-10-batches-py")
+    open("cut/cifar-10-batches-py/data_batch_1", "wb").close()
+    os.makedirs("part")
+    with open("part/cifar-10-python.tar.gz", "wb") as f:
+        f.write(b"the first bytes of an interrupted download")
+    for data_dir, said in (("cut", "cut/cifar-10-batches-py is incomplete or damaged. Put cifar-10-python.tar.gz "),
+                           ("part", "part/cifar-10-python.tar.gz is incomplete or corrupt")):
+        for module, argv in ((train, ["--data-dir", data_dir]), (predict, ["net.pth", "--data-dir", data_dir])):
+            code, _, err = run_cli(module, argv, capsys)
+            assert code == 2 and said in err and len(err.strip().splitlines()) == 1, err
+    assert calls == []
 
 
 def test_tensorboard_leaves_out_the_accuracy_of_a_class_none_of_whose_test_images_could_be_read(tiny, capsys):
