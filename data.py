@@ -593,10 +593,12 @@ def sample_images(split, count):
 
 
 def whitening_filter(split, stats):
-    """A fixed 5x5 convolution (3 channels in, 3 out) that decorrelates neighbouring pixels and
-    channels of the images as normalize(images, stats) gives them (standardized, unless
+    """A fixed 5x5 convolution (3 channels in, 3 out) that weakens the correlation of neighbouring
+    pixels and channels of the images as normalize(images, stats) gives them (standardized, unless
     --no-normalize): the centre rows of the ZCA whitening matrix of their 5x5 patches, each output
-    channel scaled to unit variance. As a flat list of 225 floats."""
+    channel scaled to unit variance. WHITEN_EPS keeps it partial (CIFAR-10's horizontal neighbours
+    correlate about 0.95 before it, under 0.5 after); a smaller eps, stronger whitening, trained
+    worse (docs/accuracy.md). As a flat list of 225 floats."""
     area = WHITEN_SIZE * WHITEN_SIZE
     dims = 3 * area  # one patch: 3 channels of WHITEN_SIZE x WHITEN_SIZE pixels
     cov, total, count = torch.zeros(dims, dims, dtype=torch.float64), torch.zeros(dims, dtype=torch.float64), 0

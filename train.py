@@ -194,8 +194,8 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction,
                    help=f"standardize with the training split's per-channel mean/std (default {d['normalize']})")
     p.add_argument("--whiten", action=argparse.BooleanOptionalAction,
-                   help=f"then decorrelate neighbouring pixels with a fixed 5x5 ZCA filter made from the training "
-                        f"split (default {d['whiten']})")
+                   help=f"then weaken the correlation of neighbouring pixels with a fixed 5x5 ZCA filter made from "
+                        f"the training split (default {d['whiten']})")
     p.add_argument("--crop-pad", type=checked(int, at_least=0, at_most=IMAGE_SIZE - 1),
                    help=f"random-crop padding in pixels, 0 for none (default {d['crop_pad']})")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, help=f"horizontal flip, each image in every "
