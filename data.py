@@ -563,11 +563,11 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
     return load_cifar10(root, download, with_train)
 
 
-def channel_stats(split):
+def channel_stats(split, num_workers=0):
     """Per-channel mean and std (in [0,1] units) of a split's images. A channel with one value
     in every pixel has nothing to scale: its std is given as 1, as scikit-learn's StandardScaler
     does, where 0 would turn it into NaN."""
-    images = split.images if split.images is not None else sample_images(split, STATS_SAMPLE)
+    images = split.images if split.images is not None else sample_images(split, STATS_SAMPLE, num_workers)
     total, squares = torch.zeros(3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64)
     for chunk in images.split(4096):  # exact integer sums, in chunks: an int64 copy is 8x the images
         x = chunk.to("cpu", torch.int64)
@@ -580,11 +580,12 @@ def channel_stats(split):
     return {"mean": mean, "std": [math.sqrt(v) / 255 if v > 0 else 1.0 for v in variance]}
 
 
-def sample_images(split, count):
-    """`count` of the split's images, evenly spaced, as uint8 on the CPU (decoded when streamed)."""
+def sample_images(split, count, num_workers=0):
+    """`count` of the split's images, evenly spaced, as uint8 on the CPU (decoded when streamed, by
+    `num_workers` processes)."""
     index = torch.linspace(0, len(split) - 1, min(len(split), count)).long()
     if split.images is None:
-        images = decode_all([split.files[i] for i in index.tolist()], split.labels[index], 0)[0]
+        images = decode_all([split.files[i] for i in index.tolist()], split.labels[index], num_workers)[0]
         if len(images) == 0:  # streamed: nothing was decoded before
             folder = os.path.dirname(os.path.dirname(split.files[0]))
             raise UserError(f"none of the {len(index)} images sampled from {folder} could be read")
@@ -592,7 +593,7 @@ def sample_images(split, count):
     return split.images[index.to(split.images.device)].cpu()
 
 
-def whitening_filter(split, stats):
+def whitening_filter(split, stats, num_workers=0):
     """A fixed 5x5 convolution (3 channels in, 3 out) that weakens the correlation of neighbouring
     pixels and channels of the images as normalize(images, stats) gives them (standardized, unless
     --no-normalize): the centre rows of the ZCA whitening matrix of their 5x5 patches, each output
@@ -602,7 +603,8 @@ def whitening_filter(split, stats):
     area = WHITEN_SIZE * WHITEN_SIZE
     dims = 3 * area  # one patch: 3 channels of WHITEN_SIZE x WHITEN_SIZE pixels
     cov, total, count = torch.zeros(dims, dims, dtype=torch.float64), torch.zeros(dims, dtype=torch.float64), 0
-    for chunk in sample_images(split, WHITEN_SAMPLE).split(100):  # 100 images: about 50 MB of float64 patches
+    # 100 images at a time: about 50 MB of float64 patches
+    for chunk in sample_images(split, WHITEN_SAMPLE, num_workers).split(100):
         patches = F.unfold(normalize(chunk, stats).double(), WHITEN_SIZE).transpose(1, 2).reshape(-1, dims)
         cov += patches.T @ patches
         total += patches.sum(0)

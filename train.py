@@ -768,9 +768,10 @@ def input_stats(train, config, resume_ckpt=None):
     stores them as "normalize", for test.py."""
     if resume_ckpt is not None:
         return resume_ckpt["normalize"]
-    stats = channel_stats(train) if config["normalize"] else IDENTITY
+    # (streamed, each decodes a sample of the training images, in the run's decoding processes)
+    stats = channel_stats(train, config["num_workers"]) if config["normalize"] else IDENTITY
     if config["whiten"]:
-        stats = {**stats, "whiten": whitening_filter(train, stats)}
+        stats = {**stats, "whiten": whitening_filter(train, stats, config["num_workers"])}
     return stats
 
 
