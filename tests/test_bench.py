@@ -13,9 +13,13 @@ from model import Tudui
 def test_bench_measures_the_three_pipelines_and_the_scaling(tiny, capsys, monkeypatch):
     monkeypatch.setattr(bench, "WARMUP", 1)  # keep it short: tiny data, tiny timings
     monkeypatch.setattr(bench, "SCALING_BATCHES", (64, 128))
-    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--decode", "--json", "b.json"],
-                             capsys)
+    trained = []  # the batch sizes train.py's steps are timed at (batch 128's row timed at 64 passed)
+    train_step = train.train_step
+    monkeypatch.setattr(train, "train_step", lambda *args: trained.append(len(args[5])) or train_step(*args))
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--decode", "--json", "b.json",
+                                     "--device", "cpu"], capsys)
     assert code == 0, err
+    assert sorted(set(trained)) == [64, 128]
     results = json.load(open("b.json"))
     names = [p["pipeline"] for p in results["pipelines"]]
     assert names[0].startswith("tutorial") and names[1].startswith("project") and names[2].startswith("compute floor")
@@ -161,3 +165,6 @@ def test_bench_ratios_and_epoch_times_add_up(tiny, capsys, monkeypatch):
     for b in r["batches"]:
         assert b["epoch_s"] == pytest.approx(b["train_s"] + project["eval_s"])
     assert f"tutorial / project: {r['ratios']['tutorial_over_project']:.2f}x" in out
+    assert f"project / floor:    {r['ratios']['project_over_floor']:.2f}x" in out
+    for p in r["pipelines"]:  # each printed row, the numbers its JSON holds
+        assert f"{p['pipeline']:<36}{p['epoch_s']:>9.2f}{p['train_s']:>9.2f}{p['eval_s']:>8.2f}" in out

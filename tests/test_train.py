@@ -566,6 +566,21 @@ def test_the_seed_draws_the_initial_weights_the_data_order_and_the_augmentation(
     assert not any(torch.equal(a, b) for a, b in zip(first, other))
 
 
+def test_seed_reaches_the_training_order_and_the_augmentation(tiny, capsys, monkeypatch):
+    """The test above draws with data's functions directly: train.py drawing its order and shifts with seed 0,
+    whatever --seed says, passed it. Each image's input (its shift) and the order, per --seed."""
+    fed = []
+    for seed in ("0", "1"):
+        steps, _ = record_training(monkeypatch)
+        train_run(capsys, tiny, f"seed{seed}", "--epochs", "1", "--device", "cpu", "--no-flip", "--seed", seed)
+        order = [img.numpy().tobytes() for step in steps for img in step["images"]]
+        inputs = {img.numpy().tobytes(): x for step in steps for img, x in zip(step["images"], step["x"])}
+        fed.append((order, inputs))
+    (order0, inputs0), (order1, inputs1) = fed
+    assert sorted(order0) == sorted(order1) and order0 != order1
+    assert not all(torch.equal(inputs0[k], inputs1[k]) for k in inputs0)
+
+
 def record_training(monkeypatch):
     """What training feeds the network, step by step: the uint8 batch train_step is given with its
     labels, the network's input and output for it, and the summed loss train_step returns; and the
@@ -1063,3 +1078,15 @@ def test_tensorboard_leaves_out_the_accuracy_of_a_class_none_of_whose_test_image
     assert code == 0, err
     assert scalars("logs_train/r", "test_per_class/cross") == []
     assert len(scalars("logs_train/r", "test_per_class/circle")) == 1
+
+
+def test_tensorboard_shows_each_class_its_own_test_accuracy(tiny, capsys, monkeypatch):
+    """test_per_class/<class>: the share of that class's test images predicted right (the overall accuracy
+    logged under every class's name passed every test, the TensorBoard server's too)."""
+    evaluate = train.evaluate
+
+    def scripted(*args, **kwargs):
+        return {**evaluate(*args, **kwargs), "per_class_accuracy": [0.25, 0.5, 1.0]}
+    monkeypatch.setattr(train, "evaluate", scripted)
+    run_dir, _ = train_run(capsys, tiny, "classes", "--epochs", "1")
+    assert [scalars(run_dir, f"test_per_class/{c}") for c in CLASSES] == [[(1, 0.25)], [(1, 0.5)], [(1, 1.0)]]
