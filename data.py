@@ -446,13 +446,16 @@ def load_image_folder(root, data_path, num_workers, with_train):
     if data_path == "auto":
         largest = len(train_files) if with_train else len(test_files)
         data_path = "memory" if largest * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"
+    train = None
     if data_path == "stream":
-        train = with_train and Split(train_labels, files=train_files)
+        if with_train:
+            train = Split(train_labels, files=train_files)
         test = Split(test_labels, files=test_files)
     else:
-        train = with_train and load_folder_split(os.path.join(root, "train"), train_files, train_labels, num_workers)
+        if with_train:
+            train = load_folder_split(os.path.join(root, "train"), train_files, train_labels, num_workers)
         test = load_folder_split(os.path.join(root, "test"), test_files, test_labels, num_workers)
-    return (train if with_train else None), test, classes
+    return train, test, classes
 
 
 def load_cifar10(root, download, with_train=True):

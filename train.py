@@ -263,10 +263,9 @@ def make_config(explicit, resume_ckpt):
         long_run = LONG_RUN if epochs >= LONG_RUN_EPOCHS and not adamw else {}  # (a preset's own come after it)
         config = {**DEFAULTS, **long_run, **preset, **adamw, **explicit}
     else:
-        # Settings this version has (not an older one's compile, nor whatever a hand may have added).
-        own = {k: v for k, v in resume_ckpt["config"].items() if k in DEFAULTS and k not in LOCATIONS}
-        # A run saved before --whiten existed has no "whiten" setting: its stats say whether it whitens.
-        saved = {**DEFAULTS, "whiten": "whiten" in resume_ckpt["normalize"], **own, **saved_settings(resume_ckpt)}
+        # The run's settings that differ from the defaults (saved_settings); a run saved before --whiten
+        # existed has no "whiten" setting: its stats say whether it whitens.
+        saved = {**DEFAULTS, "whiten": "whiten" in resume_ckpt["normalize"], **saved_settings(resume_ckpt)}
         fixed = sorted(k for k in explicit if k not in RESUMABLE and explicit[k] != saved[k])
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
@@ -859,6 +858,9 @@ def main(argv=None):
             state["best_val_accuracy"] = -1.0
     # Every checkpoint holds the weights, the optimizer and `state` as they are when it is made.
     checkpoint_now = functools.partial(make_checkpoint, model, optimizer, state, config, classes, stats, data_id)
+    # score(split): evaluate() of the network on the test or validation split
+    score = functools.partial(evaluate, model, stats=stats, device=device, num_classes=len(classes), rank=rank,
+                              world=world, amp=config["amp"], num_workers=config["num_workers"])
 
     writer = lock = None
     try:  # however training ends, the lock and the writer are let go: main() may run in-process (tests)
@@ -897,12 +899,10 @@ def main(argv=None):
                                   f"{runs.resume_command(run_dir, world)}")
             train_s = time.perf_counter() - t0
 
-            test_result = evaluate(model, test, stats, device, len(classes), rank, world, config["amp"],
-                                   num_workers=config["num_workers"])
+            test_result = score(test)
             val_result, best = None, False
             if val is not None:  # best.pth: the epoch of the best validation accuracy, never chosen on the test split
-                val_result = evaluate(model, val, stats, device, len(classes), rank, world, config["amp"],
-                                      num_workers=config["num_workers"])
+                val_result = score(val)
                 best = val_result["accuracy"] > state["best_val_accuracy"]
                 state["best_val_accuracy"] = max(state["best_val_accuracy"], val_result["accuracy"])
             if not math.isfinite(test_result["loss"]):
