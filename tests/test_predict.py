@@ -176,8 +176,10 @@ def test_many_images_are_classified_in_batches_in_the_order_given(checkpoint, wo
     code, whole, _ = run_cli(predict, [checkpoint, *paths, "--json", "--topk", "3"], capsys)
     monkeypatch.setattr(predict, "EVAL_BATCH", 2)  # 5 readable images: batches of 2, 2 and 1
     monkeypatch.setattr(predict, "GRID_IMAGES", 4)
+    seen, forward = [], Tudui.forward  # the images the network is given at once (one pass over all 5 passed)
+    monkeypatch.setattr(Tudui, "forward", lambda self, x: seen.append(len(x)) or forward(self, x))
     code2, batched, _ = run_cli(predict, [checkpoint, *paths, "--json", "--topk", "3", "--save-grid", "g.png"], capsys)
-    assert code == code2 == 1
+    assert code == code2 == 1 and seen == [2, 2, 1]
     whole, batched = json.loads(whole), json.loads(batched)
     assert [r["image"] for r in batched] == [r["image"] for r in whole] == paths and "error" in batched[2]
     for a, b in zip(whole, batched):  # the same classes; probabilities equal up to float rounding
