@@ -171,7 +171,14 @@ def evaluate_checkpoint(model, ckpt, args, device):
     data_dir = args.data_dir or saved or DEFAULTS["data_dir"]
     _, test, classes = load_dataset(data_dir, "auto", args.num_workers, with_train=False)
     if ckpt.get("unnamed") and len(classes) == len(ckpt["classes"]):
-        ckpt["classes"] = classes  # a checkpoint without names, trained on an ImageFolder: the same sorted order
+        # A checkpoint without names, trained on an ImageFolder: the same sorted order. Said when those are not
+        # the names it would otherwise have: a network trained on CIFAR-10 scored on a folder whose names sort
+        # otherwise (plane, car, …) gets a low accuracy, and the note says why.
+        if classes != ckpt["classes"]:
+            say(f"note: {ckpt['path']} holds no class names: its {len(classes)} outputs are taken as {data_dir}'s "
+                f"classes in sorted order ({', '.join(map(printable, classes[:3]))}, …), not as "
+                f"{ckpt['classes'][0]}, {ckpt['classes'][1]}, …")
+        ckpt["classes"] = classes
     if classes != ckpt["classes"]:
         raise UserError(f"{data_dir} has other classes than the checkpoint: "
                         f"{class_difference(classes, ckpt['classes'], data_dir, 'the checkpoint')}")

@@ -23,6 +23,7 @@ import data
 import pictures
 import test as predict
 import train
+from checkpoint import CIFAR10_CLASSES
 from conftest import CLASSES, FIXTURES, ROOT, TRAIN_FAST, make_dataset, run_cli, within, zip_holding
 from model import Tudui
 
@@ -347,6 +348,18 @@ def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny,
     torch.save(Tudui().state_dict(), workdir / "sd10.pth")
     code, out, err = run_cli(predict, [str(workdir / "sd10.pth"), "--data-dir", str(workdir / "ten"), "--json"], capsys)
     assert code == 0 and json.loads(out)["classes"] == ten, err
+    # Said, since the network may have been trained on CIFAR-10 (it was silent until 2026-11-27; a helper
+    # scored the tutorial's tudui_29_gpu.pth at 0.23 on a folder naming two classes plane and car):
+    assert err.endswith(f"\nnote: {workdir / 'sd10.pth'} holds no class names: its 10 outputs are taken as "
+                        f"{workdir / 'ten'}'s classes in sorted order (kind0, kind1, kind2, …), not as airplane, "
+                        "automobile, …\n"), err
+    cifar = workdir / "cifar"
+    for split in ("train", "test"):
+        for name in CIFAR10_CLASSES:
+            os.makedirs(cifar / split / name)
+            Image.new("RGB", (32, 32)).save(cifar / split / name / "0.png")
+    code, out, err = run_cli(predict, [str(workdir / "sd10.pth"), "--data-dir", str(cifar), "--json"], capsys)
+    assert code == 0 and "note" not in err, err  # the names it has
 
 
 class Payload:
