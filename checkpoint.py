@@ -320,8 +320,10 @@ def num_classes(state_dict):
 
 def load_model(ckpt, device="cpu"):
     """A Tudui with the checkpoint's weights; a clear error when they belong to another network."""
-    model = Tudui(len(ckpt["classes"]))
-    expected = model.state_dict()
+    # The shapes first, on the meta device (no memory): a file of a few MB naming millions of classes
+    # would have the network built at gigabytes before its keys were found wrong.
+    with torch.device("meta"):
+        expected = Tudui(len(ckpt["classes"])).state_dict()
     found = ckpt["model"]  # (its keys unwrapped by read_checkpoint)
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
@@ -336,6 +338,7 @@ def load_model(ckpt, device="cpu"):
             raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
         if not torch.isfinite(v).all():  # a diverged run's
             raise UserError(f"{ckpt['path']} holds weights that are not finite numbers (NaN or inf) in {k}")
+    model = Tudui(len(ckpt["classes"]))
     model.load_state_dict(found)
     return model.to(device)
 
