@@ -36,10 +36,10 @@ def read_run_checkpoint(path):
 def resume_target(path):
     """What --resume names: a checkpoint file or a run folder, that run's also when its checkpoints/
     folder is named (as test.py takes it)."""
-    folder = os.path.normpath(path)
+    folder = os.path.abspath(path)  # (also "." inside checkpoints/)
     if os.path.basename(folder) == "checkpoints" and os.path.isdir(folder) and \
             not os.path.isdir(os.path.join(folder, "checkpoints")):
-        return os.path.dirname(folder) or os.curdir
+        return os.path.dirname(folder) if os.path.isabs(path) else os.path.relpath(os.path.dirname(folder))
     return path
 
 

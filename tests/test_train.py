@@ -392,9 +392,21 @@ def test_a_resumed_run_goes_where_its_folder_says_never_into_a_folder_that_is_no
     # was lost goes on in place too (until then: a new run under ./logs_train).
     code, _, err = run_cli(train, ["--resume", "L/r/checkpoints/", "--epochs", "3"], capsys)
     assert code == 0 and os.path.isfile("L/r/checkpoints/epoch_003.pth"), err
+    # A copy of them, or a link to them, is no run: which to continue from is named, with paths to paste
+    # ("has no last.pth; name one of its checkpoints: …, last.pth" until 2026-11-27, a helper's review).
+    shutil.copytree("L/r/checkpoints", "copy")
+    code, _, err = run_cli(train, ["--resume", "copy", "--epochs", "4"], capsys)
+    assert code == 2 and err.strip() == "train.py: error: copy is not a run folder (no checkpoints/ in it); name " \
+                                       "one of its checkpoints: copy/epoch_001.pth, copy/epoch_002.pth, " \
+                                       "copy/epoch_003.pth, …", err
+    # From inside checkpoints/ itself, "." is the run's too (until 2026-11-27 it was refused as the copy was).
+    os.chdir("L/r/checkpoints")
+    code, _, err = run_cli(train, ["--resume", ".", "--epochs", "4"], capsys)
+    os.chdir("../../..")
+    assert code == 0 and os.path.isfile("L/r/checkpoints/epoch_004.pth"), err
     os.remove("L/r/config.json")
-    code, _, err = run_cli(train, ["--resume", "L/r", "--epochs", "4"], capsys)
-    assert code == 0 and os.path.isfile("L/r/checkpoints/epoch_004.pth") and os.path.isfile("L/r/config.json"), err
+    code, _, err = run_cli(train, ["--resume", "L/r", "--epochs", "5"], capsys)
+    assert code == 0 and os.path.isfile("L/r/checkpoints/epoch_005.pth") and os.path.isfile("L/r/config.json"), err
     assert os.listdir("logs_train") == ["mine"]
 
     os.rename("L/r", os.fsdecode(b"L/r\xe9"))
