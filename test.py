@@ -61,8 +61,19 @@ def parse_args(argv=None):
         p.error("--data-dir names the dataset whose test split is scored; with images given it is not used")
     if not args.images and args.topk:
         p.error("--topk is for images given after the checkpoint; the test split is scored by accuracy")
+    if not args.images and args.save_grid and not is_stream(args.save_grid[0]):
+        try:  # the second picture's name, known now too: not after the whole evaluation
+            output_file(confusion_file(args.save_grid[0]))
+        except argparse.ArgumentTypeError as e:
+            p.error(f"argument --save-grid: {e} (the confusion matrix's picture, beside FILE)")
     args.topk = args.topk or 1
     return args
+
+
+def confusion_file(path):
+    """Where --save-grid FILE puts the test split's confusion matrix: FILE_confusion.png for FILE.png."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}_confusion{ext}"
 
 
 def warn_special(special, where):
@@ -205,9 +216,8 @@ def evaluate_checkpoint(model, ckpt, args, device):
             images = torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
         path, fmt = args.save_grid
         save_picture(pictures.image_grid(images, labels[worst], classes, pred[worst], conf[worst]), path, fmt)
-        stem, ext = os.path.splitext(path)
         if not is_stream(path):  # beside /dev/stdout or a pipe, a second name would be a stray file
-            save_picture(pictures.confusion_image(confusion, classes), f"{stem}_confusion{ext}", fmt)
+            save_picture(pictures.confusion_image(confusion, classes), confusion_file(path), fmt)
     return report
 
 
