@@ -61,9 +61,9 @@ def checkpoint_stamps(resume):
 def choose_run_dir(config, explicit, resume, resume_ckpt):
     """(run directory, whether the run starts there) under --log-dir and --run-name, or, resumed,
     the folder its checkpoint lies in; never one that holds another run."""
-    run_dir = os.path.join(config["log_dir"], config["run_name"])
-    new_run = resume_ckpt is None
-    if resume_ckpt is not None:
+    if resume_ckpt is None:
+        run_dir, new_run = os.path.join(config["log_dir"], config["run_name"]), True
+    else:
         run_dir, new_run = resumed_run_dir(resume, resume_ckpt, config, explicit)
     if not is_utf8(run_dir):  # a resumed run's folder, named on another system
         raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")

@@ -109,14 +109,14 @@ def classify(model, ckpt, paths, topk, device):
     Also returns the readable images and their probabilities."""
     results, images = [], []
     for path in paths:
+        results.append({"image": printable(path)})
         try:
             if os.path.isdir(path):  # expand() leaves a folder only when no image lies directly in it
                 raise BadImage("a folder with no images directly in it (to score DIR/test/<class>/ folders: "
                                "test.py CHECKPOINT --data-dir DIR)")
             images.append(load_image(path))
-            results.append({"image": printable(path)})
         except BadImage as e:
-            results.append({"image": printable(path), "error": str(e)})
+            results[-1]["error"] = str(e)
     if not images:
         return results, None, None
     images = torch.stack(images)
@@ -151,7 +151,7 @@ def print_evaluation(report):
     # Columns numbered as the rows: names of any length (american_bulldog, american_pit_bull_terrier)
     # stay whole and apart.
     print("\nconfusion matrix (rows: true class; columns: predicted, numbered as the rows):")
-    column = len(str(max(len(classes) - 1, max(max(row) for row in report["confusion_matrix"])))) + 2
+    column = len(str(max(len(classes) - 1, max(map(max, report["confusion_matrix"]))))) + 2
     number = len(str(len(classes) - 1))
     print(" " * (number + 1 + width) + "".join(f"{i:>{column}}" for i in range(len(classes))))
     for i, (name, row) in enumerate(zip(classes, report["confusion_matrix"])):
