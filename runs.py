@@ -111,11 +111,28 @@ def resumed_run_dir(resume, ckpt, config, explicit):
             return named_dir, True
     elif "log_dir" in explicit:
         raise UserError(f"--log-dir needs --run-name NEW when resuming: the run goes on in its own folder, {own_dir}")
-    later = epoch_checkpoint(own_dir, ckpt["epoch"] + 1)
-    if os.path.isfile(resume) and os.path.exists(later):
+    later = os.path.isfile(resume) and checkpoint_past(own_dir, ckpt)
+    if later:
         raise UserError(f"{own_dir} goes on past {ckpt['path']}: continuing in place would overwrite {later}; "
                         "pass --run-name NEW to continue from it in a new run")
     return own_dir, False
+
+
+def checkpoint_past(run_dir, ckpt):
+    """A checkpoint of the run trained further than `ckpt`, if any: epoch_NNN.pth after it, and also
+    last.pth or interrupt.pth when those epochs were deleted (README says to delete the ones not needed)."""
+    later = epoch_checkpoint(run_dir, ckpt["epoch"] + 1)
+    if os.path.exists(later):
+        return later
+    for name in ("last.pth", "interrupt.pth"):
+        path = os.path.join(run_dir, "checkpoints", name)
+        if os.path.isfile(path) and not os.path.samefile(path, ckpt["path"]):
+            try:
+                if read_checkpoint(path).get("step", 0) > ckpt["step"]:
+                    return path
+            except UserError:  # unreadable: it holds nothing to keep
+                pass
+    return None
 
 
 def below_here(path):
@@ -207,11 +224,13 @@ def write_config(run_dir, config):
 
 
 def save_checkpoints(run_dir, ckpt, best):
+    # best.pth first: last.pth carries the best validation accuracy so far, and a resume after a write
+    # that failed (a full disk, kill -9) must not find it counted while best.pth still holds an older epoch.
     folder = os.path.join(run_dir, "checkpoints")
-    atomic_save(ckpt, epoch_checkpoint(run_dir, ckpt["epoch"]))
-    atomic_save(ckpt, os.path.join(folder, "last.pth"))
     if best:
         atomic_save(ckpt, os.path.join(folder, "best.pth"))
+    atomic_save(ckpt, epoch_checkpoint(run_dir, ckpt["epoch"]))
+    atomic_save(ckpt, os.path.join(folder, "last.pth"))
 
 
 def epoch_checkpoint(run_dir, epoch):

@@ -368,6 +368,33 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_partial_file(
     assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "last.pth"]
 
 
+def test_a_failed_best_pth_write_is_made_good_by_the_resume(tiny, capsys, monkeypatch):
+    """last.pth, written before best.pth, counted the epoch's validation accuracy as the best so far:
+    a resume after best.pth's write failed never wrote that epoch, nor any as good, to best.pth
+    (until 2026-11-27; a helper's review)."""
+    argv = ["--data-dir", tiny, "--epochs", "4", "--val-split", "9", "--lr", "0.01", *TRAIN_FAST]
+    code, _, err = run_cli(train, [*argv, "--run-name", "clean"], capsys)
+    assert code == 0, err
+    val = [torch.load(f"logs_train/clean/checkpoints/epoch_{e:03d}.pth", weights_only=True)["metrics"]["val/accuracy"]
+           for e in range(1, 5)]
+    best_epoch = val.index(max(val)) + 1
+    assert best_epoch > 1 and torch.load("logs_train/clean/checkpoints/best.pth", weights_only=True)["epoch"] == \
+        best_epoch, val
+    save = runs.atomic_save
+
+    def full_at_the_best(ckpt, path):  # the same run, its disk full as the best epoch's best.pth is written
+        if path.endswith("best.pth") and ckpt["epoch"] == best_epoch:
+            raise data.UserError(f"could not write {path}: No space left on device", code=1)  # as atomic_save says
+        save(ckpt, path)
+    with monkeypatch.context() as m:
+        m.setattr(runs, "atomic_save", full_at_the_best)
+        code, _, err = run_cli(train, [*argv, "--run-name", "v"], capsys)
+    assert code == 1 and "No space left on device" in err, err
+    code, _, err = run_cli(train, ["--resume", "logs_train/v"], capsys)  # space freed
+    assert code == 0, err
+    assert torch.load("logs_train/v/checkpoints/best.pth", weights_only=True)["epoch"] == best_epoch
+
+
 def test_a_log_dir_that_cannot_be_made_or_written_is_one_line(tiny, capsys, monkeypatch):
     open("afile", "w").close()  # a user's mistake: exit 2, before the data loads (exit 1 after it until 2026-11-27)
     code, out, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "afile/logs", "--epochs", "1", *TRAIN_FAST],

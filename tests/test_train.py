@@ -273,6 +273,12 @@ def test_resuming_an_earlier_epoch_never_overwrites_the_later_ones_and_can_branc
     assert sorted(os.listdir("logs_train/branch/checkpoints")) == ["epoch_002.pth", "last.pth"]
     code, _, err = run_cli(train, ["--resume", earlier, "--epochs", "2", "--run-name", "branch"], capsys)
     assert code == 2 and "already holds a run" in err  # a branch never lands on a run either
+    # With the later epochs deleted, as README advises for those not needed, last.pth is still later
+    # (until 2026-11-27 it was overwritten; a helper's review):
+    os.remove(f"{run_dir}/checkpoints/epoch_002.pth")
+    code, _, err = run_cli(train, ["--resume", earlier, "--epochs", "2", "--lr", "0.001"], capsys)
+    assert code == 2 and f"would overwrite {run_dir}/checkpoints/last.pth; pass --run-name" in err, err
+    assert hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).hexdigest() == files["last.pth"]
 
 
 def with_buffer(ckpt, value):
