@@ -288,22 +288,28 @@ def test_a_second_train_py_on_a_run_being_trained_stops_and_leaves_it_alone(tiny
     assert code == 0 and f"epoch {done + 1}/{done + 1}" in out, err
 
 
-def test_a_resume_refuses_a_run_that_another_train_py_trained_on_while_it_started(tiny, capsys, monkeypatch):
+@pytest.mark.parametrize("new_epoch", [True, False])
+def test_a_resume_refuses_a_run_that_another_train_py_trained_on_while_it_started(tiny, capsys, monkeypatch,
+                                                                                 new_epoch):
     """The other one ended while this one loaded its data; this one then trained from its older
-    checkpoint over the newer ones (until 2026-11-26 15:30 UTC)."""
+    checkpoint over the newer ones (until 2026-11-26 15:30 UTC). Without a new epoch, a checkpoint
+    rewritten at the same size (a second Ctrl-C in one epoch rewrites interrupt.pth): with the new
+    epoch's file alone, a comparison of names and sizes without the times passed (a helper's mutant)."""
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
     assert code == 0, err
     load_splits = train.load_splits
 
-    def meanwhile(*args, **kwargs):  # the other train.py saves its next epoch
-        shutil.copy("logs_train/r/checkpoints/last.pth", "logs_train/r/checkpoints/epoch_002.pth")
+    def meanwhile(*args, **kwargs):  # the other train.py saves its next epoch, or rewrites a checkpoint
+        if new_epoch:
+            shutil.copy("logs_train/r/checkpoints/last.pth", "logs_train/r/checkpoints/epoch_002.pth")
         os.utime("logs_train/r/checkpoints/last.pth", ns=(1, 1))
         return load_splits(*args, **kwargs)
     monkeypatch.setattr(train, "load_splits", meanwhile)
     code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "3", *TRAIN_FAST], capsys)
     assert code == 2 and err.strip().splitlines()[-1].endswith(
         "logs_train/r was trained on by another train.py while this one started; resume it again"), err
-    assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "epoch_002.pth", "last.pth"]
+    assert sorted(os.listdir("logs_train/r/checkpoints")) == \
+        ["epoch_001.pth", *(["epoch_002.pth"] if new_epoch else []), "last.pth"]
 
 
 def test_runs_started_in_the_same_second_under_the_default_name_each_get_a_folder(tiny, capsys, monkeypatch):
@@ -352,20 +358,26 @@ def test_resume_falls_back_to_the_newest_readable_checkpoint(tiny, capsys):
     OSError(errno.EROFS, "Read-only file system"),
 ])
 def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_partial_file(tiny, capsys, monkeypatch, failure):
+    """The disk gives out while last.pth itself is being replaced (an epoch's saves are epoch_NNN.pth,
+    a new file, then last.pth): failing on epoch_002.pth alone, last.pth was never written, and a
+    write in place that removed its partial file passed (a helper's mutant)."""
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
     assert code == 0, err
     last = "logs_train/r/checkpoints/last.pth"
     before = hashlib.sha256(open(last, "rb").read()).digest()
-    real_save = torch.save
+    real_save, saves = torch.save, []
 
     def failing_save(obj, f):
+        saves.append(obj["epoch"])
         real_save(obj, f)  # part of the file is written, then the disk gives out
-        raise failure
+        if len(saves) == 2:  # epoch_002.pth saved; then last.pth
+            raise failure
     monkeypatch.setattr(checkpoint.torch, "save", failing_save)
     code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
     assert code == 1 and "could not write" in err and failure.strerror in err and "Traceback" not in err
+    assert f"could not write {last}" in err and saves == [2, 2], err
     assert hashlib.sha256(open(last, "rb").read()).digest() == before
-    assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "last.pth"]
+    assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "epoch_002.pth", "last.pth"]
 
 
 def test_a_failed_best_pth_write_is_made_good_by_the_resume(tiny, capsys, monkeypatch):
@@ -538,10 +550,21 @@ def test_a_write_goes_through_a_temporary_file_beside_what_it_replaces(workdir, 
     test, which all write under /tmp (2026-11-27)."""
     renames = []
     replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda src, dst: renames.append(src) or replace(src, dst))
+
+    def spy(src, dst):  # what the name held until the rename, and what is renamed onto it
+        renames.append((src, open(dst, "rb").read(), torch.load(src, weights_only=True)))
+        replace(src, dst)
+    monkeypatch.setattr(os, "replace", spy)
     os.mkdir("run")
+    with open(os.path.join("run", "last.pth"), "wb") as f:
+        f.write(b"the previous checkpoint")
     checkpoint.atomic_save({"step": 1}, os.path.join("run", "last.pth"))
-    assert [os.path.dirname(os.path.abspath(src)) for src in renames] == [os.path.abspath("run")]
+    # A file of its own (not last.pth written in place, then "renamed" onto itself), beside last.pth:
+    [(src, held, renamed)] = renames
+    assert os.path.dirname(os.path.abspath(src)) == os.path.abspath("run") and os.path.basename(src) != "last.pth"
+    assert held == b"the previous checkpoint" and renamed == {"step": 1}
+    assert torch.load(os.path.join("run", "last.pth"), weights_only=True) == {"step": 1}
+    assert os.listdir("run") == ["last.pth"]
 
 
 def test_a_checkpoints_bytes_reach_the_disk_before_it_takes_the_name_and_the_rename_after(workdir, monkeypatch):
@@ -556,7 +579,10 @@ def test_a_checkpoints_bytes_reach_the_disk_before_it_takes_the_name_and_the_ren
         events.append("folder" if stat.S_ISDIR(info.st_mode) else ("file", info.st_size))
         fsync(fd)
     monkeypatch.setattr(os, "fsync", spy_fsync)
-    monkeypatch.setattr(os, "replace", lambda src, dst: events.append("rename") or replace(src, dst))
+    # The rename of another file: last.pth written in place, then renamed onto itself, had the name first.
+    monkeypatch.setattr(os, "replace", lambda src, dst: events.append(
+        "rename" if not (os.path.exists(dst) and os.path.samefile(src, dst)) else "written in place")
+        or replace(src, dst))
     checkpoint.atomic_save({"weights": torch.zeros(1000)}, "last.pth")
     checkpoint.atomic_write("config.json", lambda f: f.write(b'{"lr": 0.03}'))  # small: in the buffer until flushed
     assert events == [("file", os.path.getsize("last.pth")), "rename", "folder", ("file", 12), "rename", "folder"]
@@ -600,20 +626,34 @@ def test_writes_replace_links_append_to_streams_and_keep_permissions(workdir):
     assert sorted(os.listdir(".")) == ["epoch_001.pth", "last.pth", "log.txt", "made.bin", "pipe", "stdout"]
 
 
+# Every mode Pillow opens a file in (grayscale, alpha, palette, 1-bit, CMYK, 16-bit, 32-bit, float), in the
+# formats that hold it: RGB alone (the GIFs as P) never reached to_rgb's other branches (a helper found a 16-bit
+# image's crash passing).
+MODES_AND_FORMATS = [("RGB", f) for f in ("PNG", "JPEG", "GIF", "BMP", "TIFF")] + [
+    ("L", "PNG"), ("L", "JPEG"), ("LA", "PNG"), ("RGBA", "PNG"), ("RGBA", "TIFF"), ("P", "PNG"), ("P", "BMP"),
+    ("PA", "TIFF"), ("1", "PNG"), ("1", "BMP"), ("CMYK", "JPEG"), ("CMYK", "TIFF"), ("YCbCr", "TIFF"),
+    ("I;16", "PNG"), ("I;16", "TIFF"), ("I", "TIFF"), ("F", "TIFF")]
+
 image_bytes = st.one_of(
     st.binary(max_size=2000),
-    st.builds(lambda a, fmt: _encode(a, fmt),
+    st.builds(lambda a, mode_fmt: _encode(a, *mode_fmt),
               st.integers(1, 40).flatmap(lambda h: st.integers(1, 40).map(lambda w: (h, w))),
-              st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF"])),
+              st.sampled_from(MODES_AND_FORMATS)),
 )
 
 
-def _encode(shape, fmt):
+def _encode(shape, mode, fmt):
     import io
     from PIL import Image
     a = np.random.default_rng(shape[0] * 41 + shape[1]).integers(0, 255, (*shape, 3), dtype=np.uint8)
+    if mode in ("I;16", "I", "F"):
+        wide = {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+        image = Image.fromarray(a[..., 0].astype(wide) * 257)
+    else:
+        image = Image.fromarray(a).convert(mode)
+    assert image.mode == mode
     buf = io.BytesIO()
-    Image.fromarray(a).save(buf, fmt)
+    image.save(buf, fmt)
     return buf.getvalue()
 
 
@@ -632,10 +672,35 @@ def test_any_bytes_give_an_image_or_the_clean_error(tmp_path, blob, cut):
 def test_a_run_killed_while_writing_its_first_checkpoint_can_be_started_again(tiny, capsys):
     """Killed in the middle of its first save, a run leaves only a partial file (.tmp-*.part) in
     checkpoints/: no checkpoint, so the same command starts it again (and cleans the partial file),
-    rather than saying it holds a run that --resume then cannot find."""
-    os.makedirs("logs_train/k/checkpoints")
-    open("logs_train/k/checkpoints/.tmp-0123456789abcdef.part", "wb").close()
-    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "k", "--epochs", "1", *TRAIN_FAST], capsys)
+    rather than saying it holds a run that --resume then cannot find. Killed for real, inside the
+    write (half the bytes written): a partial file made by the test passed with checkpoints written
+    in place, whose kill leaves a truncated epoch_001.pth (a helper's mutant)."""
+    with open("half_a_save.py", "w") as f:  # train.py whose first torch.save writes half, then waits for the kill
+        f.write("import io, sys, time\n"
+                f"sys.path.insert(0, {ROOT!r})\n"
+                "import torch, train\n"
+                "save = torch.save\n"
+                "def half_then_wait(obj, f):\n"
+                "    if not (isinstance(obj, dict) and 'optimizer' in obj):  # (the data's cache)\n"
+                "        return save(obj, f)\n"
+                "    buf = io.BytesIO()\n"
+                "    save(obj, buf)\n"
+                "    f.write(buf.getvalue()[:len(buf.getvalue()) // 2])\n"
+                "    f.flush()\n"
+                "    open('in_the_write', 'w').close()\n"
+                "    time.sleep(600)\n"
+                "torch.save = half_then_wait\n"
+                "train.run(sys.argv[1:])\n")
+    argv = ["--data-dir", tiny, "--run-name", "k", "--epochs", "1", *TRAIN_FAST]
+    proc = subprocess.Popen([sys.executable, "half_a_save.py", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("in_the_write", proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert not [f for f in os.listdir("logs_train/k/checkpoints") if not f.startswith(".tmp-")]
+    code, _, err = run_cli(train, argv, capsys)
     assert code == 0, err
     assert sorted(os.listdir("logs_train/k/checkpoints")) == ["epoch_001.pth", "last.pth"]
 
