@@ -279,6 +279,16 @@ def list_image_folder(split_dir):
     names = [name for name in list_folder(split_dir) if not is_hidden(name)]
     classes = sorted(name for name in names if os.path.isdir(os.path.join(split_dir, name)))
     loose = sorted(set(names) - set(classes))
+    for name in loose:  # a class folder linked to a drive that is not mounted: its class would be left out
+        link = os.path.join(split_dir, name)
+        if os.path.islink(link) and not os.path.exists(link):
+            raise UserError(f"{printable(link)} is a link to {printable(os.readlink(link))}, which does not exist "
+                            "(a class folder on a drive not mounted?); mount it, or remove the link")
+    if len(composed(classes)) < len(classes):  # café as macOS and as Linux write it: two classes that print alike
+        twice = sorted(name for name in composed(classes)
+                       if sum(unicodedata.normalize("NFC", c) == name for c in classes) > 1)
+        raise UserError(f"{split_dir} holds class folders of the same names written in two Unicode forms (as macOS "
+                        f"and Linux write them): {', '.join(twice)}; rename the folders to one form")
     if loose and classes:  # without classes, the error below says what is expected
         say(f"note: {len(loose)} file(s) directly in {printable(split_dir)}, in no class folder, are not used "
             f"({printable(loose[0])}{', …' if len(loose) > 1 else ''})")

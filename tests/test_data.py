@@ -482,6 +482,28 @@ def test_bad_dataset_layouts_exit_2(tiny, capsys, damage, message):
     assert code == 2 and message in err and "Traceback" not in err
 
 
+def test_a_class_folder_linked_to_a_missing_drive_or_named_twice_in_two_unicode_forms_is_refused(workdir, capsys):
+    """Both trained without a word (until 2026-11-27; a helper's review): a class whose folders are links
+    to a drive not mounted was left out of both splits, as a loose file; café written as macOS and as
+    Linux write it made two classes that print alike, each with part of the images."""
+    root = make_dataset(workdir / "linked")
+    for split in ("train", "test"):
+        shutil.move(os.path.join(root, split, "stripes"), f"drive_{split}")
+        os.symlink(os.path.abspath(f"drive_{split}"), os.path.join(root, split, "stripes"))
+    code, _, err = run_cli(train, ["--data-dir", root, "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err  # mounted: three classes
+    os.rename("drive_train", "unmounted_train")
+    os.rename("drive_test", "unmounted_test")
+    code, _, err = run_cli(train, ["--data-dir", root, "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 2 and f"{root}/test/stripes is a link to {os.path.abspath('drive_test')}, which does not " \
+                         "exist (a class folder on a drive not mounted?)" in err, err
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    root = make_dataset(workdir / "forms", classes=[nfc, nfd, "tea"])
+    code, _, err = run_cli(train, ["--data-dir", root, "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 2 and err.strip().endswith(f"class folders of the same names written in two Unicode forms (as "
+                                              f"macOS and Linux write them): {nfc}; rename the folders to one form"), err
+
+
 def test_no_readable_images_exits_2(workdir, capsys):
     root = make_dataset(workdir / "junk", n_train=1, n_test=1)
     for split in ("train", "test"):
