@@ -240,6 +240,8 @@ def read_checkpoint(path):
         if key in obj and (not isinstance(obj[key], kind) or isinstance(obj[key], bool)
                            or (kind is int and not 0 <= obj[key] < 2**53)):  # an epoch, step or batch
             raise UserError(f"{path} has a malformed {key!r} entry")
+    if isinstance(obj.get("training_data"), dict) and obj["training_data"].keys() == {"images", "labels_sha256"}:
+        del obj["training_data"]  # its first form (2026-11-27 00:26-00:43 UTC), of the labels alone: not compared
     if "training_data" in obj and not valid_training_data(obj["training_data"]):
         raise UserError(f"{path} has a malformed 'training_data' entry")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
