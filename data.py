@@ -472,32 +472,37 @@ def load_cifar10(root, download, with_train=True):
     """CIFAR-10 through torchvision: already an array, so always in memory. An archive put in `root`
     by hand is unpacked there; only with `download` is one fetched."""
     archive = os.path.join(root, CIFAR10.filename)
-    placed = os.path.isfile(archive)
+    damaged = f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); delete it and download it " \
+              "again"
 
-    def corrupt():
-        return UserError(f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); "
-                         "delete it and download it again")
-    if placed and not download and not check_integrity(archive, CIFAR10.tgz_md5):
-        raise corrupt()
-
-    def split(train):
-        # download=True unpacks an archive whose checksum is CIFAR-10's, and fetches one only where there is none.
-        ds = CIFAR10(root, train=train, download=download or placed)
+    def split(train, fetch):
+        # fetch: torchvision's download=True, which unpacks an archive whose checksum is CIFAR-10's, and
+        # downloads one where there is none (or a damaged one)
+        ds = CIFAR10(root, train=train, download=fetch)
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N,H,W,C) -> (N,C,H,W)
         return Split(torch.tensor(ds.targets), images=images), ds.classes
 
+    def splits(fetch):
+        train = split(True, fetch)[0] if with_train else None  # (test.py needs the test split alone)
+        return (train, *split(False, fetch))
+
     try:
-        train = split(True)[0] if with_train else None  # (test.py needs the test split alone)
-        test, classes = split(False)
+        try:
+            return splits(download)
+        except (OSError, RuntimeError):  # not unpacked, or damaged: an archive placed by hand is unpacked
+            if download or not os.path.isfile(archive):
+                raise
+            if not check_integrity(archive, CIFAR10.tgz_md5):  # (else torchvision would download one)
+                raise UserError(damaged) from None
+            return splits(True)
     except (OSError, RuntimeError) as e:
-        if placed and not check_integrity(archive, CIFAR10.tgz_md5):
-            raise corrupt() from None
+        if os.path.isfile(archive) and not check_integrity(archive, CIFAR10.tgz_md5):
+            raise UserError(damaged) from None
         folder = os.path.join(root, CIFAR10.base_folder)
         where = f"{folder} is incomplete or damaged" if os.path.isdir(folder) else f"CIFAR-10 is not in {root}/"
         tried = f" and could not be downloaded ({type(e).__name__})" if download else ""
         raise UserError(f"{where}{tried}. Put {CIFAR10.filename} at {archive}, or pass --data-dir DIR with "
                         f"DIR/train/<class>/ and DIR/test/<class>/ image folders.{datasets_inside(root)}") from None
-    return train, test, classes
 
 
 def require_directory(root):
