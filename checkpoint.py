@@ -20,7 +20,7 @@ import zipfile
 import torch
 from torch import nn
 
-from data import IDENTITY, WHITEN_SIZE, UserError, is_hidden, is_image, list_folder
+from data import IDENTITY, WHITEN_SIZE, UserError, is_hidden, is_image, list_folder, printable, shell_word
 from model import Tudui
 
 FLOAT32 = torch.finfo(torch.float32)
@@ -395,11 +395,14 @@ def newest_readable(run_dir):
     """The checkpoint of `run_dir` with the most training steps among those that load; warns about the others."""
     folder = os.path.join(run_dir, "checkpoints")
     if not os.path.isdir(folder):
-        loose = sorted(f for f in list_folder(run_dir) if f.endswith(".pth") and not is_hidden(f))
+        # last.pth first, then the others by name
+        loose = sorted((f for f in list_folder(run_dir) if f.endswith(".pth") and not is_hidden(f)),
+                       key=lambda f: (f != "last.pth", f))
         if loose:  # a copy of a run's checkpoints, say: which one to continue from is the user's choice
             more = ", …" if len(loose) > 3 else ""
-            raise UserError(f"{run_dir} is not a run folder (no checkpoints/ in it); name one of its checkpoints: "
-                            f"{', '.join(os.path.join(run_dir, f) for f in loose[:3])}{more}")
+            paths = ", ".join(shell_word(printable(os.path.join(run_dir, f))) for f in loose[:3])
+            raise UserError(f"{printable(run_dir)} is not a run folder (no checkpoints/ in it); name one of its "
+                            f"checkpoints: {paths}{more}")
         raise UserError(no_checkpoint_in(run_dir))
     names = sorted(list_folder(folder))
     candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not is_hidden(f)]

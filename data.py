@@ -8,6 +8,7 @@ DataLoader instead. Both paths yield the same batches in the same order when
 every image is readable (memory leaves an unreadable one out of the split, streaming
 out of its batch); normalization and augmentation are applied afterwards to whole batches.
 """
+import collections
 import functools
 import hashlib
 import math
@@ -281,14 +282,14 @@ def list_image_folder(split_dir):
     loose = sorted(set(names) - set(classes))
     for name in loose:  # a class folder linked to a drive that is not mounted: its class would be left out
         link = os.path.join(split_dir, name)
-        if os.path.islink(link) and not os.path.exists(link):
+        if os.path.islink(link) and not os.path.exists(link) and not os.path.splitext(name)[1]:  # (not notes.txt)
             raise UserError(f"{printable(link)} is a link to {printable(os.readlink(link))}, which does not exist "
                             "(a class folder on a drive not mounted?); mount it, or remove the link")
-    if len(composed(classes)) < len(classes):  # café as macOS and as Linux write it: two classes that print alike
-        twice = sorted(name for name in composed(classes)
-                       if sum(unicodedata.normalize("NFC", c) == name for c in classes) > 1)
-        raise UserError(f"{split_dir} holds class folders of the same names written in two Unicode forms (as macOS "
-                        f"and Linux write them): {', '.join(twice)}; rename the folders to one form")
+    forms = collections.Counter(unicodedata.normalize("NFC", name) for name in classes)
+    twice = sorted(name for name, count in forms.items() if count > 1)
+    if twice:  # café as macOS and as Linux write it: two classes that print alike
+        raise UserError(f"{printable(split_dir)} holds class folders of the same names written in two Unicode forms "
+                        f"(as macOS and Linux write them): {', '.join(twice)}; rename the folders to one form")
     if loose and classes:  # without classes, the error below says what is expected
         say(f"note: {len(loose)} file(s) directly in {printable(split_dir)}, in no class folder, are not used "
             f"({printable(loose[0])}{', …' if len(loose) > 1 else ''})")

@@ -39,7 +39,7 @@ def resume_target(path):
     folder = os.path.abspath(path)  # (also "." inside checkpoints/)
     if os.path.basename(folder) == "checkpoints" and os.path.isdir(folder) and \
             not os.path.isdir(os.path.join(folder, "checkpoints")):
-        return os.path.dirname(folder) if os.path.isabs(path) else os.path.relpath(os.path.dirname(folder))
+        return os.path.normpath(os.path.join(path, os.pardir))
     return path
 
 
@@ -112,9 +112,11 @@ def resumed_run_dir(resume, ckpt, config, explicit):
     elif "log_dir" in explicit:
         raise UserError(f"--log-dir needs --run-name NEW when resuming: the run goes on in its own folder, {own_dir}")
     later = os.path.isfile(resume) and checkpoint_past(own_dir, ckpt)
-    if later:
-        raise UserError(f"{own_dir} goes on past {ckpt['path']}: continuing in place would overwrite {later}; "
-                        "pass --run-name NEW to continue from it in a new run")
+    if later:  # (an interrupt.pth is not overwritten, but a resume of the run would go on from it, not from here)
+        fate = "a later resume of the run would go on from" if later.endswith("interrupt.pth") else \
+            "continuing in place would overwrite"
+        raise UserError(f"{own_dir} goes on past {ckpt['path']}: {fate} {later}; pass --run-name NEW to continue "
+                        "from it in a new run")
     return own_dir, False
 
 
@@ -130,7 +132,7 @@ def checkpoint_past(run_dir, ckpt):
             try:
                 if read_checkpoint(path).get("step", 0) > ckpt["step"]:
                     return path
-            except UserError:  # unreadable: it holds nothing to keep
+            except UserError:  # (one that cannot be read is not compared)
                 pass
     return None
 

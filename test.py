@@ -186,9 +186,9 @@ def evaluate_checkpoint(model, ckpt, args, device):
         # the names it would otherwise have: a network trained on CIFAR-10 scored on a folder whose names sort
         # otherwise (plane, car, …) gets a low accuracy, and the note says why.
         if classes != ckpt["classes"]:
-            say(f"note: {ckpt['path']} holds no class names: its {len(classes)} outputs are taken as {data_dir}'s "
-                f"classes in sorted order ({', '.join(map(printable, classes[:3]))}, …), not as "
-                f"{ckpt['classes'][0]}, {ckpt['classes'][1]}, …")
+            say(f"note: {ckpt['path']} holds no class names: its {len(classes)} outputs are taken as "
+                f"{printable(data_dir)}'s classes in sorted order ({', '.join(map(printable, classes[:3]))}, …), "
+                f"not as {ckpt['classes'][0]}, {ckpt['classes'][1]}, …")
         ckpt["classes"] = classes
     if classes != ckpt["classes"]:
         raise UserError(f"{data_dir} has other classes than the checkpoint: "

@@ -751,10 +751,10 @@ def check_same_data(resume_ckpt, classes, found, config):
         raise UserError("the data's classes differ from the resumed run's: "
                         f"{class_difference(classes, resume_ckpt['classes'], 'the data', 'the run')}")
     saved = resume_ckpt.get("training_data")
-    if saved is None and config["val_split"]:  # (checkpoints of versions before 2026-11-27 00:43 UTC hold none)
+    if saved is None and config["val_split"]:  # (versions before 2026-11-27 00:43 UTC recorded none, or another form)
         say(f"warning: {resume_ckpt['path']} was saved by a version of train.py that did not record its training "
-            "data: if the training split has changed since, its --val-split images are drawn anew, among images "
-            "it has trained on, and this cannot be checked")
+            "data as it does now: if the training split has changed since, its --val-split images are drawn anew, "
+            "among images it has trained on, and this cannot be checked")
     if saved is None or saved == found:
         return
     change = f"the training split has changed since the checkpoint was saved ({saved['images']} images then, " + \

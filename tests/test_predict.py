@@ -127,9 +127,10 @@ def test_topk_and_json(checkpoint, workdir, capsys):
     result = json.loads(out)
     # The network's own three most probable classes, computed here as training normalizes its inputs
     # (the classes' names, c0 … c9, alone would all pass).
+    saved = torch.load(checkpoint, weights_only=True)
     net = Tudui()
-    net.load_state_dict(torch.load(checkpoint, weights_only=True)["model"])
-    x = train.prepare(data.load_image(str(workdir / "red.png"))[None], {"mean": [0.5] * 3, "std": [0.2] * 3})
+    net.load_state_dict(saved["model"])
+    x = train.prepare(data.load_image(str(workdir / "red.png"))[None], saved["normalize"])
     top = net(x).softmax(1)[0].topk(3)
     assert [p["class"] for p in result[0]["predictions"]] == [f"c{i}" for i in top.indices.tolist()]
     assert [p["probability"] for p in result[0]["predictions"]] == [round(q, 4) for q in top.values.tolist()]
