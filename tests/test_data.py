@@ -760,3 +760,24 @@ def test_pixels_left_in_0_1_are_whitened_as_much_as_standardized_ones():
         return torch.corrcoef(torch.stack([x[..., :-1].flatten(), x[..., 1:].flatten()]))[0, 1].item()
     standardized, raw = neighbours(data.channel_stats(split)), neighbours({"mean": [0.0] * 3, "std": [1.0] * 3})
     assert standardized < 0.5 and abs(raw - standardized) < 0.1, (standardized, raw)
+
+
+def test_links_and_files_directly_in_a_split_are_refused_only_when_they_may_be_a_class_folder(tiny, capsys):
+    """A link to a file, or a broken one with an extension (notes.txt), is a loose file as any is, said and
+    left out; a broken link without one is refused also where other loose names sort before it; a file
+    named as a class folder in the other Unicode form is no second class (mutants of a review, 2026-11-27,
+    that every test passed)."""
+    train_dir = os.path.join(tiny, "train")
+    open(os.path.join(tiny, "README"), "w").close()
+    os.symlink(os.path.join(tiny, "README"), os.path.join(train_dir, "README"))
+    os.symlink("/nonexistent/notes.txt", os.path.join(train_dir, "notes.txt"))
+    os.makedirs(os.path.join(train_dir, "caf\u00e9"))
+    make_image(0, 7).save(os.path.join(train_dir, "caf\u00e9", "0.png"))
+    open(os.path.join(train_dir, "cafe\u0301"), "w").close()
+    classes, files, _ = data.list_image_folder(train_dir)
+    assert classes == ["caf\u00e9", *CLASSES] and len(files) == 25
+    assert "3 file(s) directly in " in capsys.readouterr().err
+    os.symlink("/nonexistent/drive/zebra", os.path.join(train_dir, "zebra"))
+    with pytest.raises(data.UserError) as e:
+        data.list_image_folder(train_dir)
+    assert str(e.value).startswith(f"{train_dir}/zebra is a link to /nonexistent/drive/zebra, which does not exist")

@@ -1067,3 +1067,29 @@ def test_a_class_none_of_whose_test_images_could_be_read_has_no_accuracy_not_zer
     report = json.loads(out)
     assert code == 0 and report["per_class_accuracy"][1] is None and report["confusion_matrix"][1] == [0, 0, 0]
     assert all(0 <= report["per_class_accuracy"][i] <= 1 for i in (0, 2))
+
+
+def test_the_confusion_tables_columns_are_as_wide_as_its_largest_count(capsys):
+    """Not the largest of each row's smallest (a mutant of a review, 2026-11-27, that every test passed)."""
+    predict.print_evaluation({"classes": ["a", "b"], "accuracy": 0.99, "correct": 105, "images": 106, "loss": 0.5,
+                              "per_class_accuracy": [1.0, 5 / 6], "confusion_matrix": [[100, 0], [1, 5]]})
+    assert capsys.readouterr().out.splitlines()[-3:] == ["         0    1", "0 a    100    0", "1 b      1    5"]
+
+
+def test_the_confusion_pictures_name_is_checked_only_where_it_is_written(tiny, workdir, capsys):
+    """Beside a pipe, and with images given, no _confusion picture is written: a name that leaves it no
+    room is taken (mutants of a review, 2026-11-27, that every test passed, refused them)."""
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
+    image = f"{tiny}/test/circle/000.png"
+    code, _, err = run_cli(predict, ["net.pth", image, "--save-grid", "g" * 246 + ".png"], capsys)
+    assert code == 0 and os.path.isfile("g" * 246 + ".png"), err
+    os.mkfifo("p" * 250)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open("p" * 250, "rb").read()))
+    reader.start()
+    code, _, err = run_cli(predict, ["net.pth", "--data-dir", tiny, "--save-grid", "p" * 250], capsys)
+    reader.join(timeout=5)
+    if reader.is_alive():  # refused before the pipe was opened: opened here, so the reader ends
+        open("p" * 250, "wb").close()
+        reader.join()
+    assert code == 0 and received[0].startswith(b"\x89PNG"), err

@@ -714,3 +714,20 @@ def test_hidden_files_among_the_checkpoints_are_not_read_on_resume(tiny, capsys)
         f.write(b"\x00\x05\x16\x07" + bytes(60))
     code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
     assert code == 0 and "warning" not in err and "._last.pth" not in err, err
+
+
+def test_a_folder_that_is_no_run_names_each_of_its_checkpoints_quoted_to_paste(workdir):
+    """One checkpoint alone is named as several are; a name with a space comes quoted; a hidden part
+    file is no checkpoint to name; "…" only when more than the three shown lie there (mutants of a
+    review, 2026-11-27, that every test passed)."""
+    os.makedirs("my copy")
+    said = "my copy is not a run folder (no checkpoints/ in it); name one of its checkpoints: "
+    open("my copy/epoch_001.pth", "wb").close()
+    with pytest.raises(data.UserError) as e:
+        checkpoint.newest_readable("my copy")
+    assert str(e.value) == said + "'my copy/epoch_001.pth'"
+    for name in ("last.pth", "epoch_002.pth", ".tmp-last.pth"):
+        open(f"my copy/{name}", "wb").close()
+    with pytest.raises(data.UserError) as e:
+        checkpoint.newest_readable("my copy")
+    assert str(e.value) == said + "'my copy/last.pth', 'my copy/epoch_001.pth', 'my copy/epoch_002.pth'"

@@ -279,6 +279,8 @@ def test_resuming_an_earlier_epoch_never_overwrites_the_later_ones_and_can_branc
     earlier = f"{run_dir}/checkpoints/epoch_001.pth"
     code, _, err = run_cli(train, ["--resume", earlier, "--epochs", "2", "--lr", "0.001"], capsys)
     assert code == 2 and "would overwrite" in err and "--run-name" in err and len(err.strip().splitlines()) == 1
+    # The epoch after it named, not last.pth (a mutant that found epoch_003.pth alone passed, 2026-11-27):
+    assert f"continuing in place would overwrite {run_dir}/checkpoints/epoch_002.pth; pass" in err, err
     code, _, err = run_cli(train, ["--resume", earlier, "--epochs", "2", "--lr", "0.001", "--run-name", "branch"],
                            capsys)
     assert code == 0, err
@@ -1165,3 +1167,50 @@ def test_tensorboard_shows_each_class_its_own_test_accuracy(tiny, capsys, monkey
     monkeypatch.setattr(train, "evaluate", scripted)
     run_dir, _ = train_run(capsys, tiny, "classes", "--epochs", "1")
     assert [scalars(run_dir, f"test_per_class/{c}") for c in CLASSES] == [[(1, 0.25)], [(1, 0.5)], [(1, 1.0)]]
+
+
+def test_a_resume_from_a_runs_checkpoints_folder_names_its_files_as_they_lie(tiny, capsys):
+    """Named by way of checkpoints/, the run's files are named from the run's folder (a warning said
+    logs_train/r/checkpoints/../checkpoints/…, or an absolute path, under a review's mutants, 2026-11-27); a
+    run named "checkpoints" is that run, not the folder above it; and a damaged last.pth is no later
+    checkpoint that an earlier epoch, resumed in place, would overwrite: it is written anew."""
+    run_dir, _ = train_run(capsys, tiny, "r", "--epochs", "2")
+    with open(f"{run_dir}/checkpoints/epoch_009.pth", "wb") as f:
+        f.write(b"not a checkpoint")
+    code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints", "--epochs", "3"], capsys)
+    assert code == 0 and f"warning: {run_dir}/checkpoints/epoch_009.pth is not a checkpoint" in err, err
+    for name in ("epoch_002.pth", "epoch_003.pth", "epoch_009.pth"):
+        os.remove(f"{run_dir}/checkpoints/{name}")
+    with open(f"{run_dir}/checkpoints/last.pth", "r+b") as f:
+        f.truncate(1000)
+    code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth", "--epochs", "2"], capsys)
+    assert code == 0 and torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["epoch"] == 2, err
+    train_run(capsys, tiny, "checkpoints", "--epochs", "1")
+    code, _, err = run_cli(train, ["--resume", "logs_train/checkpoints", "--epochs", "2"], capsys)
+    assert code == 0 and os.path.isfile("logs_train/checkpoints/checkpoints/epoch_002.pth"), err
+
+
+def test_a_resume_without_val_split_of_a_checkpoint_without_training_data_warns_of_nothing(tiny, capsys):
+    """Without --val-split no image is held out: nothing to check (a review's mutant that warned, 2026-11-27)."""
+    run_dir, _ = train_run(capsys, tiny, "plain", "--epochs", "1")
+    for path in glob.glob(f"{run_dir}/checkpoints/*.pth"):
+        ckpt = torch.load(path, weights_only=True)
+        ckpt.pop("training_data")
+        torch.save(ckpt, path)
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
+    assert code == 0 and "warning" not in err, err
+
+
+def test_the_test_and_validation_splits_are_scored_with_the_runs_decoding_processes_and_autocast(tiny, capsys,
+                                                                                               monkeypatch):
+    """Streamed, each evaluation decodes its split in --num-workers processes, under --amp as training is
+    (mutants of a review, 2026-11-27, that scored them in the main process alone, or in float32, passed)."""
+    evaluate, calls = train.evaluate, []
+
+    def watched(*args, **kwargs):
+        calls.append((kwargs["num_workers"], kwargs["amp"]))
+        return evaluate(*args, **kwargs)
+    monkeypatch.setattr(train, "evaluate", watched)
+    train_run(capsys, tiny, "w", "--epochs", "1", "--val-split", "3", "--data-path", "stream", "--num-workers", "2",
+              "--amp")
+    assert calls == [(2, True), (2, True)]
