@@ -44,6 +44,7 @@ except ImportError:  # Windows
 
 import torch
 import torchvision
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
@@ -79,16 +80,52 @@ def parse_args(argv=None):
 # ---------------------------------------------------------------- helpers
 
 def dataset_sizes(data_dir):
-    """(training images, test images) of an image-folder dataset; UserError when it is not one, or when
-    the tutorial's ImageFolder would wait for ever on a pipe or device named like an image."""
+    """(training images, test images) of an image-folder dataset. Before any timing, a UserError when it
+    is not one, or is one that the tutorial's pipeline cannot run on or would wait for ever on."""
     data.require_directory(data_dir)
-    _, train_files, _ = data.list_image_folder(os.path.join(data_dir, "train"))
-    _, test_files, _ = data.list_image_folder(os.path.join(data_dir, "test"))
+    classes, train_files, _ = data.list_image_folder(os.path.join(data_dir, "train"))
+    test_classes, test_files, _ = data.list_image_folder(os.path.join(data_dir, "test"))
+    if classes != test_classes:
+        raise data.UserError(f"train and test class folders differ in {data_dir}: "
+                             f"{data.class_difference(classes, test_classes, 'train/', 'test/')}")
+    hidden = [path for split in ("train", "test") for path in hidden_folders(os.path.join(data_dir, split))]
+    if hidden:
+        raise data.UserError(f"{data.printable(hidden[0])} is a hidden folder, which the tutorial's pipeline "
+                             "(ImageFolder) takes for a class; move it out of the folder")
     special = next((path for path in train_files + test_files if data.is_special(path)), None)
     if special:
         raise data.UserError(f"{data.printable(special)} is a pipe, socket or device, not an image: the tutorial's "
                              "pipeline (ImageFolder) would wait on it for ever; move it out of the folder")
+    size = first_image_size(train_files[0])
+    if size not in (None, (data.IMAGE_SIZE, data.IMAGE_SIZE)):
+        raise data.UserError(f"{data.printable(train_files[0])} is {size[0]}×{size[1]} pixels: the tutorial's "
+                             f"pipeline has no resize, and needs {data.IMAGE_SIZE}×{data.IMAGE_SIZE} images as "
+                             "CIFAR-10's are")
     return len(train_files), len(test_files)
+
+
+def hidden_folders(split_dir):
+    """Folders such as .ipynb_checkpoints/: train.py leaves them out, the tutorial's ImageFolder takes them
+    for classes."""
+    return [os.path.join(split_dir, name) for name in data.list_folder(split_dir)
+            if data.is_hidden(name) and os.path.isdir(os.path.join(split_dir, name))]
+
+
+def first_image_size(path):
+    """(width, height) of an image, or None when it cannot be read: the tutorial's pipeline says so in
+    its own words."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except OSError:
+        return None
+
+
+def pick_device(name):
+    """auto: CUDA when there is one, else the CPU; not Apple's MPS, which sync() does not wait for."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return train.pick_device(name)
 
 
 def sync(device):
@@ -392,7 +429,7 @@ def report(r):
 
 def main(argv=None):
     args = parse_args(argv)
-    device = train.pick_device(args.device)
+    device = pick_device(args.device)
     n_train, n_test = dataset_sizes(args.data_dir)
     sizes = (n_train, n_test)
     steps = args.steps or (QUICK_STEPS if args.quick else FULL_STEPS)

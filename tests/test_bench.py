@@ -1,12 +1,15 @@
 import json
 import os
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import bench
+import data
 import train
-from conftest import run_cli, within
+from conftest import make_dataset, run_cli, within
 from model import Tudui
 
 
@@ -168,3 +171,63 @@ def test_bench_ratios_and_epoch_times_add_up(tiny, capsys, monkeypatch):
     assert f"project / floor:    {r['ratios']['project_over_floor']:.2f}x" in out
     for p in r["pipelines"]:  # each printed row, the numbers its JSON holds
         assert f"{p['pipeline']:<36}{p['epoch_s']:>9.2f}{p['train_s']:>9.2f}{p['eval_s']:>8.2f}" in out
+
+
+@pytest.mark.parametrize("odd", ["images of 48×48", "a hidden folder", "a class in train/ only"])
+def test_bench_refuses_a_folder_the_tutorials_pipeline_cannot_run_before_any_timing(tiny, capsys, odd):
+    """Images of one size but not 32×32 stopped in the tutorial's network with a traceback; a Jupyter
+    folder was said to be a class with no images; train and test classes that differ were said after
+    a minute of timing (until 2026-11-27, a helper's review of bench.py)."""
+    if odd == "images of 48×48":
+        make_dataset(tiny, size=48)
+        told = f"{tiny}/train/circle/000.png is 48×48 pixels: the tutorial's pipeline has no resize"
+    elif odd == "a hidden folder":
+        os.makedirs(os.path.join(tiny, "train", ".ipynb_checkpoints"))
+        told = f"{tiny}/train/.ipynb_checkpoints is a hidden folder, which the tutorial's pipeline (ImageFolder) takes"
+    else:
+        os.makedirs(os.path.join(tiny, "train", "dots"))
+        Image.new("RGB", (32, 32)).save(os.path.join(tiny, "train", "dots", "0.png"))
+        told = "train and test class folders differ in"
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2"], capsys)
+    assert code == 2 and err.startswith(f"bench.py: error: {told}") and err.count("\n") == 1
+
+
+def test_bench_on_a_mac_times_the_cpu_unless_told_otherwise(monkeypatch):
+    """Its timers wait for CUDA's queued work alone: on Apple's MPS they would time the queueing
+    (train.py's auto picked it, until 2026-11-27)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert bench.pick_device("auto") == torch.device("cpu")
+
+
+def test_bench_quick_skips_the_cold_decode_and_says_so_and_when_the_machine_is_busy(tiny, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
+    loads = []  # the cache folder of each load the decode timing makes
+    load_dataset = data.load_dataset
+    monkeypatch.setattr(data, "load_dataset", lambda *args: loads.append(data.CACHE_DIR) or load_dataset(*args))
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--json", "b.json"], capsys)
+    assert code == 0, err
+    assert json.load(open("b.json"))["decode"]["first_run_s"] is None
+    assert "first run, decoding into a fresh cache: skipped (--quick without --decode)" in out
+    assert "note: the machine is busy (load 3.0)" in err and loads[-1] == data.CACHE_DIR
+    loads.clear()
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--decode"], capsys)
+    assert code == 0 and "busy" not in err
+    cold, cached = loads[-2:]  # both from a fresh cache, the first decoding into it: not data/cache/
+    assert cold == cached != data.CACHE_DIR and f"a fresh cache in {cold}" in err
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="Linux restarts the peak RSS count only")
+def test_bench_peak_memory_is_each_pipelines_own_in_mib():
+    cpu = torch.device("cpu")
+    bench.reset_peak_memory(cpu)  # (the peak of the tests before: larger, maybe, than this one's)
+    before = bench.peak_memory(cpu)["peak_rss_mib"]
+    block = np.ones(300 * 2**20, dtype=np.uint8)  # 300 MiB, touched
+    during = bench.peak_memory(cpu)["peak_rss_mib"]
+    del block
+    bench.reset_peak_memory(cpu)
+    after = bench.peak_memory(cpu)["peak_rss_mib"]
+    assert 250 < during - before < 400 and after < during - 250
