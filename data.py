@@ -64,30 +64,36 @@ def list_folder(path):
         raise UserError(f"cannot read folder {path}: {e.strerror or e}") from None
 
 
+def list_once(folder, listed):
+    """Adds `folder` to `listed` (real path -> the path it was listed as); UserError when it is there
+    already, through a link."""
+    real = os.path.realpath(folder)
+    if real in listed:
+        raise UserError(f"{printable(folder)} and {printable(listed[real])} are the same folder (through a link): "
+                        "its images would be taken twice or more, under two classes, or for training and testing "
+                        "both; remove the link")
+    listed[real] = folder
+
+
 def walk_class_folder(folder, listed):
     """(folder, file names) for every folder below `folder`, hidden ones left out, links followed as
     ImageFolder follows them, sorted as it sorts them. Stops in one line at a folder this user may
-    not read, or at one listed already, under this class or another (`listed`: real path -> the path
-    it was listed as, shared between a split's class folders): ImageFolder's own walk would skip the
-    first silently, follow a link to a folder above it some 40 times over, its images taken that many
-    times, take a folder linked from two classes under both labels, and walk hidden folders too
-    (a NAS's .snapshot/, or two hidden links back up: a walk that never ends)."""
+    not read, or at one listed already, under this class or another (`listed`: shared between the
+    class folders of both splits): ImageFolder's own walk would skip the first silently, follow a
+    link to a folder above it some 40 times over, its images taken that many times, take a folder
+    linked from two classes under both labels, or from both splits to test on images trained on,
+    and walk hidden folders too (a NAS's .snapshot/, or two hidden links back up: a walk that never
+    ends)."""
     def fail(e):
         raise UserError(f"cannot read folder {printable(e.filename)}: {e.strerror or e}")
 
-    def add(path):
-        real = os.path.realpath(path)
-        if real in listed:
-            raise UserError(f"{printable(path)} and {printable(listed[real])} are the same folder (through a link): "
-                            "its images would be taken twice or more, or under two classes; remove the link")
-        listed[real] = path
-    add(folder)
+    list_once(folder, listed)
     found = []
     try:
         for parent, subfolders, files in os.walk(folder, followlinks=True, onerror=fail):
             subfolders[:] = [name for name in subfolders if not is_hidden(name)]
             for name in subfolders:
-                add(os.path.join(parent, name))
+                list_once(os.path.join(parent, name), listed)
             found.append((parent, sorted(name for name in files if not is_hidden(name))))
     except RecursionError:  # os.walk recurses once per level (until Python 3.12)
         raise UserError(f"{printable(folder)} has folders nested hundreds deep, more than Python can walk; "
@@ -273,8 +279,9 @@ def is_special(path):
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def list_image_folder(split_dir):
-    """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them."""
+def list_image_folder(split_dir, listed=None):
+    """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them.
+    `listed`: the folders of another split listed already, which this one must not share."""
     if not os.path.isdir(split_dir):
         raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
     names = [name for name in list_folder(split_dir) if not is_hidden(name)]
@@ -296,7 +303,8 @@ def list_image_folder(split_dir):
     if len(classes) < 2:
         raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                         f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
-    listed = {os.path.realpath(split_dir): split_dir}
+    listed = {} if listed is None else listed
+    list_once(split_dir, listed)
     files, labels, ignored, empty = [], [], [], []
     for label, name in enumerate(classes):
         if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
@@ -446,11 +454,12 @@ def class_difference(ours, theirs, our_place, their_place):
 
 def load_image_folder(root, data_path, num_workers, with_train):
     """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
-    test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"))
+    listed = {}  # no folder in both splits: the test accuracy would be measured on images trained on
+    test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"), listed)
     if not with_train:  # test.py needs the test split alone, whatever DIR/train holds
         classes, train_files = test_classes, []
     else:
-        classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"))
+        classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"), listed)
     if classes != test_classes:
         raise UserError(f"train and test class folders differ in {root}: "
                         f"{class_difference(classes, test_classes, 'train/', 'test/')}")
@@ -545,9 +554,10 @@ def split_hint(root, splits):
     """A hint for a --data-dir that names one split's class folders, as ImageFolder takes them, if it
     does: DIR/train itself, or one's own class folders with no split."""
     split_named = os.path.basename(os.path.abspath(root)) in ("train", "test")
-    if split_named and os.path.isdir(os.path.join(root, os.pardir, "test")):
-        return f" {printable(root)} is one split; the folder above it holds the dataset: --data-dir " + \
-            shell_word(printable(folder_above(root)))
+    missing = [split for split in splits if not os.path.isdir(os.path.join(root, os.pardir, split))]
+    above = shell_word(printable(folder_above(root)))
+    if split_named and not missing:
+        return f" {printable(root)} is one split; the folder above it holds the dataset: --data-dir {above}"
     try:
         folders = [os.path.join(root, entry) for entry in os.listdir(root) if not is_hidden(entry)]
         if not any(has_image_extension(file) for folder in folders if os.path.isdir(folder)
@@ -555,6 +565,9 @@ def split_hint(root, splits):
             return ""
     except OSError:
         return ""
+    if split_named:  # DIR/train, with no DIR/test beside it
+        return (f" {printable(root)} is one split: add {' and '.join(f'{split}/<class>/' for split in missing)} "
+                f"beside it, and pass --data-dir {above}")
     return (" Its subfolders hold images, as the class folders of one split do: put them in "
             f"{' and '.join(f'DIR/{split}/<class>/' for split in splits)}, and pass --data-dir DIR.")
 

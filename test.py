@@ -88,11 +88,11 @@ def expand(paths):
     for path in paths:
         if os.path.isdir(path):
             names = [f for f in list_folder(path) if not is_hidden(f)]
-            inside = sorted(os.path.join(path, f) for f in names if has_image_extension(f))
+            folders = sorted(f for f in names if os.path.isdir(os.path.join(path, f)))  # (x.jpg/ too)
+            inside = sorted(os.path.join(path, f) for f in names if has_image_extension(f) and f not in folders)
             special = [f for f in inside if is_special(f)]  # named alone, a pipe is read: <(curl …)
             warn_special(special, path)
             inside = [f for f in inside if f not in special]
-            folders = sorted(f for f in names if os.path.isdir(os.path.join(path, f)))
             warn_ignored([f for f in names if not has_image_extension(f) and f not in folders], path)  # as training
             if folders and inside:  # (with no image beside them, the folder is reported as unreadable)
                 say(f"note: the images directly in {printable(path)} are classified, not those in its "

@@ -728,6 +728,10 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
             raise UserError(f"--val-split {config['val_split']} leaves no training images (of {len(train)})")
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["seed"]))
         val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
+        unseen = [classes[i] for i in range(len(classes)) if not (train.labels == i).any()]
+        if unseen:  # as an empty class folder is refused: the network would never see the class
+            raise UserError(f"--val-split {config['val_split']} holds out every training image of {', '.join(unseen)} "
+                            f"(seed {config['seed']}): give it more images, or hold out fewer")
     if device.type != "cpu":
         train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
     return train, val, test, classes, data_id

@@ -14,6 +14,7 @@ import pytest
 import torch
 import torchvision
 
+import bench
 import data
 import test as predict
 import train
@@ -145,6 +146,25 @@ def test_unreadable_images_are_skipped_with_one_warning(tiny, capsys):
     assert err.count("warning: skipped 5 unreadable") == 1 and "cross/bad0.png" in err and "2 more" in err
 
 
+def test_a_folder_in_both_splits_through_a_link_is_refused_by_each_script(tiny, capsys):
+    """test/ linked to train/, for a dataset with no test split, or a class's test images linked into
+    its training folder: the test accuracy was measured on images trained on, without a word (until
+    2026-11-27, a helper's walkthrough)."""
+    os.symlink(os.path.join("..", "..", "test", "cross"), os.path.join(tiny, "train", "cross", "more"))
+    torch.save({"model": Tudui(3).state_dict(), "classes": CLASSES}, "r.pth")
+    for script, argv in ((train, ["--data-dir", tiny, *TRAIN_FAST]), (bench, ["--data-dir", tiny, "--quick"])):
+        code, _, err = run_cli(script, argv, capsys)
+        assert code == 2 and err.count("\n") == 1 and \
+            f"error: {tiny}/train/cross/more and {tiny}/test/cross are the same folder (through a link)" in err
+    code, out, _ = run_cli(predict, ["r.pth", "--data-dir", tiny], capsys)  # the test split alone: no harm
+    assert code == 0 and "accuracy" in out
+    os.remove(os.path.join(tiny, "train", "cross", "more"))
+    shutil.rmtree(os.path.join(tiny, "test"))
+    os.symlink("train", os.path.join(tiny, "test"))
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and f"error: {tiny}/train and {tiny}/test are the same folder (through a link)" in err
+
+
 def test_a_link_back_up_the_tree_a_folder_of_two_classes_or_an_unreadable_subfolder_is_one_line(tiny, capsys,
                                                                                                   monkeypatch):
     """ImageFolder's os.walk followed a link to a folder above it some 40 times (the class's images
@@ -155,8 +175,8 @@ def test_a_link_back_up_the_tree_a_folder_of_two_classes_or_an_unreadable_subfol
     os.symlink("..", os.path.join(train_dir, "cross", "loop"))
     code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
     assert code == 2 and err == (f"train.py: error: {train_dir}/cross/loop and {train_dir} are the same folder "
-                                 "(through a link): its images would be taken twice or more, or under two classes; "
-                                 "remove the link\n")
+                                 "(through a link): its images would be taken twice or more, under two classes, or "
+                                 "for training and testing both; remove the link\n")
     os.remove(os.path.join(train_dir, "cross", "loop"))
     os.symlink("../circle", os.path.join(train_dir, "cross", "circles"))  # the circles would be crosses too
     code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
@@ -410,6 +430,13 @@ def test_a_data_dir_naming_one_split_or_class_folders_says_what_a_dataset_is(tin
                                       "in DIR/train/<class>/ and DIR/test/<class>/, and pass --data-dir DIR.\n")
     code, _, err = run_cli(predict, ["r.pth", "--data-dir", "flowers"], capsys)
     assert code == 2 and err.endswith("put them in DIR/test/<class>/, and pass --data-dir DIR.\n")
+    # A split with no other beside it was told to move its images where they already were (until
+    # 2026-11-27, a helper's walkthrough).
+    os.makedirs("only")
+    shutil.move("flowers", os.path.join("only", "train"))
+    code, _, err = run_cli(train, ["--data-dir", "only/train"], capsys)
+    assert code == 2 and err.endswith(" only/train is one split: add test/<class>/ beside it, and pass --data-dir "
+                                      "only\n")
 
 
 def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys, monkeypatch):

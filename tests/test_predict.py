@@ -258,6 +258,11 @@ def test_a_folder_of_images_names_the_files_it_leaves_out_for_their_extension(wo
     code, out, err = run_cli(predict, [str(workdir / "sd.pth"), "pics"], capsys)
     assert code == 0 and len(out.splitlines()) == 1
     assert "note: the images directly in pics are classified, not those in its 1 subfolder(s) (sub)" in err
+    # A subfolder named like an image was taken for one, and said to hold no image (until 2026-11-27).
+    os.rename("pics/sub", "pics/sub.jpg")
+    code, out, err = run_cli(predict, [str(workdir / "sd.pth"), "pics"], capsys)
+    assert code == 0 and out.startswith("pics/a.png") and len(out.splitlines()) == 1
+    assert "not those in its 1 subfolder(s) (sub.jpg)" in err
 
 
 @pytest.mark.parametrize("wrap", [

@@ -525,6 +525,19 @@ def test_a_val_split_of_every_training_image_is_one_line(tiny, capsys):
     assert code == 2 and err.strip().endswith("--val-split 24 leaves no training images (of 24)"), err
 
 
+def test_a_val_split_that_holds_out_a_whole_class_is_one_line(tiny, capsys):
+    """A class of one image, drawn into the validation split: trained without it, in silence (until
+    2026-11-27, a helper's walkthrough), where an empty class folder is refused."""
+    for name in sorted(os.listdir(os.path.join(tiny, "train", "circle")))[1:]:
+        os.remove(os.path.join(tiny, "train", "circle", name))
+    argv = ["--data-dir", tiny, "--val-split", "5", "--epochs", "1", *TRAIN_FAST]
+    code, _, err = run_cli(train, [*argv, "--seed", "2"], capsys)  # (seed 2 draws image 0, the circle, of 17)
+    assert code == 2 and err.endswith("\ntrain.py: error: --val-split 5 holds out every training image of circle "
+                                      "(seed 2): give it more images, or hold out fewer\n")
+    code, _, err = run_cli(train, [*argv, "--seed", "1", "--run-name", "kept"], capsys)
+    assert code == 0, err
+
+
 def test_val_split_keeps_best_by_validation_accuracy(tiny, capsys, monkeypatch):
     # Validation accuracy falls in epoch 2, as it does when a run overfits: on the tiny folder it only rises,
     # and best.pth rewritten every epoch passed (a review's mutant). Told apart by size: validation 6, test 12.
