@@ -44,6 +44,18 @@ def make_dataset(root, n_train=8, n_test=4, classes=CLASSES, size=32):
     return str(root)
 
 
+@pytest.fixture(autouse=True)
+def torch_switches_restored(monkeypatch):
+    """train.py and bench.py, run in-process, set switches for the whole process (--deterministic's,
+    cuDNN's autotuning): each test starts from torch's own, not from what a test before it left."""
+    import torch
+    deterministic, benchmark = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)  # (put back as it was after the test)
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = benchmark
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """Run in a fresh directory, as a user would in a fresh clone (data/cache and logs_train land here)."""

@@ -138,11 +138,13 @@ def test_bench_turns_the_time_of_its_steps_into_an_epochs_time_for_each_pipeline
     monkeypatch.setattr(Tudui, "forward", costly)
     monkeypatch.setattr(bench, "WARMUP", 1)
     monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
+    monkeypatch.setattr(bench, "QUICK_EVAL", 6)  # half the test split: its time doubled to make an epoch's
     # On the CPU: a CUDA graph replays its kernels without calling forward, which the clock counts.
     code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--json", "b.json",
                                    "--device", "cpu"], capsys)
     assert code == 0, err
     r = json.load(open("b.json"))
+    assert r["eval_images"] == 6
     n_train, n_test = r["epoch_images"]["train"], r["epoch_images"]["test"]
     for p in r["pipelines"]:
         assert p["train_s"] == pytest.approx(per_train_image * n_train, rel=1e-3), p["pipeline"]

@@ -39,8 +39,15 @@ def graphs_made(monkeypatch):
     return made
 
 
-def test_amp_and_cuda_graphs_learn_and_the_checkpoint_scores_the_same_on_the_cpu(tiny, capsys, graphs_made):
+def test_amp_and_cuda_graphs_learn_and_the_checkpoint_scores_the_same_on_the_cpu(tiny, capsys, graphs_made,
+                                                                                   monkeypatch):
+    autocast = []  # whether each forward pass in training mode ran under autocast (a graph's replays call none;
+    # TensorBoard's trace of the network, outside any step, is one of them)
+    forward = train.Tudui.forward
+    monkeypatch.setattr(train.Tudui, "forward", lambda self, x: autocast.append(torch.is_autocast_enabled("cuda"))
+                        or forward(self, x) if self.training else forward(self, x))
     run_dir = train_on_cuda(tiny, capsys, "gpu", "--amp")
+    assert any(autocast)  # (an accuracy of 0.9 and the CPU's agreement hold without it, too)
     assert graphs_made and graphs_made[0].graph is not None  # on by default on CUDA
     # No map_location: what a machine without a GPU gets (momentum buffers and the graphs' lr were GPU
     # tensors there until 2026-11-26 22:47 UTC).
@@ -89,8 +96,21 @@ def test_optimizer_state_saved_on_the_cpu_keeps_the_graphs_learning_rate_tensor(
     assert isinstance(lr, torch.Tensor) and lr.is_cuda
 
 
+def test_a_cpu_run_resumed_on_the_gpu_goes_on_from_its_momentum(tiny, capsys):
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "moved", "--device", "cpu", *TRAIN_FAST,
+                                   "--epochs", "1"], capsys)
+    assert code == 0, err
+    cpu_state = torch.load("logs_train/moved/checkpoints/last.pth", weights_only=True)["optimizer"]["state"]
+    assert cpu_state and all(entry["momentum_buffer"] is not None for entry in cpu_state.values())
+    code, out, err = run_cli(train, ["--resume", "logs_train/moved", "--device", "cuda", "--epochs", "2"], capsys)
+    assert code == 0, err
+    ckpt = torch.load("logs_train/moved/checkpoints/last.pth", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 12 and "epoch 2/2" in out
+
+
 def test_torchrun_on_one_gpu_with_nccl(tiny):
+    """An NCCL process group starts and trains (one process: no DistributedDataParallel wrapper)."""
     out = torchrun(1, "--data-dir", tiny, "--run-name", "ddp", *TRAIN_FAST, "--epochs", "2")
     assert "device cuda" in out
     ckpt = torch.load("logs_train/ddp/checkpoints/last.pth", map_location="cpu", weights_only=True)
-    assert not any(k.startswith(("module.", "_orig_mod.")) for k in ckpt["model"])
+    assert ckpt["epoch"] == 2

@@ -254,15 +254,12 @@ def test_deterministic_runs_give_identical_checkpoints(tiny, capsys, monkeypatch
         deterministic.append(torch.are_deterministic_algorithms_enabled())
         return train_step(*args)
     monkeypatch.setattr(train, "train_step", step)
-    try:
-        for name, argv in (("a", DETERMINISTIC), ("b", DETERMINISTIC), ("c", DETERMINISTIC[1:])):
-            torch.use_deterministic_algorithms(False)
-            deterministic.clear()
-            code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", name, *argv], capsys)
-            assert code == 0, err
-            assert deterministic == [name != "c"] * len(deterministic) and deterministic
-    finally:  # in-process: the tests after it must not run deterministic
-        torch.use_deterministic_algorithms(False)
+    for name, argv in (("a", DETERMINISTIC), ("b", DETERMINISTIC), ("c", DETERMINISTIC[1:])):
+        torch.use_deterministic_algorithms(False)  # (and after the test: conftest's torch_switches_restored)
+        deterministic.clear()
+        code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", name, *argv], capsys)
+        assert code == 0, err
+        assert deterministic == [name != "c"] * len(deterministic) and deterministic
     for f in ("epoch_001.pth", "epoch_002.pth", "last.pth"):
         assert same_tensors(tensors(f"logs_train/a/checkpoints/{f}"), tensors(f"logs_train/b/checkpoints/{f}"))
 

@@ -19,6 +19,7 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 import checkpoint
 import data
+import pictures
 import runs
 import test as predict
 import train
@@ -1180,6 +1181,28 @@ def test_tensorboard_shows_each_class_its_own_test_accuracy(tiny, capsys, monkey
     monkeypatch.setattr(train, "evaluate", scripted)
     run_dir, _ = train_run(capsys, tiny, "classes", "--epochs", "1")
     assert [scalars(run_dir, f"test_per_class/{c}") for c in CLASSES] == [[(1, 0.25)], [(1, 0.5)], [(1, 1.0)]]
+
+
+def test_tensorboards_pictures_show_what_the_checkpoint_predicts(tiny, capsys):
+    """The confusion matrix and the grid of test images with their predictions, as the last epoch's
+    network gives them (a grid that showed every label as its prediction, every image right, passed
+    every test, the TensorBoard server's too: a helper's mutant, 2026-11-27)."""
+    run_dir, _ = train_run(capsys, tiny, "pictures", "--epochs", "1")
+    ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    acc = EventAccumulator(run_dir, size_guidance={"images": 0})
+    acc.Reload()
+
+    def logged(tag):
+        return np.asarray(Image.open(io.BytesIO(acc.Images(tag)[-1].encoded_image_string)).convert("RGB"))
+    _, test_split, classes = data.load_dataset(tiny)
+    model = checkpoint.load_model({**ckpt, "path": "last.pth"}).eval()
+    scored = train.evaluate(model, test_split, ckpt["normalize"], torch.device("cpu"), len(classes))
+    assert np.array_equal(logged("test/confusion_matrix"), pictures.confusion_image(scored["confusion"], classes))
+    images, labels, _ = train.spread(test_split)
+    with torch.no_grad():
+        probs, preds = model(train.prepare(images, ckpt["normalize"])).softmax(1).max(1)
+    assert not torch.equal(preds, labels)  # (else predictions could not be told from labels)
+    assert np.array_equal(logged("test/predictions"), pictures.image_grid(images, labels, classes, preds, probs))
 
 
 def test_a_resume_from_a_runs_checkpoints_folder_names_its_files_as_they_lie(tiny, capsys):
