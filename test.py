@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import unicodedata
 
 import torch
 from PIL import Image
@@ -140,14 +141,24 @@ def print_predictions(results):
             print(f"{r['image']}: {shown}")
 
 
+def columns(name):
+    """The columns a terminal gives `name`: two for a Chinese or Japanese character, none for an
+    accent written as a mark of its own (café as macOS writes it)."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in name)
+
+
+def padded(name, width):
+    return name + " " * (width - columns(name))
+
+
 def print_evaluation(report):
     classes = report["classes"]
     print(f"test accuracy {report['accuracy']:.4f} ({report['correct']}/{report['images']} images), "
           f"mean loss {report['loss']:.4f}")
-    width = max(len(c) for c in classes) + 2
+    width = max(map(columns, classes)) + 2
     print("\nper class:")
     for name, acc in zip(classes, report["per_class_accuracy"]):
-        print(f"  {name:<{width}}{'no image of it could be read' if acc is None else f'{acc:.4f}'}")
+        print(f"  {padded(name, width)}{'no image of it could be read' if acc is None else f'{acc:.4f}'}")
     # Columns numbered as the rows: names of any length (american_bulldog, american_pit_bull_terrier)
     # stay whole and apart.
     print("\nconfusion matrix (rows: true class; columns: predicted, numbered as the rows):")
@@ -155,7 +166,7 @@ def print_evaluation(report):
     number = len(str(len(classes) - 1))
     print(" " * (number + 1 + width) + "".join(f"{i:>{column}}" for i in range(len(classes))))
     for i, (name, row) in enumerate(zip(classes, report["confusion_matrix"])):
-        print(f"{i:>{number}} {name:<{width}}" + "".join(f"{v:>{column}}" for v in row))
+        print(f"{i:>{number}} {padded(name, width)}" + "".join(f"{v:>{column}}" for v in row))
 
 
 def save_picture(array, path, fmt):

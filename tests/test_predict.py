@@ -1003,6 +1003,14 @@ def test_the_confusion_picture_stays_small_for_many_classes_and_the_table_keeps_
     assert out[-3].split() == ["0", "1"]
     assert out[-2].split() == ["0", "american_bulldog", "3", "1"]
     assert out[-1].split() == ["1", "american_pit_bull_terrier", "0", "4"]
+    # Chinese names take two columns a character, café as macOS writes it four: the numbers stay in line
+    # (shifted one column a character until 2026-11-27, a helper's walkthrough).
+    predict.print_evaluation({"classes": ["猫", "cafe\u0301", "dog"], "accuracy": 0.5, "correct": 4, "images": 8,
+                              "loss": 0.5, "per_class_accuracy": [0.5, 0.5, None],
+                              "confusion_matrix": [[1, 1, 0], [1, 1, 0], [0, 0, 0]]})
+    out = capsys.readouterr().out.splitlines()
+    assert out[3:6] == ["  猫    0.5000", "  cafe\u0301  0.5000", "  dog   no image of it could be read"]
+    assert out[-3:] == ["0 猫      1  1  0", "1 cafe\u0301    1  1  0", "2 dog     0  0  0"]
 
 
 def test_readmes_lines_for_ones_own_code_predict_what_test_py_predicts(tiny, capsys):
