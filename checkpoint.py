@@ -225,7 +225,7 @@ def read_checkpoint(path):
         raise UserError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__})") from None
     if isinstance(obj, Tudui):  # tutorial: torch.save(model)
         try:  # nn.Module's own method: an attribute of the pickled object could stand in for it
-            obj = {"model": nn.Module.state_dict(obj)}
+            obj = {"model": nn.Module.state_dict(obj), "normalize": IDENTITY}  # (the tutorial's ToTensor() alone)
         except Exception as e:  # a pickle made by hand: its modules may hold anything the allowlist lets through
             raise UserError(f"{path} holds a Tudui that cannot be read ({type(e).__name__})") from None
     elif is_state_dict(obj) and obj:
@@ -255,7 +255,8 @@ def read_checkpoint(path):
     outputs = obj["model"].get("model.8.bias")
     if outputs is not None and outputs.dim() == 1 and len(outputs) != len(obj["classes"]):
         raise UserError(f"{path} names {len(obj['classes'])} classes, but its network has {len(outputs)} outputs")
-    obj.setdefault("normalize", IDENTITY)  # the tutorial used ToTensor() alone
+    if "normalize" not in obj:  # weights alone: the tutorial's, or a train.py network's saved in one's own way
+        obj["normalize"], obj["unscaled"] = IDENTITY, True
     if not valid_normalize(obj["normalize"]):
         raise UserError(f"{path} has a malformed 'normalize' entry: expected 3 means, 3 positive stds and "
                         f"optionally a whitening filter of {NORMALIZE_SIZES['whiten']} numbers")

@@ -232,6 +232,14 @@ def evaluate_checkpoint(model, ckpt, args, device):
     return report
 
 
+def note_weights_alone(ckpt):
+    """Said with results only: right for the tutorial's weights, a train.py network's would score low, silently."""
+    if ckpt.get("unscaled"):
+        say(f"note: {printable(ckpt['path'])} holds weights alone: images are scaled to [0, 1] as the tutorial's "
+            "ToTensor() scales them. A network trained by train.py needs the checkpoint it saved, which records "
+            "how its inputs were normalized and whitened")
+
+
 def main(argv=None):
     args = parse_args(argv)
     device = pick_device(args.device)
@@ -239,6 +247,7 @@ def main(argv=None):
     model = load_model(ckpt, device).to(memory_format=torch.channels_last).eval()
     if not args.images:
         report = evaluate_checkpoint(model, ckpt, args, device)
+        note_weights_alone(ckpt)
         if args.json:
             print(json.dumps(report, indent=2))
         else:
@@ -246,6 +255,8 @@ def main(argv=None):
         return 0
     paths = expand(args.images)
     results, images, probs = classify(model, ckpt, paths, args.topk, device)
+    if images is not None:
+        note_weights_alone(ckpt)
     for r in results:
         if "error" in r:
             print(f"test.py: error: {r['image']}: {r['error']}", file=sys.stderr)

@@ -251,8 +251,9 @@ def test_a_folder_of_images_names_the_files_it_leaves_out_for_their_extension(wo
     Image.new("RGB", (32, 32)).save("pics/b.gif")
     code, out, err = run_cli(predict, [str(workdir / "sd.pth"), "pics"], capsys)
     assert code == 0 and out.startswith("pics/a.png") and len(out.splitlines()) == 1
-    assert err == ("note: ignored 1 file(s) in pics that are not images by their extension (.gif); images end in "
-                   ".jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp\n")
+    assert err.startswith("note: ignored 1 file(s) in pics that are not images by their extension (.gif); images "
+                          "end in .jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp\nnote: ") and \
+        err.count("\n") == 2  # (and the note on weights alone)
     os.makedirs("pics/sub/deeper")  # images in subfolders are not classified: said (silent until 2026-11-27 00:32 UTC)
     Image.new("RGB", (32, 32)).save("pics/sub/c.png")
     code, out, err = run_cli(predict, [str(workdir / "sd.pth"), "pics"], capsys)
@@ -356,16 +357,15 @@ def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny,
     assert code == 0 and json.loads(out)["classes"] == ten, err
     # Said, since the network may have been trained on CIFAR-10 (it was silent until 2026-11-27; a helper
     # scored the tutorial's tudui_29_gpu.pth at 0.23 on a folder naming two classes plane and car):
-    assert err.endswith(f"\nnote: {workdir / 'sd10.pth'} holds no class names: its 10 outputs are taken as "
-                        f"{workdir / 'ten'}'s classes in sorted order (kind0, kind1, kind2, …), not as airplane, "
-                        "automobile, …\n"), err
+    assert f"\nnote: {workdir / 'sd10.pth'} holds no class names: its 10 outputs are taken as {workdir / 'ten'}'s " \
+        "classes in sorted order (kind0, kind1, kind2, …), not as airplane, automobile, …\n" in err
     cifar = workdir / "cifar"
     for split in ("train", "test"):
         for name in CIFAR10_CLASSES:
             os.makedirs(cifar / split / name)
             Image.new("RGB", (32, 32)).save(cifar / split / name / "0.png")
     code, out, err = run_cli(predict, [str(workdir / "sd10.pth"), "--data-dir", str(cifar), "--json"], capsys)
-    assert code == 0 and "note" not in err, err  # the names it has
+    assert code == 0 and "holds no class names" not in err, err  # the names it has
 
 
 class Payload:
@@ -613,6 +613,31 @@ def test_entries_of_the_wrong_type_are_named(workdir, capsys, entries, message):
     Image.new("RGB", (32, 32)).save(workdir / "x.png")
     code, _, err = run_cli(predict, [str(workdir / "odd.pth"), str(workdir / "x.png")], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_weights_alone_are_said_to_be_scaled_as_the_tutorial_scaled_them(tiny, workdir, capsys):
+    """The weights of a train.py network saved the tutorial's way, torch.save(model.state_dict()),
+    scored as the tutorial's, on unnormalized inputs: low, without a word (until 2026-11-27, a
+    helper's walkthrough). The tutorial's whole-network files are its own, and get no note."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    torch.save(torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["model"], "weights.pth")
+    image = os.path.join(tiny, "test", "cross", "000.png")
+    note = ("note: weights.pth holds weights alone: images are scaled to [0, 1] as the tutorial's ToTensor() scales "
+            "them. A network trained by train.py needs the checkpoint it saved, which records how its inputs were "
+            "normalized and whitened\n")
+    for argv in ([image], ["--data-dir", tiny]):
+        code, _, err = run_cli(predict, ["weights.pth", *argv], capsys)
+        assert code == 0 and err.endswith(note), err
+        code, _, err = run_cli(predict, ["logs_train/r", *argv], capsys)
+        assert code == 0 and "weights alone" not in err, err
+    net = Tudui(len(CLASSES))
+    net.load_state_dict(torch.load("weights.pth", weights_only=True))
+    torch.save(net, "whole.pth")
+    code, _, err = run_cli(predict, ["whole.pth", image], capsys)
+    assert code == 0 and err == "", err
+    code, _, err = run_cli(predict, ["weights.pth", "missing.png"], capsys)  # an error: its one line alone
+    assert code == 1 and err == "test.py: error: missing.png: no such file\n"
 
 
 def test_a_saved_data_dir_that_is_no_path_is_not_used(workdir, capsys):
