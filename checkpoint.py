@@ -407,8 +407,10 @@ def newest_readable(run_dir):
         raise UserError(no_checkpoint_in(run_dir))
     names = sorted(list_folder(folder))
     candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not is_hidden(f)]
-    if not candidates:
-        raise UserError(f"no checkpoints in {folder}")
+    if not candidates:  # as a run has before its first epoch ends
+        raise UserError(f"no checkpoints in {printable(folder)}: the run stopped before its first epoch ended, or is "
+                        "in it now; to start it again in its folder, give its command --run-name "
+                        f"{shell_word(printable(os.path.basename(os.path.abspath(run_dir))))}")
     best = None
     for path in candidates:
         try:

@@ -818,8 +818,8 @@ def resume_from(ckpt, model, optimizer, state, config, batches_per_epoch):
         raise UserError(f"{ckpt['path']} stopped at batch {state['batch']} of epoch {state['epoch'] + 1}, "
                         f"but the training split now has {batches_per_epoch} batches; resume from the end of an epoch")
     if state["epoch"] >= config["epochs"]:
-        raise UserError(f"the run already has {state['epoch']} epochs; pass --epochs N (N > {state['epoch']}) "
-                        "to extend it")
+        raise UserError(f"the run already has {state['epoch']} epoch{'s' * (state['epoch'] != 1)}; pass --epochs N "
+                        f"(N > {state['epoch']}) to extend it")
 
 
 def epoch_metrics(train_result, test_result, val_result, train_s, epoch_s):

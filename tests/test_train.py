@@ -165,7 +165,8 @@ def test_a_run_resumed_on_changed_training_data_never_trains_on_its_validation_i
 def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "done", "--epochs", "1")
     code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth"], capsys)
-    assert code == 2 and "--epochs" in err
+    assert code == 2 and err.endswith("train.py: error: the run already has 1 epoch; pass --epochs N (N > 1) to "
+                                      "extend it\n")
     code, out, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth", "--epochs", "2"], capsys)
     assert code == 0, err
     assert torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["epoch"] == 2
@@ -394,6 +395,20 @@ def test_an_existing_run_is_never_overwritten(tiny, capsys):
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "mine", *TRAIN_FAST], capsys)
     assert code == 2 and "--resume" in err
     assert hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest() == before
+
+
+def test_resuming_a_run_stopped_before_its_first_checkpoint_says_how_to_start_it_again(tiny, capsys):
+    """A bare "no checkpoints in …" (until 2026-11-27, a helper's walkthrough): killed in its first
+    epoch (kill, a closed laptop), or still in it, a run has none."""
+    os.makedirs("logs_train/2026-11-27_10-00-00_default/checkpoints")  # as train.py makes it at its start
+    code, _, err = run_cli(train, ["--resume", "logs_train/2026-11-27_10-00-00_default"], capsys)
+    assert code == 2 and err == ("train.py: error: no checkpoints in logs_train/2026-11-27_10-00-00_default/"
+                                 "checkpoints: the run stopped before its first epoch ended, or is in it now; to "
+                                 "start it again in its folder, give its command --run-name "
+                                 "2026-11-27_10-00-00_default\n")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST, "--run-name",
+                                   "2026-11-27_10-00-00_default"], capsys)
+    assert code == 0 and os.path.isfile("logs_train/2026-11-27_10-00-00_default/checkpoints/last.pth"), err
 
 
 def test_a_resumed_run_goes_where_its_folder_says_never_into_a_folder_that_is_no_run(tiny, capsys):
