@@ -48,6 +48,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+import cli
 import data
 import train
 from checkpoint import atomic_write, output_file
@@ -63,13 +64,13 @@ FLOOR_BATCHES = 16                  # distinct random batches the floor cycles t
 
 
 def parse_args(argv=None):
-    p = train.Parser(description="Time one epoch: tutorial pipeline, project pipeline, compute floor.")
-    p.add_argument("--data-dir", type=train.folder_path, default=os.path.join("data", "cifar10_jpeg"),
+    p = cli.Parser(description="Time one epoch: tutorial pipeline, project pipeline, compute floor.")
+    p.add_argument("--data-dir", type=cli.folder_path, default=os.path.join("data", "cifar10_jpeg"),
                    help="train/<class>/ and test/<class>/ image folders (default data/cifar10_jpeg)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when there is one")
     p.add_argument("--quick", action="store_true",
                    help=f"{QUICK_STEPS} steps, {QUICK_EVAL:,} test images, no cold decode (unless --decode)")
-    p.add_argument("--steps", type=train.checked(int, above=0, at_most=MAX_STEPS),
+    p.add_argument("--steps", type=cli.checked(int, above=0, at_most=MAX_STEPS),
                    help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}, "
                         f"at most {MAX_STEPS:,}); larger batches are timed on about as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")

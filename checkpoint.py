@@ -300,7 +300,7 @@ def is_state_dict(weights):
 
 
 def valid_training_data(data_id):
-    """What train.training_data_id makes, and a resume compares: an image count and a SHA-256 in hex."""
+    """What runs.training_data_id makes, and a resume compares: an image count and a SHA-256 in hex."""
     return (data_id.keys() == {"images", "sha256"} and type(data_id["images"]) is int and data_id["images"] >= 0
             and isinstance(data_id["sha256"], str) and re.fullmatch("[0-9a-f]{64}", data_id["sha256"]) is not None)
 
@@ -344,6 +344,17 @@ def load_model(ckpt, device="cpu"):
     model = Tudui(len(ckpt["classes"]))
     model.load_state_dict(found)
     return model.to(device)
+
+
+def optimizer_state_on_cpu(optimizer):
+    """The optimizer's state_dict with its tensors on the CPU (the lr of CUDA graphs, a GPU tensor, as
+    a number): a checkpoint saved on a GPU then loads with a plain torch.load where there is none. A
+    resume moves the state to its own device and keeps its own lr (load_optimizer_state)."""
+    saved = optimizer.state_dict()
+    return {"state": {i: {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in entry.items()}
+                      for i, entry in saved["state"].items()},
+            "param_groups": [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in group.items()}
+                             for group in saved["param_groups"]]}
 
 
 def load_optimizer_state(optimizer, saved):

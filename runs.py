@@ -11,12 +11,15 @@ try:
     import fcntl  # POSIX; Windows has none, and runs there go without the run lock
 except ImportError:
     fcntl = None
+import hashlib
 import json
 import os
 import sys
 
+import torch
+
 from checkpoint import atomic_save, atomic_write, newest_readable, read_checkpoint, remove_partial_writes
-from data import UserError, is_hidden, is_utf8, list_folder, printable, shell_word
+from data import UserError, class_difference, is_hidden, is_utf8, list_folder, printable, say, shell_word
 
 TRAIN_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
 
@@ -31,6 +34,17 @@ def read_run_checkpoint(path):
         raise UserError(f"{ckpt['path']} is not a checkpoint of a train.py run (no epoch, step or settings); "
                         "it cannot be resumed")
     return ckpt
+
+
+def read_resume(resume):
+    """(what --resume names, the checkpoint to resume from, the stamps of the run's checkpoints), or
+    Nones without --resume. The stamps are taken first: if they differ when the run folder is claimed,
+    another train.py wrote there meanwhile (claim_run_dir)."""
+    if resume is None:
+        return None, None, None
+    resume = resume_target(resume)
+    stamps = checkpoint_stamps(resume)
+    return resume, read_run_checkpoint(resume), stamps
 
 
 def resume_target(path):
@@ -249,3 +263,35 @@ def resume_command(run_dir, world):
     if os.environ.get("LOCAL_WORLD_SIZE") == str(world):
         return f"torchrun --nproc_per_node={world} {resume}"
     return f"your torchrun command on each node, with {resume}"
+
+
+def training_data_id(train, split_dir):
+    """The training split as found, before any images are held out: its size and a hash of its
+    labels and (image folders) file names, in order. A resumed run compares it with its checkpoint's."""
+    h = hashlib.sha256(train.labels.cpu().to(torch.int64).numpy().tobytes())
+    for path in train.files or []:  # (CIFAR-10 has no files: its labels stand for it)
+        h.update(os.fsencode(os.path.relpath(path, split_dir)) + b"\0")
+    return {"images": len(train), "sha256": h.hexdigest()}
+
+
+def check_same_data(resume_ckpt, classes, found, config):
+    """The resumed run's classes, and its training split as it was. Images added, removed, renamed
+    or newly unreadable since the checkpoint (or another --data-path where some are unreadable: the
+    streamed split counts them): with --val-split the held-out images would be drawn anew, among
+    those trained on, so the run is refused; else a warning."""
+    if resume_ckpt["classes"] != classes:
+        raise UserError("the data's classes differ from the resumed run's: "
+                        f"{class_difference(classes, resume_ckpt['classes'], 'the data', 'the run')}")
+    saved = resume_ckpt.get("training_data")
+    if saved is None and config["val_split"]:  # (versions before 2026-11-27 00:43 UTC recorded none, or another form)
+        say(f"warning: {resume_ckpt['path']} was saved by a version of train.py that did not record its training "
+            "data as it does now: if the training split has changed since, its --val-split images are drawn anew, "
+            "among images it has trained on, and this cannot be checked")
+    if saved is None or saved == found:
+        return
+    change = f"the training split has changed since the checkpoint was saved ({saved['images']} images then, " + \
+             f"{found['images']} now" + (", other files)" if saved["images"] == found["images"] else ")")
+    if config["val_split"]:
+        raise UserError(f"{change}: its --val-split images would be drawn anew, among images it has trained on; "
+                        "start a new run, or resume on the data as it was")
+    say(f"warning: {change}; the run goes on with the data as it is now")

@@ -22,9 +22,10 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
+from cli import Parser, checked, folder_path
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
                   list_folder, load_dataset, load_image, printable, say, warn_ignored)
-from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, Parser, checked, evaluate, folder_path, pick_device, prepare
+from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
 

@@ -20,7 +20,6 @@ import argparse
 import datetime
 import functools
 import glob
-import hashlib
 import math
 import os
 import signal
@@ -38,10 +37,10 @@ from tqdm import tqdm
 
 import pictures
 import runs
-from checkpoint import FLOAT32, atomic_save, load_model, load_optimizer_state
+from checkpoint import FLOAT32, atomic_save, load_model, load_optimizer_state, optimizer_state_on_cpu
+from cli import Parser, checked, folder_name, folder_path, log_folder, named_path
 from data import (IDENTITY, IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  class_difference, is_utf8, load_dataset, normalize, printable, say, shell_word,
-                  whitening_filter)
+                  load_dataset, normalize, printable, shell_word, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -87,82 +86,6 @@ class Interrupted(Exception):  # Ctrl-C: the message says how to continue
 
 
 # ---------------------------------------------------------------- command line
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not the whole usage text
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def checked(kind, *, above=None, at_least=None, at_most=math.inf, below=None):
-    """An argparse type: a `kind` within its bounds, a lower one (`above` or `at_least`) and, if given,
-    an upper one (`at_most` or `below`)."""
-    low, strict = (above, True) if above is not None else (at_least, False)
-    high, high_strict = (below, True) if below is not None else (at_most, False)
-
-    def short(bound):
-        return f"{bound:.6g}" if isinstance(bound, float) else bound
-
-    def parse(text):
-        try:
-            value = kind(text)  # takes surrounding whitespace ("\n-1"), which the messages below leave out
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
-                                             f"got {text!r}") from None
-        if kind is float and not math.isfinite(value):  # (a 400-digit int is finite, and too large for a float)
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text.strip()}")
-        if value < low or (strict and value == low):
-            # (--lr's bound is float32's smallest normal number, 1.2e-38: "> 0" says it to whoever types -1)
-            bound = "> 0" if value <= 0 < low else f"{'>' if strict else '>='} {short(low)}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text.strip()}")
-        if value > high or (high_strict and value == high):
-            bound = f"{'<' if high_strict else '<='} {short(high)}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text.strip()}")
-        return value
-    return parse
-
-
-def folder_name(text):
-    """An argparse type: the name of one folder, which --log-dir holds (an empty --run-name from an
-    unset shell variable would put the run in --log-dir itself, and the next runs inside it;
-    "../x" or "/x" would put it elsewhere)."""
-    if text.strip() in ("", ".", ".."):
-        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
-    if "/" in text or os.sep in text or (os.altsep and os.altsep in text):
-        raise argparse.ArgumentTypeError(f"must be a folder name, not a path (--log-dir says where runs go), "
-                                         f"got {text!r}")
-    return utf8_path(text)
-
-
-def utf8_path(text):
-    """An argparse type: a path TensorBoard can write its files under."""
-    if not is_utf8(text):
-        raise argparse.ArgumentTypeError(f"must be UTF-8 (TensorBoard writes it in its files), got {text!r}")
-    return text
-
-
-def folder_path(text):
-    """An argparse type: a path that is not empty ("$DATA" unset must not pass for the current folder,
-    or for no flag at all)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
-    return text
-
-
-def log_folder(text):
-    """An argparse type: --log-dir, a folder or one to be made, not a file nor inside one (said before the
-    data loads, not at the run folder's making)."""
-    blocked = runs.file_in_the_way(utf8_path(folder_path(text)))
-    if blocked:
-        raise argparse.ArgumentTypeError(f"{blocked} is a file, not a folder")
-    return text
-
-
-def named_path(text):
-    """An argparse type: a path that is not empty (an unset shell variable must not pass for no --resume)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"must name a checkpoint or a run folder, got {text!r}")
-    return text
-
 
 def parse_args(argv=None, parser_class=Parser):
     # Defaults are None here so that flags given explicitly can be told apart (presets, resume).
@@ -366,6 +289,13 @@ def on_rank_0(work, rank, world, device):
     if error:
         raise error
     return result
+
+
+def rank_0_first(work, rank, world, device):
+    """`work()` in process 0, then, once it has succeeded there, in the others (which may then read
+    what it made, a cache or a folder); its result in every process."""
+    result = on_rank_0(work, rank, world, device)
+    return result if rank == 0 else work()
 
 
 # ---------------------------------------------------------------- model and optimizer
@@ -666,17 +596,6 @@ def log_epoch(writer, epoch, metrics, classes, test_result, test_preview):
     writer.flush()
 
 
-def optimizer_state_on_cpu(optimizer):
-    """The optimizer's state_dict with its tensors on the CPU (the lr of CUDA graphs, a GPU tensor, as
-    a number): a checkpoint saved on a GPU then loads with a plain torch.load where there is none. A
-    resume moves the state to its own device and keeps its own lr (load_optimizer_state)."""
-    saved = optimizer.state_dict()
-    return {"state": {i: {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in entry.items()}
-                      for i, entry in saved["state"].items()},
-            "param_groups": [{k: v.item() if isinstance(v, torch.Tensor) else v for k, v in group.items()}
-                             for group in saved["param_groups"]]}
-
-
 def make_checkpoint(model, optimizer, state, config, classes, stats, data_id, metrics):
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -718,55 +637,27 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
     load = functools.partial(load_dataset, config["data_dir"], config["data_path"], config["num_workers"],
                              download=os.path.normpath(config["data_dir"]) == DEFAULTS["data_dir"])
     # Process 0 first: it downloads or decodes and caches, then the others read its cache.
-    train, test, classes = on_rank_0(load, rank, world, device) or load()
-    data_id = training_data_id(train, os.path.join(config["data_dir"], "train"))
+    train, test, classes = rank_0_first(load, rank, world, device)
+    data_id = runs.training_data_id(train, os.path.join(config["data_dir"], "train"))
     if resume_ckpt is not None:  # (process 0 says why, in one line)
-        on_rank_0(lambda: check_same_data(resume_ckpt, classes, data_id, config), rank, world, device)
-    val = None
-    if config["val_split"]:
-        if config["val_split"] >= len(train):
-            raise UserError(f"--val-split {config['val_split']} leaves no training images (of {len(train)})")
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["seed"]))
-        val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
-        unseen = [classes[i] for i in range(len(classes)) if not (train.labels == i).any()]
-        if unseen:  # as an empty class folder is refused: the network would never see the class
-            raise UserError(f"--val-split {config['val_split']} holds out every training image of {', '.join(unseen)} "
-                            f"(seed {config['seed']}): give it more images, or hold out fewer")
+        on_rank_0(lambda: runs.check_same_data(resume_ckpt, classes, data_id, config), rank, world, device)
+    val, train = hold_out(train, classes, config) if config["val_split"] else (None, train)
     if device.type != "cpu":
         train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
     return train, val, test, classes, data_id
 
 
-def training_data_id(train, split_dir):
-    """The training split as found, before any images are held out: its size and a hash of its
-    labels and (image folders) file names, in order. A resumed run compares it with its checkpoint's."""
-    h = hashlib.sha256(train.labels.cpu().to(torch.int64).numpy().tobytes())
-    for path in train.files or []:  # (CIFAR-10 has no files: its labels stand for it)
-        h.update(os.fsencode(os.path.relpath(path, split_dir)) + b"\0")
-    return {"images": len(train), "sha256": h.hexdigest()}
-
-
-def check_same_data(resume_ckpt, classes, found, config):
-    """The resumed run's classes, and its training split as it was. Images added, removed, renamed
-    or newly unreadable since the checkpoint (or another --data-path where some are unreadable: the
-    streamed split counts them): with --val-split the held-out images would be drawn anew, among
-    those trained on, so the run is refused; else a warning."""
-    if resume_ckpt["classes"] != classes:
-        raise UserError("the data's classes differ from the resumed run's: "
-                        f"{class_difference(classes, resume_ckpt['classes'], 'the data', 'the run')}")
-    saved = resume_ckpt.get("training_data")
-    if saved is None and config["val_split"]:  # (versions before 2026-11-27 00:43 UTC recorded none, or another form)
-        say(f"warning: {resume_ckpt['path']} was saved by a version of train.py that did not record its training "
-            "data as it does now: if the training split has changed since, its --val-split images are drawn anew, "
-            "among images it has trained on, and this cannot be checked")
-    if saved is None or saved == found:
-        return
-    change = f"the training split has changed since the checkpoint was saved ({saved['images']} images then, " + \
-             f"{found['images']} now" + (", other files)" if saved["images"] == found["images"] else ")")
-    if config["val_split"]:
-        raise UserError(f"{change}: its --val-split images would be drawn anew, among images it has trained on; "
-                        "start a new run, or resume on the data as it was")
-    say(f"warning: {change}; the run goes on with the data as it is now")
+def hold_out(train, classes, config):
+    """(validation split, training split): --val-split training images, drawn by the seed, held out."""
+    if config["val_split"] >= len(train):
+        raise UserError(f"--val-split {config['val_split']} leaves no training images (of {len(train)})")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["seed"]))
+    val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
+    unseen = [classes[i] for i in range(len(classes)) if not (train.labels == i).any()]
+    if unseen:  # as an empty class folder is refused: the network would never see the class
+        raise UserError(f"--val-split {config['val_split']} holds out every training image of {', '.join(unseen)} "
+                        f"(seed {config['seed']}): give it more images, or hold out fewer")
+    return val, train
 
 
 def input_stats(train, config, resume_ckpt=None):
@@ -836,11 +727,7 @@ def epoch_metrics(train_result, test_result, val_result, train_s, epoch_s):
 
 def main(argv=None):
     explicit, resume = parse_args(argv)
-    resume = resume and runs.resume_target(resume)
-    # Sizes and times of the run's checkpoints, taken first: if they differ when the run folder is
-    # claimed, another train.py wrote there meanwhile (runs.claim_run_dir).
-    stamps = runs.checkpoint_stamps(resume) if resume else None
-    resume_ckpt = runs.read_run_checkpoint(resume) if resume else None
+    resume, resume_ckpt, stamps = runs.read_resume(resume)  # all None for a new run
     config = make_config(explicit, resume_ckpt)
     if config["deterministic"]:  # the same command gives the same weights
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it, set before its first use
@@ -850,13 +737,15 @@ def main(argv=None):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config["deterministic"]  # autotuning picks kernels that may vary
 
-    # Process 0 says why a run folder is refused, in one line; the others, once it has not, find the same one
-    # (on_rank_0 returns None in them).
+    # Process 0 says why a run folder is refused, in one line; the others, once it has not, find the same one.
     choose = functools.partial(runs.choose_run_dir, config, explicit, resume, resume_ckpt)
-    run_dir, new_run = on_rank_0(choose, rank, world, device) or choose()
+    run_dir, new_run = rank_0_first(choose, rank, world, device)
 
     train, val, test, classes, data_id = load_splits(config, rank, world, device, resume_ckpt)
     stats = input_stats(train, config, resume_ckpt)
+    # Each epoch, a new shuffle of the training images (seed and epoch), each batch cut into one share per process.
+    train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank, world=world)
+    train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
     model, train_model, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}  # in every checkpoint: a resume's start
     batches_per_epoch = math.ceil(len(train) / config["batch_size"])
@@ -891,9 +780,6 @@ def main(argv=None):
         ctx["graphed_step"] = graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
         stop_on_ctrl_c(ctx)
-        train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank,
-                                world=world)
-        train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
         while state["epoch"] < config["epochs"]:
             t0 = time.perf_counter()
             train_result = train_one_epoch(train_model, optimizer, criterion, train_loader, state, ctx)

@@ -239,7 +239,7 @@ def test_a_checkpoint_holds_the_optimizer_state_on_the_cpu_and_the_lr_as_a_numbe
     optimizer.step()
     for entry in optimizer.state.values():
         entry["momentum_buffer"] = entry["momentum_buffer"].as_subclass(OnGpu)
-    saved = train.optimizer_state_on_cpu(optimizer)
+    saved = checkpoint.optimizer_state_on_cpu(optimizer)
     assert [type(g["lr"]) for g in saved["param_groups"]] == [float]
     momenta = [v for entry in saved["state"].values() for v in entry.values()]
     assert len(momenta) == 10 and all(type(v) is torch.Tensor and v.device.type == "cpu" for v in momenta)

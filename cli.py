@@ -1,0 +1,85 @@
+"""The checks of command-line values that train.py, test.py and bench.py share: a value a user
+can get wrong (a negative --lr, an unset shell variable, a --log-dir that is a file) is refused
+in one line, with exit code 2, before any data loads."""
+import argparse
+import math
+import os
+
+import runs
+from data import is_utf8
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not the whole usage text
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def checked(kind, *, above=None, at_least=None, at_most=math.inf, below=None):
+    """An argparse type: a `kind` within its bounds, a lower one (`above` or `at_least`) and, if given,
+    an upper one (`at_most` or `below`)."""
+    low, strict = (above, True) if above is not None else (at_least, False)
+    high, high_strict = (below, True) if below is not None else (at_most, False)
+
+    def short(bound):
+        return f"{bound:.6g}" if isinstance(bound, float) else bound
+
+    def parse(text):
+        try:
+            value = kind(text)  # takes surrounding whitespace ("\n-1"), which the messages below leave out
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if kind is float and not math.isfinite(value):  # (a 400-digit int is finite, and too large for a float)
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text.strip()}")
+        if value < low or (strict and value == low):
+            # (--lr's bound is float32's smallest normal number, 1.2e-38: "> 0" says it to whoever types -1)
+            bound = "> 0" if value <= 0 < low else f"{'>' if strict else '>='} {short(low)}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text.strip()}")
+        if value > high or (high_strict and value == high):
+            bound = f"{'<' if high_strict else '<='} {short(high)}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text.strip()}")
+        return value
+    return parse
+
+
+def folder_name(text):
+    """An argparse type: the name of one folder, which --log-dir holds (an empty --run-name from an
+    unset shell variable would put the run in --log-dir itself, and the next runs inside it;
+    "../x" or "/x" would put it elsewhere)."""
+    if text.strip() in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    if "/" in text or os.sep in text or (os.altsep and os.altsep in text):
+        raise argparse.ArgumentTypeError(f"must be a folder name, not a path (--log-dir says where runs go), "
+                                         f"got {text!r}")
+    return utf8_path(text)
+
+
+def utf8_path(text):
+    """An argparse type: a path TensorBoard can write its files under."""
+    if not is_utf8(text):
+        raise argparse.ArgumentTypeError(f"must be UTF-8 (TensorBoard writes it in its files), got {text!r}")
+    return text
+
+
+def folder_path(text):
+    """An argparse type: a path that is not empty ("$DATA" unset must not pass for the current folder,
+    or for no flag at all)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return text
+
+
+def log_folder(text):
+    """An argparse type: --log-dir, a folder or one to be made, not a file nor inside one (said before the
+    data loads, not at the run folder's making)."""
+    blocked = runs.file_in_the_way(utf8_path(folder_path(text)))
+    if blocked:
+        raise argparse.ArgumentTypeError(f"{blocked} is a file, not a folder")
+    return text
+
+
+def named_path(text):
+    """An argparse type: a path that is not empty (an unset shell variable must not pass for no --resume)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a checkpoint or a run folder, got {text!r}")
+    return text
