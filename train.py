@@ -209,8 +209,8 @@ def check_resumed_run_fits_here(config, explicit):
     if "device" not in explicit:
         try:
             pick_device(config["device"])
-        except UserError as e:
-            raise UserError(f"{e}; the run was trained with --device {config['device']}: "
+        except UserError:  # ("--device cuda asked for" would name a flag its command did not give)
+            raise UserError(f"the run was trained with --device {config['device']}, which this machine lacks: "
                             "add --device cpu (or auto) to continue it here") from None
     data_dir = config["data_dir"]  # (the default one is downloaded to where it is missing)
     if "data_dir" not in explicit and os.path.normpath(data_dir) != DEFAULTS["data_dir"] \

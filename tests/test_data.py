@@ -770,6 +770,14 @@ def test_pictures_show_images_from_across_the_split_not_its_first_class():
     split = data.Split(labels, images=torch.zeros(120, 3, 32, 32, dtype=torch.uint8))
     images, picked, index = train.spread(split)
     assert len(images) == 32 and set(picked.tolist()) == {0, 1, 2} and torch.equal(labels[index], picked)
+    # The pictures TensorBoard shows take them so (the first 32 passed every test, whose folders are smaller:
+    # a helper's review, 2026-11-27). Each class a grey of its own, to tell the augmented ones apart.
+    split.images[:] = (labels * 100 + 20).to(torch.uint8).view(-1, 1, 1, 1)
+    cpu = torch.device("cpu")
+    _, shown, _, _ = train.preview_predictions(Tudui(3), split, data.IDENTITY, cpu)
+    assert set(shown.tolist()) == {0, 1, 2}
+    fed = train.augmented_examples(split, train.DEFAULTS, cpu)
+    assert len(fed) == 32 and set((fed[:, 0, 16, 16] * 255).round().int().tolist()) == {20, 120, 220}
 
 
 def test_pixels_left_in_0_1_are_whitened_as_much_as_standardized_ones():

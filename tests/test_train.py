@@ -202,7 +202,8 @@ def test_a_run_saved_with_gpu_optimizer_settings_resumes_on_the_cpu(tiny, capsys
         torch.save(ckpt, path)
     if not torch.cuda.is_available():  # the run keeps its device unless told: where it is absent, how to go on
         code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
-        assert code == 2 and "trained with --device cuda: add --device cpu" in err, err
+        assert code == 2 and err.endswith("train.py: error: the run was trained with --device cuda, which this "
+                                          "machine lacks: add --device cpu (or auto) to continue it here\n"), err
     code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--device", "cpu"], capsys)
     assert code == 0, err
     group = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["optimizer"]["param_groups"][0]
