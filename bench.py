@@ -98,11 +98,11 @@ def dataset_sizes(data_dir):
     if special:
         raise data.UserError(f"{data.printable(special)} is a pipe, socket or device, not an image: the tutorial's "
                              "pipeline (ImageFolder) would wait on it for ever; move it out of the folder")
-    size = first_image_size(train_files[0])
-    if size not in (None, (data.IMAGE_SIZE, data.IMAGE_SIZE)):
-        raise data.UserError(f"{data.printable(train_files[0])} is {size[0]}×{size[1]} pixels: the tutorial's "
-                             f"pipeline has no resize, and needs {data.IMAGE_SIZE}×{data.IMAGE_SIZE} images as "
-                             "CIFAR-10's are")
+    for path in (train_files[0], test_files[0]):  # (mixed sizes: ImageFolder's batches say so themselves)
+        size = first_image_size(path)
+        if size not in (None, (data.IMAGE_SIZE, data.IMAGE_SIZE)):
+            raise data.UserError(f"{data.printable(path)} is {size[0]}×{size[1]} pixels: the tutorial's pipeline has "
+                                 f"no resize, and needs {data.IMAGE_SIZE}×{data.IMAGE_SIZE} images as CIFAR-10's are")
     return len(train_files), len(test_files)
 
 
@@ -114,12 +114,12 @@ def hidden_folders(split_dir):
 
 
 def first_image_size(path):
-    """(width, height) of an image, or None when it cannot be read: the tutorial's pipeline says so in
-    its own words."""
+    """(width, height) of an image, or None when it cannot be read, or is too large to: the tutorial's
+    pipeline says so in its own words."""
     try:
         with Image.open(path) as image:
             return image.size
-    except OSError:
+    except (OSError, Image.DecompressionBombError):
         return None
 
 

@@ -11,6 +11,7 @@ import os
 import pickle
 import re
 import secrets
+import shlex
 import stat
 import struct
 import sys
@@ -420,8 +421,8 @@ def newest_readable(run_dir):
     candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not is_hidden(f)]
     if not candidates:  # as a run has before its first epoch ends
         raise UserError(f"no checkpoints in {printable(folder)}: the run stopped before its first epoch ended, or is "
-                        "in it now; to start it again in its folder, give its command --run-name "
-                        f"{shell_word(printable(os.path.basename(os.path.abspath(run_dir))))}")
+                        "in it now; to start it again in its folder, give its command --run-name="
+                        f"{shlex.quote(printable(os.path.basename(os.path.abspath(run_dir))))}")
     best = None
     for path in candidates:
         try:

@@ -454,6 +454,10 @@ def class_difference(ours, theirs, our_place, their_place):
 
 def load_image_folder(root, data_path, num_workers, with_train):
     """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
+    if with_train and os.path.realpath(os.path.join(root, "train")) == os.path.realpath(os.path.join(root, "test")):
+        raise UserError(f"{printable(os.path.join(root, 'test'))} is {printable(os.path.join(root, 'train'))} "
+                        "(through a link): the test accuracy would be measured on the images trained on; give test/ "
+                        "images of its own")
     listed = {}  # no folder in both splits: the test accuracy would be measured on images trained on
     test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"), listed)
     if not with_train:  # test.py needs the test split alone, whatever DIR/train holds
@@ -554,7 +558,8 @@ def split_hint(root, splits):
     """A hint for a --data-dir that names one split's class folders, as ImageFolder takes them, if it
     does: DIR/train itself, or one's own class folders with no split."""
     split_named = os.path.basename(os.path.abspath(root)) in ("train", "test")
-    missing = [split for split in splits if not os.path.isdir(os.path.join(root, os.pardir, split))]
+    # (the folder above as written: the kernel's d/train/.. is the folder above where a link d/train leads)
+    missing = [split for split in splits if not os.path.isdir(os.path.join(folder_above(root), split))]
     above = shell_word(printable(folder_above(root)))
     if split_named and not missing:
         return f" {printable(root)} is one split; the folder above it holds the dataset: --data-dir {above}"

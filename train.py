@@ -641,7 +641,10 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
     data_id = runs.training_data_id(train, os.path.join(config["data_dir"], "train"))
     if resume_ckpt is not None:  # (process 0 says why, in one line)
         on_rank_0(lambda: runs.check_same_data(resume_ckpt, classes, data_id, config), rank, world, device)
-    val, train = hold_out(train, classes, config) if config["val_split"] else (None, train)
+    if config["val_split"]:  # (process 0 says why one is refused, in one line)
+        val, train = rank_0_first(lambda: hold_out(train, classes, config), rank, world, device)
+    else:
+        val = None
     if device.type != "cpu":
         train, test, val = (s.to(device) if s is not None else None for s in (train, test, val))
     return train, val, test, classes, data_id

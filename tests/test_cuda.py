@@ -96,14 +96,24 @@ def test_optimizer_state_saved_on_the_cpu_keeps_the_graphs_learning_rate_tensor(
     assert isinstance(lr, torch.Tensor) and lr.is_cuda
 
 
-def test_a_cpu_run_resumed_on_the_gpu_goes_on_from_its_momentum(tiny, capsys):
+def test_a_cpu_run_resumed_on_the_gpu_goes_on_from_its_momentum(tiny, capsys, monkeypatch):
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "moved", "--device", "cpu", *TRAIN_FAST,
                                    "--epochs", "1"], capsys)
     assert code == 0, err
     cpu_state = torch.load("logs_train/moved/checkpoints/last.pth", weights_only=True)["optimizer"]["state"]
-    assert cpu_state and all(entry["momentum_buffer"] is not None for entry in cpu_state.values())
+    loaded = []  # the momentum of each parameter as the resume starts training
+    load_optimizer_state = train.load_optimizer_state
+
+    def load(optimizer, saved):
+        load_optimizer_state(optimizer, saved)
+        loaded.extend(optimizer.state[p]["momentum_buffer"].clone() for group in optimizer.param_groups
+                      for p in group["params"])
+    monkeypatch.setattr(train, "load_optimizer_state", load)
     code, out, err = run_cli(train, ["--resume", "logs_train/moved", "--device", "cuda", "--epochs", "2"], capsys)
     assert code == 0, err
+    assert len(loaded) == len(cpu_state) == 10 and all(b.is_cuda for b in loaded)
+    for i, buffer in enumerate(loaded):
+        assert torch.equal(buffer.cpu(), cpu_state[i]["momentum_buffer"]), i
     ckpt = torch.load("logs_train/moved/checkpoints/last.pth", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["step"] == 12 and "epoch 2/2" in out
 

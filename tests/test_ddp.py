@@ -207,6 +207,11 @@ def test_an_error_only_process_0_meets_is_one_line_from_it_alone(tiny, capsys):
     err = torchrun_fails("--resume", "logs_train/v", "--epochs", "2")
     assert err.count("train.py: error: the training split has changed") == 1, err[-3000:]
     assert "[rank1]" not in err and "Connection" not in err, err[-3000:]
+    # A --val-split that holds out a whole class: said by every process (until a review, 2026-11-27).
+    for name in os.listdir(f"{tiny}/train/circle")[1:]:
+        os.remove(f"{tiny}/train/circle/{name}")
+    err = torchrun_fails(*COMMON, "--data-dir", tiny, "--run-name", "unseen", "--val-split", "16")  # of 17
+    assert err.count("train.py: error: --val-split 16 holds out every training image of") == 1, err[-3000:]
 
 
 def test_under_torchrun_each_process_evaluates_its_own_share_of_the_split(tiny):

@@ -405,7 +405,7 @@ def test_resuming_a_run_stopped_before_its_first_checkpoint_says_how_to_start_it
     code, _, err = run_cli(train, ["--resume", "logs_train/2026-11-27_10-00-00_default"], capsys)
     assert code == 2 and err == ("train.py: error: no checkpoints in logs_train/2026-11-27_10-00-00_default/"
                                  "checkpoints: the run stopped before its first epoch ended, or is in it now; to "
-                                 "start it again in its folder, give its command --run-name "
+                                 "start it again in its folder, give its command --run-name="
                                  "2026-11-27_10-00-00_default\n")
     code, _, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST, "--run-name",
                                    "2026-11-27_10-00-00_default"], capsys)
