@@ -237,3 +237,58 @@ def test_bench_peak_memory_is_each_pipelines_own_in_mib():
     bench.reset_peak_memory(cpu)
     after = bench.peak_memory(cpu)["peak_rss_mib"]
     assert 250 < during - before < 400 and after < during - 250
+
+
+@pytest.mark.parametrize("odd", ["a hidden folder in test/", "a hidden file in train/"])
+def test_bench_looks_for_hidden_folders_in_both_splits_and_only_for_folders(tiny, capsys, monkeypatch, odd):
+    """A Jupyter folder in test/ alone was found by ImageFolder, after the timing of the floor, in its own
+    words (a mutation check's survivor: only train/ looked at); a Finder's .DS_Store in a split is no class
+    to ImageFolder and must not be refused (survivor: every hidden name taken for a folder)."""
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
+    timed = []
+    monkeypatch.setattr(bench, "bench_floor", lambda *a, **k: timed.append(1) or {})
+    if odd == "a hidden folder in test/":
+        os.makedirs(os.path.join(tiny, "test", ".ipynb_checkpoints"))
+        code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--device", "cpu"], capsys)
+        assert code == 2 and timed == [] and err == (
+            f"bench.py: error: {tiny}/test/.ipynb_checkpoints is a hidden folder, which the tutorial's pipeline "
+            "(ImageFolder) takes for a class; move it out of the folder\n")
+    else:
+        open(os.path.join(tiny, "train", ".DS_Store"), "w").close()
+        assert bench.dataset_sizes(tiny) == (24, 12)
+
+
+@pytest.mark.parametrize("first", ["unreadable", "64×48"])
+def test_bench_checks_the_size_of_a_first_image_it_can_read_and_names_width_then_height(tiny, capsys, monkeypatch,
+                                                                                        first):
+    """An unreadable first image was a TypeError traceback were its size taken as it is (a mutation
+    check's survivor: the None case dropped); the size said as width×height, as pixels are said."""
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    path = os.path.join(tiny, "train", "circle", "000.png")  # the first image bench looks at
+    if first == "unreadable":
+        with open(path, "wb") as f:
+            f.write(b"not a png")
+        code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--device", "cpu"], capsys)
+        assert code == 2 and "Traceback" not in err and \
+            err.strip().splitlines()[-1].startswith("bench.py: error: the tutorial's pipeline (ImageFolder + "
+                                                    "ToTensor) cannot run")
+    else:
+        Image.new("RGB", (64, 48)).save(path)
+        code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2"], capsys)
+        assert code == 2 and err.startswith(f"bench.py: error: {path} is 64×48 pixels: the tutorial's pipeline")
+
+
+def test_bench_run_on_a_mac_times_the_cpu(tiny, capsys, monkeypatch):
+    """bench.pick_device was right and main() could still call train.pick_device, which picks MPS (a
+    mutation check's survivor): the device main() times on is checked here."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    seen = []
+
+    def stop(device):  # called with the device the timing runs on, before any timing
+        seen.append(device)
+        raise data.UserError("stopped here")
+    monkeypatch.setattr(bench, "machine", stop)
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick"], capsys)
+    assert code == 2 and "stopped here" in err and seen == [torch.device("cpu")]

@@ -1131,3 +1131,27 @@ def test_the_confusion_pictures_name_is_checked_only_where_it_is_written(tiny, w
         open("p" * 250, "wb").close()
         reader.join()
     assert code == 0 and received[0].startswith(b"\x89PNG"), err
+
+
+def test_a_subfolder_of_a_folder_of_images_is_not_called_a_file_left_out_for_its_extension(workdir, capsys):
+    """The subfolders are said once, as subfolders: counted among the files ignored for their extension
+    too (a mutation check's survivor, 'f not in folders' dropped from the ignored files, passed)."""
+    torch.save(Tudui().state_dict(), workdir / "sd.pth")
+    os.makedirs("pics/sub")
+    Image.new("RGB", (32, 32)).save("pics/a.png")
+    Image.new("RGB", (32, 32)).save("pics/b.gif")
+    Image.new("RGB", (32, 32)).save("pics/sub/c.png")
+    code, out, err = run_cli(predict, [str(workdir / "sd.pth"), "pics"], capsys)
+    assert code == 0 and out.startswith("pics/a.png") and len(out.splitlines()) == 1
+    assert "note: ignored 1 file(s) in pics that are not images by their extension (.gif)" in err, err
+    assert "not those in its 1 subfolder(s) (sub)" in err
+
+
+def test_the_evaluation_table_keeps_its_columns_for_fullwidth_class_names(capsys):
+    """Fullwidth letters and digits (Ｄｏｇ, 犬１, as Japanese keyboards type them) take two columns, as
+    Chinese characters do (a mutation check's survivor: east_asian_width "W" alone, not "F", passed)."""
+    predict.print_evaluation({"classes": ["ｄｏｇ", "cat"], "accuracy": 0.5, "correct": 1, "images": 2, "loss": 0.5,
+                              "per_class_accuracy": [1.0, 0.0], "confusion_matrix": [[1, 0], [1, 0]]})
+    out = capsys.readouterr().out.splitlines()
+    assert out[3:5] == ["  ｄｏｇ  1.0000", "  cat     0.0000"]
+    assert out[-2:] == ["0 ｄｏｇ    1  0", "1 cat       1  0"]

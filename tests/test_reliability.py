@@ -728,3 +728,23 @@ def test_a_folder_that_is_no_run_names_each_of_its_checkpoints_quoted_to_paste(w
     with pytest.raises(data.UserError) as e:
         checkpoint.newest_readable("my copy")
     assert str(e.value) == said + "'my copy/last.pth', 'my copy/epoch_001.pth', 'my copy/epoch_002.pth'"
+
+
+def test_a_resume_refuses_a_run_trained_on_while_its_checkpoint_was_read(tiny, capsys, monkeypatch):
+    """The stamps of the run's checkpoints are taken before its checkpoint is read: taken after (a
+    mutation check's survivor, the two lines of read_resume swapped), a checkpoint saved by another
+    train.py while this one read the older one passed, and the resume trained from the older one
+    over the newer."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0, err
+    read = runs.read_run_checkpoint
+
+    def meanwhile(path):
+        ckpt = read(path)
+        shutil.copy("logs_train/r/checkpoints/last.pth", "logs_train/r/checkpoints/epoch_002.pth")
+        os.utime("logs_train/r/checkpoints/last.pth", ns=(1, 1))
+        return ckpt
+    monkeypatch.setattr(runs, "read_run_checkpoint", meanwhile)
+    code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "3", *TRAIN_FAST], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].endswith(
+        "logs_train/r was trained on by another train.py while this one started; resume it again"), err

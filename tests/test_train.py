@@ -1266,3 +1266,55 @@ def test_the_test_and_validation_splits_are_scored_with_the_runs_decoding_proces
     train_run(capsys, tiny, "w", "--epochs", "1", "--val-split", "3", "--data-path", "stream", "--num-workers", "2",
               "--amp")
     assert calls == [(2, True), (2, True)]
+
+
+def test_a_val_split_that_holds_out_the_last_class_is_refused_too_and_training_keeps_file_order():
+    """hold_out() looked at every class but the last (a mutation check's survivor: range(len(classes) - 1)
+    passed, the existing test holding out the first class); and the training images it keeps stay in the
+    split's own order (sort() dropped passed every test: the seed's shuffle, and so the weights a seed
+    gives, would change)."""
+    from data import Split, UserError
+    labels = torch.tensor([0] * 8 + [1] * 8 + [2])  # the last class, one image: index 16, drawn by seed 0
+    split = Split(labels, files=[f"f{i:02d}.png" for i in range(17)])
+    with pytest.raises(UserError, match=r"^--val-split 5 holds out every training image of c \(seed 0\)"):
+        train.hold_out(split, ["a", "b", "c"], {"val_split": 5, "seed": 0})
+    val, kept = train.hold_out(split, ["a", "b", "c"], {"val_split": 5, "seed": 1})
+    assert len(val) == 5 and len(kept) == 12 and kept.files == sorted(kept.files)
+    assert sorted(val.files + kept.files) == split.files
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_resume_given_a_device_this_machine_lacks_names_the_flag_given_not_the_runs(tiny, capsys):
+    """Given --device cuda, a CPU run's resume said 'the run was trained with --device cuda' (a mutation
+    check's survivor: the check of the saved device made whatever the flags said)."""
+    run_dir, _ = train_run(capsys, tiny, "cpu_run", "--epochs", "1", "--device", "cpu")
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--device", "cuda"], capsys)
+    assert code == 2 and err.endswith("train.py: error: --device cuda asked for, but PyTorch sees no CUDA GPU\n"), err
+
+
+def test_an_unreadable_image_is_warned_of_once_by_a_single_process_run(tiny, capsys):
+    """rank_0_first() running work() again in process 0 (a mutation check's survivor: 'return work()')
+    loaded the data twice: the warning said twice, every run, and the decoding's time doubled."""
+    with open(os.path.join(tiny, "train", "cross", "bad.png"), "wb") as f:
+        f.write(b"not a png")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "once", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0 and err.count("warning: skipped 1 unreadable image(s)") == 1, err
+
+
+def test_a_run_with_a_val_split_resumes_on_a_copy_of_its_data_elsewhere(tiny, capsys):
+    """The README's way to go on elsewhere, --data-dir on a copy of the run's data: the training data's
+    hash names files from the split's folder down, not by the path given (a mutation check's survivor,
+    the full path hashed, refused every such resume as 'other files')."""
+    run_dir, _ = train_run(capsys, tiny, "held", "--epochs", "1", "--val-split", "6")
+    shutil.copytree(tiny, "copy")
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2", "--data-dir", "copy"], capsys)
+    assert code == 0 and "training split has changed" not in err, err
+
+
+def test_a_run_with_no_checkpoint_yet_named_with_a_slash_or_a_space_gets_a_run_name_to_paste(tiny, capsys):
+    """Its name from the folder as it is, not as typed: 'logs_train/x/' (a shell's completion) named
+    no run (a mutation check's survivor, abspath dropped: --run-name ''), and a name with a space was
+    two words (survivor: shell_word dropped)."""
+    os.makedirs("logs_train/my run/checkpoints")
+    code, _, err = run_cli(train, ["--resume", "logs_train/my run/"], capsys)
+    assert code == 2 and err.endswith("to start it again in its folder, give its command --run-name='my run'\n"), err
