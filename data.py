@@ -9,11 +9,13 @@ every image is readable (memory leaves an unreadable one out of the split, strea
 out of its batch); normalization and augmentation are applied afterwards to whole batches.
 """
 import collections
+import contextlib
 import functools
 import hashlib
 import math
 import os
 import shlex
+import signal
 import stat
 import sys
 import unicodedata
@@ -368,12 +370,29 @@ def read_cache(path, key, files, num_classes):
         return None
 
 
+@contextlib.contextmanager
+def workers_ignore_ctrl_c():
+    """Decoding workers started in here leave Ctrl-C, which a terminal sends to them all, to the main
+    process (one started by spawn, as on macOS, would die of it, and the main process with a traceback):
+    they inherit SIGINT blocked. One pressed meanwhile waits, and reaches the main process after."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def decode_all(files, labels, num_workers):
     """Decode every file once, in order; returns images, labels and the unreadable files."""
     loader = DataLoader(ImageFiles(files, labels), batch_size=256, num_workers=num_workers,
                         collate_fn=stack_readable)
     images, kept, bad = [], [], []
-    for x, y, _, bad_idx in loader:
+    with workers_ignore_ctrl_c():
+        batches = iter(loader)
+    for x, y, _, bad_idx in batches:
         images.append(x)
         kept.append(y)
         bad += [files[i] for i in bad_idx]
@@ -724,7 +743,9 @@ class BatchLoader:
                 yield images[index], labels[index], index
             return
         bad = []
-        for x, y, index, bad_idx in self.stream:
+        with workers_ignore_ctrl_c():
+            batches = iter(self.stream)
+        for x, y, index, bad_idx in batches:
             bad += [self.split.files[i] for i in bad_idx]
             yield (x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True),
                    index.to(self.device, non_blocking=True))

@@ -4,6 +4,7 @@ import inspect
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -638,6 +639,24 @@ def test_decoding_workers_work_when_started_by_spawn_as_on_macos_and_windows(tin
                              "--json"], capture_output=True, text=True)
     assert scored.returncode == 0 and json.loads(scored.stdout)["accuracy"] == b["metrics"]["test/accuracy"], \
         scored.stderr[-3000:]
+
+
+def test_ctrl_c_in_a_terminal_with_workers_started_by_spawn_stops_the_run_as_it_should(tiny):
+    """A terminal's Ctrl-C reaches every process of its group: decoding workers started by spawn (macOS)
+    died of it, and train.py with them, a traceback and no checkpoint (until 2026-11-27, a helper's
+    review; forked workers inherit train.py's handler)."""
+    run = subprocess.Popen([sys.executable, "-c", SPAWNED.format(root=ROOT), "train", "--data-dir", tiny,
+                            "--epochs", "1000", *TRAIN_FAST, "--device", "cpu", "--data-path", "stream",
+                            "--num-workers", "2", "--run-name", "r"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not os.path.exists("logs_train/r/checkpoints/epoch_001.pth"):
+        assert run.poll() is None and time.time() < deadline, run.communicate()
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)  # as the terminal sends it
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("train.py: interrupted"), err[-3000:]
 
 
 def test_epoch_order_is_a_seeded_shuffle_split_over_processes():
