@@ -28,18 +28,24 @@ from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_e
 from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
+MISTAKES_SHOWN = 32  # on the test split, --save-grid draws its most confident mistakes, at most this many
+
+
+def picture_format(path):
+    """The format Pillow writes for the file's extension (none: PNG); None for an extension it does not know."""
+    ext = os.path.splitext(path)[1].lower()
+    formats = Image.registered_extensions()  # also loads the writers into Image.SAVE
+    return formats.get(ext) if ext else "PNG"
 
 
 def picture_file(path):
-    """An argparse type: a file name whose extension PIL can write (none: PNG); returns (path, format)."""
-    ext = os.path.splitext(path)[1].lower()
-    formats = Image.registered_extensions()  # also loads the writers into Image.SAVE
-    fmt = formats.get(ext) if ext else "PNG"
+    """An argparse type: a file name whose extension PIL can write (none: PNG)."""
     try:  # some writers take no RGB (.xbm, .msp) or need a plug-in (.h5, .wmf): known now, not after the work
-        Image.new("RGB", (2, 2)).save(io.BytesIO(), format=fmt)
+        Image.new("RGB", (2, 2)).save(io.BytesIO(), format=picture_format(path))
     except (KeyError, OSError, ValueError):  # (KeyError: no writer)
+        ext = os.path.splitext(path)[1].lower()
         raise argparse.ArgumentTypeError(f"cannot write pictures as {ext!r} files; name a .png, .jpg or the like")
-    return output_file(path), fmt
+    return output_file(path)
 
 
 def parse_args(argv=None):
@@ -63,9 +69,9 @@ def parse_args(argv=None):
         p.error("--data-dir names the dataset whose test split is scored; with images given it is not used")
     if not args.images and args.topk:
         p.error("--topk is for images given after the checkpoint; the test split is scored by accuracy")
-    if not args.images and args.save_grid and not is_stream(args.save_grid[0]):
+    if not args.images and args.save_grid and not is_stream(args.save_grid):
         try:  # the second picture's name, known now too: not after the whole evaluation
-            output_file(confusion_file(args.save_grid[0]))
+            output_file(confusion_file(args.save_grid))
         except argparse.ArgumentTypeError as e:
             p.error(f"argument --save-grid: {e} (the confusion matrix's picture, beside FILE)")
     args.topk = args.topk or 1
@@ -99,16 +105,15 @@ def expand(paths):
             if folders and inside:  # (with no image beside them, the folder is reported as unreadable)
                 say(f"note: the images directly in {printable(path)} are classified, not those in its "
                     f"{len(folders)} subfolder(s) ({printable(folders[0])}{', …' if len(folders) > 1 else ''})")
-            out += inside or [path]  # an empty folder is reported as unreadable
+            out += inside or [path]  # a folder with no image directly in it: classify() reports it
         else:
             out.append(path)
     return out
 
 
-@torch.no_grad()
-def classify(model, ckpt, paths, topk, device):
-    """Predictions for each path, in order; unreadable ones get an error entry instead.
-    Also returns the readable images and their probabilities."""
+def read_images(paths):
+    """A result entry for each path, in order, an unreadable one's holding its error; and the readable
+    images, stacked (None when there are none)."""
     results, images = [], []
     for path in paths:
         results.append({"image": printable(path)})
@@ -119,13 +124,21 @@ def classify(model, ckpt, paths, topk, device):
             images.append(load_image(path))
         except BadImage as e:
             results[-1]["error"] = str(e)
-    if not images:
+    return results, (torch.stack(images) if images else None)
+
+
+@torch.no_grad()
+def classify(model, ckpt, paths, topk, device):
+    """Predictions for each path, in order; unreadable ones get an error entry instead.
+    Also returns the readable images and their probabilities."""
+    results, images = read_images(paths)
+    if images is None:
         return results, None, None
-    images = torch.stack(images)
-    # Batch by batch: one forward pass over a big folder would need gigabytes of activations.
-    batches = (prepare(images[i:i + EVAL_BATCH].to(device), ckpt["normalize"])
-               for i in range(0, len(images), EVAL_BATCH))
-    probs = torch.cat([model(x).float().softmax(1).cpu() for x in batches])
+    probs = []
+    for i in range(0, len(images), EVAL_BATCH):  # one pass over a big folder would need gigabytes of activations
+        x = prepare(images[i:i + EVAL_BATCH].to(device), ckpt["normalize"])  # as the checkpoint says, as in training
+        probs.append(model(x).float().softmax(1).cpu())
+    probs = torch.cat(probs)
     check_outputs_finite(probs.isfinite().all(), ckpt)
     top = probs.topk(min(topk, probs.shape[1]), dim=1)
     readable = [r for r in results if "error" not in r]
@@ -137,7 +150,7 @@ def classify(model, ckpt, paths, topk, device):
 def print_predictions(results):
     for r in results:
         if "predictions" in r:
-            # All four digits --json holds: rounded again to three, 0.92254 printed as 0.922.
+            # The four digits --json holds: three would round twice (0.92254 -> 0.9225 -> 0.922, not 0.923).
             shown = ", ".join(f"{p['class']} {p['probability']:.4f}" for p in r["predictions"])
             print(f"{r['image']}: {shown}")
 
@@ -170,10 +183,10 @@ def print_evaluation(report):
         print(f"{i:>{number}} {padded(name, width)}" + "".join(f"{v:>{column}}" for v in row))
 
 
-def save_picture(array, path, fmt):
+def save_picture(array, path):
     try:
-        atomic_write(path, lambda f: Image.fromarray(array).save(f, format=fmt))
-    except ValueError as e:  # a format that cannot hold RGB: Pillow says so with OSError (in atomic_write) or this
+        atomic_write(path, lambda f: Image.fromarray(array).save(f, format=picture_format(path)))
+    except ValueError as e:  # a writer that refuses the picture itself (picture_file tried only a 2×2 one)
         raise UserError(f"could not write {path}: {e}", code=1) from None
 
 
@@ -185,7 +198,10 @@ def check_outputs_finite(finite, ckpt):
                         "normalization are too large or too small to use")
 
 
-def evaluate_checkpoint(model, ckpt, args, device):
+def load_test_split(ckpt, args):
+    """(data_dir, test split, class names): --data-dir's test split, else that of the data the checkpoint was
+    trained on, else data/'s; refused unless its classes are the checkpoint's (a checkpoint without names
+    takes the folder's)."""
     saved = ckpt["config"].get("data_dir")
     saved = saved if isinstance(saved, str) else None  # another program's config may hold anything there
     if saved and not args.data_dir and not os.path.exists(saved):  # trained on another machine, or elsewhere
@@ -205,6 +221,30 @@ def evaluate_checkpoint(model, ckpt, args, device):
     if classes != ckpt["classes"]:
         raise UserError(f"{data_dir} has other classes than the checkpoint: "
                         f"{class_difference(classes, ckpt['classes'], data_dir, 'the checkpoint')}")
+    return data_dir, test, classes
+
+
+def save_mistakes(result, test, classes, path):
+    """--save-grid on the test split: its most confident mistakes in FILE, its confusion matrix in FILE_confusion."""
+    conf, pred = result["probs"].max(1)
+    labels = test.labels.cpu()[result["index"]]  # (streamed, an unreadable image has no row)
+    wrong = (pred != labels).nonzero().squeeze(1)
+    worst = wrong[conf[wrong].argsort(descending=True)[:MISTAKES_SHOWN]]
+    picks = result["index"][worst]
+    if test.images is not None:
+        images = test.images[picks]
+    elif len(picks):  # streamed: the images shown are read again
+        images = torch.stack([load_image(test.files[i]) for i in picks.tolist()])
+    else:  # no mistakes: the grid says so
+        images = torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
+    save_picture(pictures.image_grid(images, labels[worst], classes, pred[worst], conf[worst]), path)
+    if not is_stream(path):  # beside /dev/stdout or a pipe, a second name would be a stray file
+        save_picture(pictures.confusion_image(result["confusion"], classes), confusion_file(path))
+
+
+def evaluate_checkpoint(model, ckpt, args, device):
+    """The test split's scores, as print_evaluation and --json show them; --save-grid's pictures saved."""
+    data_dir, test, classes = load_test_split(ckpt, args)
     result = evaluate(model, test, ckpt["normalize"], device, len(classes), keep_probs=bool(args.save_grid),
                       num_workers=args.num_workers)
     check_outputs_finite(math.isfinite(result["loss"]), ckpt)
@@ -215,26 +255,13 @@ def evaluate_checkpoint(model, ckpt, args, device):
               "per_class_accuracy": result["per_class_accuracy"],
               "confusion_matrix": confusion.tolist()}
     if args.save_grid:
-        conf, pred = result["probs"].max(1)
-        labels = test.labels.cpu()[result["index"]]  # (streamed, an unreadable image has no row)
-        wrong = (pred != labels).nonzero().squeeze(1)
-        worst = wrong[conf[wrong].argsort(descending=True)[:32]]
-        picks = result["index"][worst]
-        if test.images is not None:
-            images = test.images[picks]
-        elif len(picks):  # streamed: the images shown are read again
-            images = torch.stack([load_image(test.files[i]) for i in picks.tolist()])
-        else:  # no mistakes: the grid says so
-            images = torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
-        path, fmt = args.save_grid
-        save_picture(pictures.image_grid(images, labels[worst], classes, pred[worst], conf[worst]), path, fmt)
-        if not is_stream(path):  # beside /dev/stdout or a pipe, a second name would be a stray file
-            save_picture(pictures.confusion_image(confusion, classes), confusion_file(path), fmt)
+        save_mistakes(result, test, classes, args.save_grid)
     return report
 
 
 def note_weights_alone(ckpt):
-    """Said with results only: right for the tutorial's weights, a train.py network's would score low, silently."""
+    """Weights alone get the tutorial's ToTensor() scaling: right for the tutorial's own weights, while a
+    train.py network's would score low without a word. Said only once there are results."""
     if ckpt.get("unscaled"):
         say(f"note: {printable(ckpt['path'])} holds weights alone: images are scaled to [0, 1] as the tutorial's "
             "ToTensor() scales them. A network trained by train.py needs the checkpoint it saved, which records "
@@ -263,7 +290,7 @@ def main(argv=None):
             print(f"test.py: error: {r['image']}: {r['error']}", file=sys.stderr)
     if args.save_grid and images is not None:  # first: printing fails when the output's reader has gone (| head)
         conf, pred = probs[:GRID_IMAGES].max(1)
-        save_picture(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), *args.save_grid)
+        save_picture(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), args.save_grid)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -1133,6 +1133,19 @@ def test_the_confusion_pictures_name_is_checked_only_where_it_is_written(tiny, w
     assert code == 0 and received[0].startswith(b"\x89PNG"), err
 
 
+def test_the_confusion_picture_is_written_in_the_format_its_name_asks_for(tiny, workdir, capsys):
+    """FILE_confusion.jpg beside FILE.jpg is a JPEG, not PNG bytes under a .jpg name (the confusion picture
+    always written as PNG passed every test)."""
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
+    for name, confusion, fmt in [("g.jpg", "g_confusion.jpg", "JPEG"), ("g.bmp", "g_confusion.bmp", "BMP"),
+                                 ("g", "g_confusion", "PNG")]:
+        code, _, err = run_cli(predict, ["net.pth", "--data-dir", tiny, "--save-grid", name], capsys)
+        assert code == 0, err
+        for picture in (name, confusion):
+            with Image.open(picture) as saved:
+                assert saved.format == fmt, picture
+
+
 def test_a_subfolder_of_a_folder_of_images_is_not_called_a_file_left_out_for_its_extension(workdir, capsys):
     """The subfolders are said once, as subfolders: counted among the files ignored for their extension
     too (a mutation check's survivor, 'f not in folders' dropped from the ignored files, passed)."""
