@@ -13,6 +13,8 @@ import contextlib
 import functools
 import hashlib
 import math
+import multiprocessing
+import multiprocessing.resource_tracker
 import os
 import shlex
 import signal
@@ -372,12 +374,15 @@ def read_cache(path, key, files, num_classes):
 
 @contextlib.contextmanager
 def workers_ignore_ctrl_c():
-    """Decoding workers started in here leave Ctrl-C, which a terminal sends to them all, to the main
-    process (one started by spawn, as on macOS, would die of it, and the main process with a traceback):
-    they inherit SIGINT blocked. One pressed meanwhile waits, and reaches the main process after."""
+    """Decoding workers started in here, which a terminal's Ctrl-C reaches too, leave it to train.py,
+    which stops after the step it is in and saves: they inherit SIGINT blocked (forked ones inherit
+    train.py's handler anyway; one started by spawn, as on macOS, died of it, and the run with a
+    traceback and nothing saved). One pressed meanwhile waits, and reaches train.py after."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
+    if multiprocessing.get_start_method() != "fork":  # its first start unblocks SIGINT: done before the block
+        multiprocessing.resource_tracker.ensure_running()
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
@@ -390,9 +395,7 @@ def decode_all(files, labels, num_workers):
     loader = DataLoader(ImageFiles(files, labels), batch_size=256, num_workers=num_workers,
                         collate_fn=stack_readable)
     images, kept, bad = [], [], []
-    with workers_ignore_ctrl_c():
-        batches = iter(loader)
-    for x, y, _, bad_idx in batches:
+    for x, y, _, bad_idx in loader:  # (Ctrl-C stops its workers too: nothing here to save)
         images.append(x)
         kept.append(y)
         bad += [files[i] for i in bad_idx]

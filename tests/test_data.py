@@ -659,6 +659,41 @@ def test_ctrl_c_in_a_terminal_with_workers_started_by_spawn_stops_the_run_as_it_
     assert err.strip().splitlines()[-1].startswith("train.py: interrupted"), err[-3000:]
 
 
+FIRST_SPAWNED_WORKER = """
+import multiprocessing, sys, torch
+sys.path.insert(0, {root!r})
+import data
+
+class Mask(torch.utils.data.Dataset):  # each worker's blocked signals, as Linux shows them
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        return next(line for line in open("/proc/self/status") if line.startswith("SigBlk")).split()[1]
+
+def first(batch):
+    return batch[0]
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    with data.workers_ignore_ctrl_c():
+        batches = iter(torch.utils.data.DataLoader(Mask(), num_workers=1, collate_fn=first))
+    print(next(batches))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux shows a process's blocked signals")
+def test_the_first_workers_started_by_spawn_are_blocked_from_ctrl_c_too(workdir):
+    """Python's resource tracker, started with a process's first spawned worker, unblocked SIGINT as it
+    started: that first worker died of a Ctrl-C (as a resumed run's training workers are; a review,
+    2026-11-27)."""
+    with open("first.py", "w") as f:
+        f.write(FIRST_SPAWNED_WORKER.format(root=ROOT))
+    done = subprocess.run([sys.executable, "first.py"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout.strip(), 16) & (1 << (signal.SIGINT - 1)), done.stdout
+
+
 def test_epoch_order_is_a_seeded_shuffle_split_over_processes():
     one = data.Batches(10, 4, seed=3, shuffle=True)
     one.set_epoch(2)
