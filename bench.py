@@ -84,12 +84,7 @@ def dataset_sizes(data_dir):
     """(training images, test images) of an image-folder dataset. Before any timing, a UserError when it
     is not one, or is one that the tutorial's pipeline cannot run on or would wait for ever on."""
     data.require_directory(data_dir)
-    listed = {}  # (no folder in both splits; test/ first, as train.py lists them)
-    test_classes, test_files, _ = data.list_image_folder(os.path.join(data_dir, "test"), listed)
-    classes, train_files, _ = data.list_image_folder(os.path.join(data_dir, "train"), listed)
-    if classes != test_classes:
-        raise data.UserError(f"train and test class folders differ in {data_dir}: "
-                             f"{data.class_difference(classes, test_classes, 'train/', 'test/')}")
+    _, (train_files, _), (test_files, _) = data.list_splits(data_dir)  # as train.py lists them
     hidden = [path for split in ("train", "test") for path in hidden_folders(os.path.join(data_dir, split))]
     if hidden:
         raise data.UserError(f"{data.printable(hidden[0])} is a hidden folder, which the tutorial's pipeline "

@@ -474,21 +474,28 @@ def class_difference(ours, theirs, our_place, their_place):
     return "; ".join(told) or f"the same names, listed otherwise: {our_place} {ours}, {their_place} {theirs}"
 
 
+def list_splits(root, with_train=True):
+    """Class names, and the (files, labels) of DIR/train (None unless `with_train`) and of DIR/test;
+    UserError when the two splits share a folder or differ in their classes."""
+    train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
+    if with_train and os.path.realpath(train_dir) == os.path.realpath(test_dir):
+        raise UserError(f"{printable(test_dir)} is {printable(train_dir)} (through a link): the test accuracy would "
+                        "be measured on the images trained on; give test/ images of its own")
+    listed = {}  # no folder in both splits: the test accuracy would be measured on images trained on
+    classes, test_files, test_labels = list_image_folder(test_dir, listed)
+    if not with_train:  # test.py needs the test split alone, whatever DIR/train holds
+        return classes, None, (test_files, test_labels)
+    train_classes, train_files, train_labels = list_image_folder(train_dir, listed)
+    if train_classes != classes:
+        raise UserError(f"train and test class folders differ in {root}: "
+                        f"{class_difference(train_classes, classes, 'train/', 'test/')}")
+    return classes, (train_files, train_labels), (test_files, test_labels)
+
+
 def load_image_folder(root, data_path, num_workers, with_train):
     """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
-    if with_train and os.path.realpath(os.path.join(root, "train")) == os.path.realpath(os.path.join(root, "test")):
-        raise UserError(f"{printable(os.path.join(root, 'test'))} is {printable(os.path.join(root, 'train'))} "
-                        "(through a link): the test accuracy would be measured on the images trained on; give test/ "
-                        "images of its own")
-    listed = {}  # no folder in both splits: the test accuracy would be measured on images trained on
-    test_classes, test_files, test_labels = list_image_folder(os.path.join(root, "test"), listed)
-    if not with_train:  # test.py needs the test split alone, whatever DIR/train holds
-        classes, train_files = test_classes, []
-    else:
-        classes, train_files, train_labels = list_image_folder(os.path.join(root, "train"), listed)
-    if classes != test_classes:
-        raise UserError(f"train and test class folders differ in {root}: "
-                        f"{class_difference(classes, test_classes, 'train/', 'test/')}")
+    classes, train_listed, (test_files, test_labels) = list_splits(root, with_train)
+    train_files, train_labels = train_listed or ([], None)
     if data_path == "auto":
         largest = len(train_files) if with_train else len(test_files)
         data_path = "memory" if largest * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"

@@ -656,7 +656,8 @@ def hold_out(train, classes, config):
         raise UserError(f"--val-split {config['val_split']} leaves no training images (of {len(train)})")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config["seed"]))
     val, train = train.subset(order[:config["val_split"]]), train.subset(order[config["val_split"]:].sort().values)
-    unseen = [classes[i] for i in range(len(classes)) if not (train.labels == i).any()]
+    counts = torch.bincount(train.labels, minlength=len(classes))  # training images of each class
+    unseen = [name for name, count in zip(classes, counts.tolist()) if count == 0]
     if unseen:  # as an empty class folder is refused: the network would never see the class
         raise UserError(f"--val-split {config['val_split']} holds out every training image of {', '.join(unseen)} "
                         f"(seed {config['seed']}): give it more images, or hold out fewer")
