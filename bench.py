@@ -373,6 +373,9 @@ def time_load(data_dir):
 def bench_decode(data_dir, cold):
     """Seconds to load the dataset as train.py does: first run (decoding it into a fresh, temporary
     cache; only when `cold`), and second run (from that cache, or from data/cache/)."""
+    # The timings leave CUDA graphs as garbage: collected in a forked decoding process, where CUDA
+    # cannot run, each printed "CUDA warning: initialization error" (an H200, 2026-11-27).
+    gc.collect()
     saved = data.CACHE_DIR
     with tempfile.TemporaryDirectory() as tmp:
         try:

@@ -1,6 +1,7 @@
 """On a CUDA GPU (all skipped without one): training there with AMP and CUDA graphs, the
 checkpoint used on the CPU, graphed and plain steps alike, the two data paths alike, a CPU
-run resumed on the GPU, and torchrun with NCCL."""
+run resumed on the GPU, torchrun with NCCL, and bench.py's decoding processes."""
+import gc
 import json
 import os
 
@@ -124,3 +125,25 @@ def test_torchrun_on_one_gpu_with_nccl(tiny):
     assert "device cuda" in out
     ckpt = torch.load("logs_train/ddp/checkpoints/last.pth", map_location="cpu", weights_only=True)
     assert ckpt["epoch"] == 2
+
+
+def test_bench_on_the_gpu_leaves_its_decoding_processes_no_cuda_graph(tiny, capfd, monkeypatch):
+    """bench.py's cold decode forked its decoding processes with the CUDA graphs of the timings
+    left as garbage; collected there, each graph printed "CUDA warning: initialization error"
+    (an H200, 2026-11-27). Each process here collects its garbage at every image, as one that
+    decodes 25,000 images comes to on its own."""
+    import bench
+    import data
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    monkeypatch.setattr(bench, "SCALING_BATCHES", (64,))
+    getitem = data.ImageFiles.__getitem__
+
+    def collecting(self, i):
+        gc.collect()
+        return getitem(self, i)
+    monkeypatch.setattr(data.ImageFiles, "__getitem__", collecting)
+    gc.collect()  # the garbage of earlier tests in this process
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--decode", "--device", "cuda"],
+                           capfd)
+    assert code == 0, err
+    assert "CUDA warning" not in err, err
