@@ -620,11 +620,13 @@ def save_and_report(run_dir, ckpt, best, writer, test_result, test_preview):
 
 
 @torch.no_grad()
-def preview_predictions(model, test, stats, device):
+def preview_predictions(model, test, stats, device, amp=False):
     """32 test images with labels, predictions and probabilities, for TensorBoard's picture."""
     model.eval()
     images, labels, _ = spread(test)
-    probs, preds = model(prepare(images.to(device), stats)).float().softmax(1).max(1)
+    x = prepare(images.to(device), stats)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):  # as evaluate() scores them
+        probs, preds = model(x).float().softmax(1).max(1)
     return images, labels, preds.cpu(), probs.cpu()
 
 
@@ -810,7 +812,7 @@ def main(argv=None):
             state["batch"] = 0
 
             def save_epoch():  # the checkpoints (torch.save), TensorBoard, then the epoch's printed line
-                preview = preview_predictions(model, test, stats, device)
+                preview = preview_predictions(model, test, stats, device, config["amp"])
                 save_and_report(run_dir, checkpoint_now(metrics), best, writer, test_result, preview)
             on_rank_0(save_epoch, rank, world, device)  # (the others would copy the weights for nothing)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
