@@ -51,6 +51,8 @@ WHITEN_EPS = 0.1  # added to the eigenvalues of standardized patches (pixel vari
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
+# ---------------------------------------------------------------- errors and messages, for the other modules too
+
 class UserError(Exception):
     """A problem the user can fix: reported as one line, exit code `code`."""
 
@@ -59,162 +61,33 @@ class UserError(Exception):
         self.code = code
 
 
-def list_folder(path):
-    """os.listdir, with a folder this user may not read reported in one line: os.walk, which
-    ImageFolder uses, would quietly take it for an empty one."""
+def say(message):
+    """A note or a warning on stderr, from one process: under torchrun every process loads the data."""
+    if interrupt.speaks():
+        print(message, file=sys.stderr)
+
+
+def printable(path):
+    """A path as text any terminal or JSON reader takes: bytes that are not UTF-8 become �."""
+    return os.fsencode(path).decode(errors="replace")
+
+
+def shell_word(path):
+    """`path` as one word to paste into a shell, never taken for a flag."""
+    return shlex.quote(os.path.join(os.curdir, path) if path.startswith("-") else path)
+
+
+def is_utf8(name):
+    """Whether a file name can be written as UTF-8: one from another system (Latin-1, say) is held
+    by Python with surrogate characters, which cannot."""
     try:
-        return os.listdir(path)
-    except OSError as e:
-        raise UserError(f"cannot read folder {path}: {e.strerror or e}") from None
+        name.encode()
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
-def list_once(folder, listed):
-    """Adds `folder` to `listed` (real path -> the path it was listed as); UserError when it is there
-    already, through a link."""
-    real = os.path.realpath(folder)
-    if real in listed:
-        raise UserError(f"{printable(folder)} and {printable(listed[real])} are the same folder (through a link): "
-                        "its images would be taken twice or more, under two classes, or for training and testing "
-                        "both; remove the link")
-    listed[real] = folder
-
-
-def walk_class_folder(folder, listed):
-    """(folder, file names) for every folder below `folder`, hidden ones left out, links followed as
-    ImageFolder follows them, sorted as it sorts them. Stops in one line at a folder this user may
-    not read, or at one listed already, under this class or another (`listed`: shared between the
-    class folders of both splits): ImageFolder's own walk would skip the first silently, follow a
-    link to a folder above it some 40 times over, its images taken that many times, take a folder
-    linked from two classes under both labels, or from both splits to test on images trained on,
-    and walk hidden folders too (a NAS's .snapshot/, or two hidden links back up: a walk that never
-    ends)."""
-    def fail(e):
-        raise UserError(f"cannot read folder {printable(e.filename)}: {e.strerror or e}")
-
-    list_once(folder, listed)
-    found = []
-    try:
-        for parent, subfolders, files in os.walk(folder, followlinks=True, onerror=fail):
-            subfolders[:] = [name for name in subfolders if not is_hidden(name)]
-            for name in subfolders:
-                list_once(os.path.join(parent, name), listed)
-            found.append((parent, sorted(name for name in files if not is_hidden(name))))
-    except RecursionError:  # os.walk recurses once per level (until Python 3.12)
-        raise UserError(f"{printable(folder)} has folders nested hundreds deep, more than Python can walk; "
-                        "flatten them") from None
-    return sorted(found)
-
-
-class BadImage(ValueError):
-    """A file that cannot be read as an image."""
-
-
-# ---------------------------------------------------------------- one image
-
-def load_image(path):
-    """Read any image file as a uint8 tensor (3, 32, 32), the way training sees it."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": the pixels still decode
-            with Image.open(path) as img:  # over 179 megapixels: DecompressionBombError
-                img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
-                # Over 89 megapixels once drafted (a large phone's photo as a JPEG is not): gigabytes to decode.
-                if img.width * img.height > Image.MAX_IMAGE_PIXELS:
-                    raise Image.DecompressionBombError(path)
-                img.load()  # (a file that does not decode fails here, before its metadata is read)
-                turn_upright(img)
-                img = to_rgb(img)
-    except Image.DecompressionBombError:
-        raise BadImage("image too large to decode safely (over 89 megapixels; a JPEG, over 179)") from None
-    except FileNotFoundError:
-        raise BadImage("no such file") from None
-    except IsADirectoryError:
-        raise BadImage("is a directory") from None
-    except Image.UnidentifiedImageError:
-        if path.lower().endswith((".heic", ".heif")):  # an iPhone's photos
-            raise BadImage("a HEIC photo, which Pillow cannot read: convert it to JPEG") from None
-        raise BadImage("not an image file") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise BadImage(f"unreadable image ({e})") from None
-    if img.size != (IMAGE_SIZE, IMAGE_SIZE):  # as the tutorial's transforms.Resize((32, 32)) does it
-        img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()
-
-
-def turn_upright(img):
-    """A phone's portrait photo turned upright, as its EXIF orientation says and viewers show it.
-    Metadata Pillow cannot parse or rewrite (a tag of another type, a cut profile: struct.error,
-    TypeError, AttributeError, …) leaves the pixels as they are, as ImageFolder reads them (or already
-    turned: Pillow turns them before it rewrites the metadata)."""
-    try:
-        ImageOps.exif_transpose(img, in_place=True)
-    except Exception:
-        pass
-
-
-def is_image(path):
-    """Whether Pillow recognizes the file as an image, from its header (nothing is decoded)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as img:  # (Pillow recognizes HDF5, GRIB and BUFR files, and cannot read them)
-                return not isinstance(img, ImageFile.StubImageFile)
-        except Image.DecompressionBombError:  # an image, one too large to decode
-            return True
-        except (OSError, ValueError):
-            return False
-
-
-def to_rgb(img):
-    """Any Pillow mode to 8-bit RGB (16-bit, 32-bit and float images scaled by 1, 255 or 65535 to
-    8 bits, not cut to their low byte; what lies outside that range is clipped)."""
-    img.load()
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        a = np.asarray(img, dtype=np.float64)
-        # 16-bit: 65535 is white, whatever the image's brightest pixel (Pillow opens a 16-bit PGM, and
-        # older Pillows a 16-bit PNG, as 32-bit "I", scaled to 0-65535)
-        if img.mode.startswith("I;16") or (img.mode == "I" and img.format in ("PNG", "PPM")):
-            top = 65535.0
-        elif img.mode == "F" and a.max() <= 1:  # floats in [0, 1], as most float images hold them
-            top = 1.0
-        else:  # 32-bit integers, other floats: 255 or 65535 as white, by their brightest pixel
-            top = 65535.0 if a.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    return img.convert("RGB")
-
-
-# ---------------------------------------------------------------- datasets
-
-class ImageFiles(Dataset):
-    """Image files and labels; item i is (uint8 image or None when unreadable, label, i)."""
-
-    def __init__(self, files, labels):
-        self.files, self.labels = files, labels
-
-    def __len__(self):
-        return len(self.files)
-
-    def __getitem__(self, i):
-        try:
-            # (checked here, not as the folder is listed: a stat of every file costs a cached run 0.4 s)
-            image = None if is_special(self.files[i]) else load_image(self.files[i])
-        except BadImage:
-            image = None
-        return image, int(self.labels[i]), i
-
-
-def stack_readable(items):
-    """DataLoader collate: stack the readable images; return their indices and those of the others."""
-    good = [item for item in items if item[0] is not None]
-    bad = [i for img, _, i in items if img is None]
-    images = torch.stack([img for img, _, _ in good]) if good else torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE,
-                                                                               dtype=torch.uint8)
-    labels = torch.tensor([y for _, y, _ in good], dtype=torch.long)
-    index = torch.tensor([i for _, _, i in good], dtype=torch.long)
-    return images, labels, index, bad
-
+# ---------------------------------------------------------------- a dataset, as train.py and test.py load it
 
 class Split:
     """One split of a dataset. In memory: `images` (N,3,32,32) uint8 and `labels` (and, from an
@@ -241,255 +114,27 @@ class Split:
         return Split(self.labels[index], images, files)
 
 
-def say(message):
-    """A note or a warning on stderr, from one process: under torchrun every process loads the data."""
-    if interrupt.speaks():
-        print(message, file=sys.stderr)
+def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):
+    """(train split, test split, class names) of the dataset at `root`.
 
-
-def is_utf8(name):
-    """Whether a file name can be written as UTF-8: one from another system (Latin-1, say) is held
-    by Python with surrogate characters, which cannot."""
+    `root` holds train/<class>/ and test/<class>/ image folders, or CIFAR-10 as
+    torchvision stores it (downloaded there when `download` is set)."""
+    if os.path.isdir(os.path.join(root, "train")) or os.path.isdir(os.path.join(root, "test")):
+        return load_image_folder(root, data_path, num_workers, with_train)
+    if os.path.exists(root) or not download:  # a missing one is made for the download
+        require_directory(root)
+    cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
+        os.path.exists(os.path.join(root, CIFAR10.filename))
+    if not cifar_there and not download:
+        splits = ("train", "test") if with_train else ("test",)
+        needed = "train/ and test/ image folders" if with_train else "a test/ image folder"
+        raise UserError(f"{root} holds neither {needed} nor CIFAR-10."
+                        f"{datasets_inside(root) or split_hint(root, splits)}")
     try:
-        name.encode()
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-def printable(path):
-    """A path as text any terminal or JSON reader takes: bytes that are not UTF-8 become �."""
-    return os.fsencode(path).decode(errors="replace")
-
-
-def has_image_extension(name):
-    """The files ImageFolder takes as images: .jpg, .png and the like (IMG_EXTENSIONS)."""
-    return name.lower().endswith(IMG_EXTENSIONS)
-
-
-def is_hidden(path):
-    """Names starting with a dot: .ipynb_checkpoints/ that Jupyter leaves, ._x.jpg that macOS
-    leaves beside x.jpg on other file systems. Neither is a class or an image."""
-    return os.path.basename(path).startswith(".")
-
-
-def is_special(path):
-    """A named pipe, socket or device, named like an image: opening one waits for a writer, as
-    cat would, for ever if there is none."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:  # a broken link, say: decoding reports it as unreadable
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
-
-
-def list_image_folder(split_dir, listed=None):
-    """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them.
-    `listed`: the folders of another split listed already, which this one must not share."""
-    if not os.path.isdir(split_dir):
-        raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
-    names = [name for name in list_folder(split_dir) if not is_hidden(name)]
-    classes = sorted(name for name in names if os.path.isdir(os.path.join(split_dir, name)))
-    loose = sorted(set(names) - set(classes))
-    for name in loose:  # a class folder linked to a drive that is not mounted: its class would be left out
-        link = os.path.join(split_dir, name)
-        if os.path.islink(link) and not os.path.exists(link) and not os.path.splitext(name)[1]:  # (not notes.txt)
-            raise UserError(f"{printable(link)} is a link to {printable(os.readlink(link))}, which does not exist "
-                            "(a class folder on a drive not mounted?); mount it, or remove the link")
-    forms = collections.Counter(unicodedata.normalize("NFC", name) for name in classes)
-    twice = sorted(name for name, count in forms.items() if count > 1)
-    if twice:  # café as macOS and as Linux write it: two classes that print alike
-        raise UserError(f"{printable(split_dir)} holds class folders of the same names written in two Unicode forms "
-                        f"(as macOS and Linux write them): {', '.join(twice)}; rename the folders to one form")
-    if loose and classes:  # without classes, the error below says what is expected
-        say(f"note: {len(loose)} file(s) directly in {printable(split_dir)}, in no class folder, are not used "
-            f"({printable(loose[0])}{', …' if len(loose) > 1 else ''})")
-    if len(classes) < 2:
-        raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
-                        f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
-    listed = {} if listed is None else listed
-    list_once(split_dir, listed)
-    files, labels, ignored, empty = [], [], [], []
-    for label, name in enumerate(classes):
-        if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
-            raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
-        count = len(files)
-        for folder, names in walk_class_folder(os.path.join(split_dir, name), listed):
-            for path in (os.path.join(folder, f) for f in names):
-                (files if has_image_extension(path) else ignored).append(path)
-        labels += [label] * (len(files) - count)
-        if len(files) == count:
-            empty.append(name)
-    if empty:
-        raise UserError(f"{split_dir}: no images in the class folder(s) {', '.join(empty)} "
-                        f"(images end in {', '.join(IMG_EXTENSIONS)})")
-    warn_ignored(ignored, split_dir)
-    return classes, files, torch.tensor(labels, dtype=torch.long)
-
-
-def folder_fingerprint(split_dir, files):
-    """A key that changes when any file is added, removed, resized or rewritten, also with its old
-    size and modification time (cp -p, rsync -a, touch -r), or made readable or not (chmod): its
-    ctime changes then, and no tool sets it back."""
-    h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}\n".encode())
-    for path in files:
-        try:
-            st = os.stat(path)
-            size_and_time = f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
-        except OSError:  # a broken link, say: decoding will skip it as unreadable
-            size_and_time = "unreadable"
-        # fsencode: a name that is not UTF-8 (from another system) has no str encoding of its own.
-        h.update(os.fsencode(os.path.relpath(path, split_dir)) + f"\0{size_and_time}\n".encode())
-    return h.hexdigest()
-
-
-def cache_path(split_dir):
-    name = os.path.abspath(split_dir)
-    tag = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
-    parent = os.path.basename(os.path.dirname(name)) or "data"
-    return os.path.join(CACHE_DIR, f"{parent}-{os.path.basename(name)}-{tag}.pt")
-
-
-def read_cache(path, key, files, num_classes):
-    """The cached split of `files`, or None when absent, stale or unreadable."""
-    if not os.path.exists(path):
-        return None
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("key") != key:
-            say(f"note: {path} is stale (the images changed, or how this version decodes them); rebuilding")
-            return None
-        images, labels, skipped = blob["images"], blob["labels"], blob["skipped"]
-        if images.dtype != torch.uint8 or images.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE) or \
-                labels.dtype != torch.long or labels.shape != images.shape[:1] or \
-                not ((labels >= 0) & (labels < num_classes)).all() or \
-                not (isinstance(skipped, list) and all(isinstance(f, str) for f in skipped)) or \
-                len(labels) + len(skipped) != len(files):
-            raise ValueError("its contents do not match its key")
-        return blob
-    except Exception as e:  # any damage means rebuild, never a crash
-        say(f"warning: cache file {path} is unreadable ({type(e).__name__}); rebuilding")
-        return None
-
-
-@contextlib.contextmanager
-def workers_ignore_ctrl_c():
-    """Decoding workers started in here, which a terminal's Ctrl-C reaches too, leave it to train.py,
-    which stops after the step it is in and saves: they inherit SIGINT blocked (forked ones inherit
-    train.py's handler anyway; one started by spawn, as on macOS, died of it, and the run with a
-    traceback and nothing saved). One pressed meanwhile waits, and reaches train.py after."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
-        yield
-        return
-    if multiprocessing.get_start_method() != "fork":  # its first start unblocks SIGINT: done before the block
-        multiprocessing.resource_tracker.ensure_running()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def decode_all(files, labels, num_workers):
-    """Decode every file once, in order; returns images, labels and the unreadable files."""
-    loader = DataLoader(ImageFiles(files, labels), batch_size=256, num_workers=num_workers,
-                        collate_fn=stack_readable)
-    images, kept, bad = [], [], []
-    for x, y, _, bad_idx in loader:  # (Ctrl-C stops its workers too: nothing here to save)
-        images.append(x)
-        kept.append(y)
-        bad += [files[i] for i in bad_idx]
-    return torch.cat(images), torch.cat(kept), bad
-
-
-def warn_ignored(ignored, where):
-    """Files that ImageFolder, too, leaves out for their extension (.gif, .jfif, notes): said, not silent."""
-    if ignored:
-        kinds = sorted({printable(os.path.splitext(p)[1].lower()) or "no extension" for p in ignored})
-        say(f"note: ignored {len(ignored)} file(s) in {printable(where)} that are not images by their extension "
-            f"({', '.join(kinds)}); images end in {', '.join(IMG_EXTENSIONS)}")
-
-
-def skipped_warning(bad, where):
-    # class/name: every class folder may hold its own 0.png
-    names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
-                      for p in bad[:3])
-    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-    why = "corrupt, not readable by this user, too large to decode safely, or a pipe or device"
-    return f"warning: skipped {len(bad)} unreadable image(s) ({why}) in {where}: {names}{more}"
-
-
-def load_folder_split(split_dir, files, labels, num_workers):
-    """Decoded images of one split, from the cache when it is current."""
-    from checkpoint import atomic_save  # local import: checkpoint.py imports this module
-
-    path = cache_path(split_dir)
-    key = folder_fingerprint(split_dir, files)
-    blob = read_cache(path, key, files, num_classes=int(labels.max()) + 1 if len(labels) else 0)
-    if blob is None:
-        say(f"decoding {len(files)} images in {split_dir} (once; cached in {path})")
-        images, kept, bad = decode_all(files, labels, num_workers)
-        blob = {"key": key, "images": images, "labels": kept,
-                "skipped": [os.path.relpath(f, split_dir) for f in bad]}
-        try:
-            os.makedirs(CACHE_DIR, exist_ok=True)
-            atomic_save(blob, path)
-        except (OSError, UserError) as e:  # a cache we cannot write only costs time
-            say(f"warning: the decoded images are not cached ({e}); they are decoded again next time")
-    if blob["skipped"]:
-        say(skipped_warning(blob["skipped"], split_dir))
-    if len(blob["labels"]) == 0:
-        raise UserError(f"no readable images in {split_dir}")
-    lost = sorted(set(labels.tolist()) - set(blob["labels"].tolist()))
-    if lost:  # as a class folder without images is refused: a class never seen, or never scored
-        first = files[labels.tolist().index(lost[0])]
-        raise UserError(f"class folder {printable(os.path.relpath(first, split_dir).split(os.sep)[0])} in "
-                        f"{split_dir} has no readable images{f' (and {len(lost) - 1} more)' if len(lost) > 1 else ''}")
-    skipped = set(blob["skipped"])
-    readable = [f for f in files if os.path.relpath(f, split_dir) not in skipped]
-    return Split(blob["labels"], images=blob["images"], files=readable)
-
-
-def shown(name):
-    """A class name as written, or quoted where what tells it apart cannot be seen ('cat ', a tab)."""
-    return name if name.isprintable() and name == name.strip() else repr(name)
-
-
-def composed(names):
-    """The names with é as one character (NFC), whether written so or as e and an accent (NFD)."""
-    return {unicodedata.normalize("NFC", name) for name in names}
-
-
-def class_difference(ours, theirs, our_place, their_place):
-    """What tells two lists of class names apart, in words one can act on: the names only one of
-    them holds, and those both hold written in two Unicode forms (café as macOS and as Linux write
-    it), which would print alike."""
-    sides = ((our_place, composed(ours) - composed(theirs)), (their_place, composed(theirs) - composed(ours)))
-    told = [f"only in {place}: {', '.join(shown(name) for name in sorted(only))}" for place, only in sides if only]
-    forms = sorted(composed(set(ours) ^ set(theirs)) & composed(ours) & composed(theirs))
-    if forms:
-        told.append(f"the same names written in two Unicode forms (as macOS and Linux write them): "
-                    f"{', '.join(forms)}; rename the folders to match")
-    # Neither: a checkpoint's own list, in another order or with a name twice (a listing is sorted).
-    return "; ".join(told) or f"the same names, listed otherwise: {our_place} {ours}, {their_place} {theirs}"
-
-
-def list_splits(root, with_train=True):
-    """Class names, and the (files, labels) of DIR/train (None unless `with_train`) and of DIR/test;
-    UserError when the two splits share a folder or differ in their classes."""
-    train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
-    if with_train and os.path.realpath(train_dir) == os.path.realpath(test_dir):
-        raise UserError(f"{printable(test_dir)} is {printable(train_dir)} (through a link): the test accuracy would "
-                        "be measured on the images trained on; give test/ images of its own")
-    listed = {}  # no folder in both splits: the test accuracy would be measured on images trained on
-    classes, test_files, test_labels = list_image_folder(test_dir, listed)
-    if not with_train:  # test.py needs the test split alone, whatever DIR/train holds
-        return classes, None, (test_files, test_labels)
-    train_classes, train_files, train_labels = list_image_folder(train_dir, listed)
-    if train_classes != classes:
-        raise UserError(f"train and test class folders differ in {root}: "
-                        f"{class_difference(train_classes, classes, 'train/', 'test/')}")
-    return classes, (train_files, train_labels), (test_files, test_labels)
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"could not create data directory {root}: {e.strerror or e}", code=1) from None
+    return load_cifar10(root, download, with_train)
 
 
 def load_image_folder(root, data_path, num_workers, with_train):
@@ -570,19 +215,6 @@ def datasets_inside(root):
         f" (or {others})." if others else ".")
 
 
-def shell_word(path):
-    """`path` as one word to paste into a shell, never taken for a flag."""
-    return shlex.quote(os.path.join(os.curdir, path) if path.startswith("-") else path)
-
-
-def folder_above(root):
-    """The folder that holds `root`, as short as it can be said: d for d/train, . for train."""
-    name = os.path.normpath(root)
-    if os.path.basename(name) in (os.curdir, os.pardir):  # (the working folder, or one above it)
-        return os.path.dirname(os.path.abspath(root))
-    return os.path.dirname(name) or os.curdir
-
-
 def split_hint(root, splits):
     """A hint for a --data-dir that names one split's class folders, as ImageFolder takes them, if it
     does: DIR/train itself, or one's own class folders with no split."""
@@ -606,28 +238,404 @@ def split_hint(root, splits):
             f"{' and '.join(f'DIR/{split}/<class>/' for split in splits)}, and pass --data-dir DIR.")
 
 
-def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):
-    """(train split, test split, class names) of the dataset at `root`.
+def folder_above(root):
+    """The folder that holds `root`, as short as it can be said: d for d/train, . for train."""
+    name = os.path.normpath(root)
+    if os.path.basename(name) in (os.curdir, os.pardir):  # (the working folder, or one above it)
+        return os.path.dirname(os.path.abspath(root))
+    return os.path.dirname(name) or os.curdir
 
-    `root` holds train/<class>/ and test/<class>/ image folders, or CIFAR-10 as
-    torchvision stores it (downloaded there when `download` is set)."""
-    if os.path.isdir(os.path.join(root, "train")) or os.path.isdir(os.path.join(root, "test")):
-        return load_image_folder(root, data_path, num_workers, with_train)
-    if os.path.exists(root) or not download:  # a missing one is made for the download
-        require_directory(root)
-    cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
-        os.path.exists(os.path.join(root, CIFAR10.filename))
-    if not cifar_there and not download:
-        splits = ("train", "test") if with_train else ("test",)
-        needed = "train/ and test/ image folders" if with_train else "a test/ image folder"
-        raise UserError(f"{root} holds neither {needed} nor CIFAR-10."
-                        f"{datasets_inside(root) or split_hint(root, splits)}")
+
+# ---------------------------------------------------------------- listing an image folder
+
+def list_splits(root, with_train=True):
+    """Class names, and the (files, labels) of DIR/train (None unless `with_train`) and of DIR/test;
+    UserError when the two splits share a folder or differ in their classes."""
+    train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
+    if with_train and os.path.realpath(train_dir) == os.path.realpath(test_dir):
+        raise UserError(f"{printable(test_dir)} is {printable(train_dir)} (through a link): the test accuracy would "
+                        "be measured on the images trained on; give test/ images of its own")
+    listed = {}  # no folder in both splits: the test accuracy would be measured on images trained on
+    classes, test_files, test_labels = list_image_folder(test_dir, listed)
+    if not with_train:  # test.py needs the test split alone, whatever DIR/train holds
+        return classes, None, (test_files, test_labels)
+    train_classes, train_files, train_labels = list_image_folder(train_dir, listed)
+    if train_classes != classes:
+        raise UserError(f"train and test class folders differ in {root}: "
+                        f"{class_difference(train_classes, classes, 'train/', 'test/')}")
+    return classes, (train_files, train_labels), (test_files, test_labels)
+
+
+def class_difference(ours, theirs, our_place, their_place):
+    """What tells two lists of class names apart, in words one can act on: the names only one of
+    them holds, and those both hold written in two Unicode forms (café as macOS and as Linux write
+    it), which would print alike."""
+    sides = ((our_place, composed(ours) - composed(theirs)), (their_place, composed(theirs) - composed(ours)))
+    told = [f"only in {place}: {', '.join(shown(name) for name in sorted(only))}" for place, only in sides if only]
+    forms = sorted(composed(set(ours) ^ set(theirs)) & composed(ours) & composed(theirs))
+    if forms:
+        told.append(f"the same names written in two Unicode forms (as macOS and Linux write them): "
+                    f"{', '.join(forms)}; rename the folders to match")
+    # Neither: a checkpoint's own list, in another order or with a name twice (a listing is sorted).
+    return "; ".join(told) or f"the same names, listed otherwise: {our_place} {ours}, {their_place} {theirs}"
+
+
+def shown(name):
+    """A class name as written, or quoted where what tells it apart cannot be seen ('cat ', a tab)."""
+    return name if name.isprintable() and name == name.strip() else repr(name)
+
+
+def composed(names):
+    """The names with é as one character (NFC), whether written so or as e and an accent (NFD)."""
+    return {unicodedata.normalize("NFC", name) for name in names}
+
+
+def list_image_folder(split_dir, listed=None):
+    """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them.
+    `listed`: the folders of another split listed already, which this one must not share."""
+    if not os.path.isdir(split_dir):
+        raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
+    names = [name for name in list_folder(split_dir) if not is_hidden(name)]
+    classes = sorted(name for name in names if os.path.isdir(os.path.join(split_dir, name)))
+    loose = sorted(set(names) - set(classes))
+    for name in loose:  # a class folder linked to a drive that is not mounted: its class would be left out
+        link = os.path.join(split_dir, name)
+        if os.path.islink(link) and not os.path.exists(link) and not os.path.splitext(name)[1]:  # (not notes.txt)
+            raise UserError(f"{printable(link)} is a link to {printable(os.readlink(link))}, which does not exist "
+                            "(a class folder on a drive not mounted?); mount it, or remove the link")
+    forms = collections.Counter(unicodedata.normalize("NFC", name) for name in classes)
+    twice = sorted(name for name, count in forms.items() if count > 1)
+    if twice:  # café as macOS and as Linux write it: two classes that print alike
+        raise UserError(f"{printable(split_dir)} holds class folders of the same names written in two Unicode forms "
+                        f"(as macOS and Linux write them): {', '.join(twice)}; rename the folders to one form")
+    if loose and classes:  # without classes, the error below says what is expected
+        say(f"note: {len(loose)} file(s) directly in {printable(split_dir)}, in no class folder, are not used "
+            f"({printable(loose[0])}{', …' if len(loose) > 1 else ''})")
+    if len(classes) < 2:
+        raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
+                        f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
+    listed = {} if listed is None else listed
+    list_once(split_dir, listed)
+    files, labels, ignored, empty = [], [], [], []
+    for label, name in enumerate(classes):
+        if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
+            raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
+        count = len(files)
+        for folder, names in walk_class_folder(os.path.join(split_dir, name), listed):
+            for path in (os.path.join(folder, f) for f in names):
+                (files if has_image_extension(path) else ignored).append(path)
+        labels += [label] * (len(files) - count)
+        if len(files) == count:
+            empty.append(name)
+    if empty:
+        raise UserError(f"{split_dir}: no images in the class folder(s) {', '.join(empty)} "
+                        f"(images end in {', '.join(IMG_EXTENSIONS)})")
+    warn_ignored(ignored, split_dir)
+    return classes, files, torch.tensor(labels, dtype=torch.long)
+
+
+def warn_ignored(ignored, where):
+    """Files that ImageFolder, too, leaves out for their extension (.gif, .jfif, notes): said, not silent."""
+    if ignored:
+        kinds = sorted({printable(os.path.splitext(p)[1].lower()) or "no extension" for p in ignored})
+        say(f"note: ignored {len(ignored)} file(s) in {printable(where)} that are not images by their extension "
+            f"({', '.join(kinds)}); images end in {', '.join(IMG_EXTENSIONS)}")
+
+
+def walk_class_folder(folder, listed):
+    """(folder, file names) for every folder below `folder`, hidden ones left out, links followed as
+    ImageFolder follows them, sorted as it sorts them. Stops in one line at a folder this user may
+    not read, or at one listed already, under this class or another (`listed`: shared between the
+    class folders of both splits): ImageFolder's own walk would skip the first silently, follow a
+    link to a folder above it some 40 times over, its images taken that many times, take a folder
+    linked from two classes under both labels, or from both splits to test on images trained on,
+    and walk hidden folders too (a NAS's .snapshot/, or two hidden links back up: a walk that never
+    ends)."""
+    def fail(e):
+        raise UserError(f"cannot read folder {printable(e.filename)}: {e.strerror or e}")
+
+    list_once(folder, listed)
+    found = []
     try:
-        os.makedirs(root, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"could not create data directory {root}: {e.strerror or e}", code=1) from None
-    return load_cifar10(root, download, with_train)
+        for parent, subfolders, files in os.walk(folder, followlinks=True, onerror=fail):
+            subfolders[:] = [name for name in subfolders if not is_hidden(name)]
+            for name in subfolders:
+                list_once(os.path.join(parent, name), listed)
+            found.append((parent, sorted(name for name in files if not is_hidden(name))))
+    except RecursionError:  # os.walk recurses once per level (until Python 3.12)
+        raise UserError(f"{printable(folder)} has folders nested hundreds deep, more than Python can walk; "
+                        "flatten them") from None
+    return sorted(found)
 
+
+def list_once(folder, listed):
+    """Adds `folder` to `listed` (real path -> the path it was listed as); UserError when it is there
+    already, through a link."""
+    real = os.path.realpath(folder)
+    if real in listed:
+        raise UserError(f"{printable(folder)} and {printable(listed[real])} are the same folder (through a link): "
+                        "its images would be taken twice or more, under two classes, or for training and testing "
+                        "both; remove the link")
+    listed[real] = folder
+
+
+def list_folder(path):
+    """os.listdir, with a folder this user may not read reported in one line: os.walk, which
+    ImageFolder uses, would quietly take it for an empty one."""
+    try:
+        return os.listdir(path)
+    except OSError as e:
+        raise UserError(f"cannot read folder {path}: {e.strerror or e}") from None
+
+
+def is_hidden(path):
+    """Names starting with a dot: .ipynb_checkpoints/ that Jupyter leaves, ._x.jpg that macOS
+    leaves beside x.jpg on other file systems. Neither is a class or an image."""
+    return os.path.basename(path).startswith(".")
+
+
+def has_image_extension(name):
+    """The files ImageFolder takes as images: .jpg, .png and the like (IMG_EXTENSIONS)."""
+    return name.lower().endswith(IMG_EXTENSIONS)
+
+
+# ---------------------------------------------------------------- decoding a split, once: the cache
+
+def load_folder_split(split_dir, files, labels, num_workers):
+    """Decoded images of one split, from the cache when it is current."""
+    from checkpoint import atomic_save  # local import: checkpoint.py imports this module
+
+    path = cache_path(split_dir)
+    key = folder_fingerprint(split_dir, files)
+    blob = read_cache(path, key, files, num_classes=int(labels.max()) + 1 if len(labels) else 0)
+    if blob is None:
+        say(f"decoding {len(files)} images in {split_dir} (once; cached in {path})")
+        images, kept, bad = decode_all(files, labels, num_workers)
+        blob = {"key": key, "images": images, "labels": kept,
+                "skipped": [os.path.relpath(f, split_dir) for f in bad]}
+        try:
+            os.makedirs(CACHE_DIR, exist_ok=True)
+            atomic_save(blob, path)
+        except (OSError, UserError) as e:  # a cache we cannot write only costs time
+            say(f"warning: the decoded images are not cached ({e}); they are decoded again next time")
+    if blob["skipped"]:
+        say(skipped_warning(blob["skipped"], split_dir))
+    if len(blob["labels"]) == 0:
+        raise UserError(f"no readable images in {split_dir}")
+    lost = sorted(set(labels.tolist()) - set(blob["labels"].tolist()))
+    if lost:  # as a class folder without images is refused: a class never seen, or never scored
+        first = files[labels.tolist().index(lost[0])]
+        raise UserError(f"class folder {printable(os.path.relpath(first, split_dir).split(os.sep)[0])} in "
+                        f"{split_dir} has no readable images{f' (and {len(lost) - 1} more)' if len(lost) > 1 else ''}")
+    skipped = set(blob["skipped"])
+    readable = [f for f in files if os.path.relpath(f, split_dir) not in skipped]
+    return Split(blob["labels"], images=blob["images"], files=readable)
+
+
+def skipped_warning(bad, where):
+    # class/name: every class folder may hold its own 0.png
+    names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
+                      for p in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    why = "corrupt, not readable by this user, too large to decode safely, or a pipe or device"
+    return f"warning: skipped {len(bad)} unreadable image(s) ({why}) in {where}: {names}{more}"
+
+
+def folder_fingerprint(split_dir, files):
+    """A key that changes when any file is added, removed, resized or rewritten, also with its old
+    size and modification time (cp -p, rsync -a, touch -r), or made readable or not (chmod): its
+    ctime changes then, and no tool sets it back."""
+    h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}\n".encode())
+    for path in files:
+        try:
+            st = os.stat(path)
+            size_and_time = f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+        except OSError:  # a broken link, say: decoding will skip it as unreadable
+            size_and_time = "unreadable"
+        # fsencode: a name that is not UTF-8 (from another system) has no str encoding of its own.
+        h.update(os.fsencode(os.path.relpath(path, split_dir)) + f"\0{size_and_time}\n".encode())
+    return h.hexdigest()
+
+
+def cache_path(split_dir):
+    name = os.path.abspath(split_dir)
+    tag = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+    parent = os.path.basename(os.path.dirname(name)) or "data"
+    return os.path.join(CACHE_DIR, f"{parent}-{os.path.basename(name)}-{tag}.pt")
+
+
+def read_cache(path, key, files, num_classes):
+    """The cached split of `files`, or None when absent, stale or unreadable."""
+    if not os.path.exists(path):
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("key") != key:
+            say(f"note: {path} is stale (the images changed, or how this version decodes them); rebuilding")
+            return None
+        images, labels, skipped = blob["images"], blob["labels"], blob["skipped"]
+        if images.dtype != torch.uint8 or images.shape[1:] != (3, IMAGE_SIZE, IMAGE_SIZE) or \
+                labels.dtype != torch.long or labels.shape != images.shape[:1] or \
+                not ((labels >= 0) & (labels < num_classes)).all() or \
+                not (isinstance(skipped, list) and all(isinstance(f, str) for f in skipped)) or \
+                len(labels) + len(skipped) != len(files):
+            raise ValueError("its contents do not match its key")
+        return blob
+    except Exception as e:  # any damage means rebuild, never a crash
+        say(f"warning: cache file {path} is unreadable ({type(e).__name__}); rebuilding")
+        return None
+
+
+@contextlib.contextmanager
+def workers_ignore_ctrl_c():
+    """Decoding workers started in here, which a terminal's Ctrl-C reaches too, leave it to train.py,
+    which stops after the step it is in and saves: they inherit SIGINT blocked (forked ones inherit
+    train.py's handler anyway; one started by spawn, as on macOS, died of it, and the run with a
+    traceback and nothing saved). One pressed meanwhile waits, and reaches train.py after."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    if multiprocessing.get_start_method() != "fork":  # its first start unblocks SIGINT: done before the block
+        multiprocessing.resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def decode_all(files, labels, num_workers):
+    """Decode every file once, in order; returns images, labels and the unreadable files."""
+    loader = DataLoader(ImageFiles(files, labels), batch_size=256, num_workers=num_workers,
+                        collate_fn=stack_readable)
+    images, kept, bad = [], [], []
+    for x, y, _, bad_idx in loader:  # (Ctrl-C stops its workers too: nothing here to save)
+        images.append(x)
+        kept.append(y)
+        bad += [files[i] for i in bad_idx]
+    return torch.cat(images), torch.cat(kept), bad
+
+
+class ImageFiles(Dataset):
+    """Image files and labels; item i is (uint8 image or None when unreadable, label, i)."""
+
+    def __init__(self, files, labels):
+        self.files, self.labels = files, labels
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        try:
+            # (checked here, not as the folder is listed: a stat of every file costs a cached run 0.4 s)
+            image = None if is_special(self.files[i]) else load_image(self.files[i])
+        except BadImage:
+            image = None
+        return image, int(self.labels[i]), i
+
+
+def stack_readable(items):
+    """DataLoader collate: stack the readable images; return their indices and those of the others."""
+    good = [item for item in items if item[0] is not None]
+    bad = [i for img, _, i in items if img is None]
+    images = torch.stack([img for img, _, _ in good]) if good else torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE,
+                                                                               dtype=torch.uint8)
+    labels = torch.tensor([y for _, y, _ in good], dtype=torch.long)
+    index = torch.tensor([i for _, _, i in good], dtype=torch.long)
+    return images, labels, index, bad
+
+
+def is_special(path):
+    """A named pipe, socket or device, named like an image: opening one waits for a writer, as
+    cat would, for ever if there is none."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # a broken link, say: decoding reports it as unreadable
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+# ---------------------------------------------------------------- one image
+
+class BadImage(ValueError):
+    """A file that cannot be read as an image."""
+
+
+def load_image(path):
+    """Read any image file as a uint8 tensor (3, 32, 32), the way training sees it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": the pixels still decode
+            with Image.open(path) as img:  # over 179 megapixels: DecompressionBombError
+                img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
+                # Over 89 megapixels once drafted (a large phone's photo as a JPEG is not): gigabytes to decode.
+                if img.width * img.height > Image.MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError(path)
+                img.load()  # (a file that does not decode fails here, before its metadata is read)
+                turn_upright(img)
+                img = to_rgb(img)
+    except Image.DecompressionBombError:
+        raise BadImage("image too large to decode safely (over 89 megapixels; a JPEG, over 179)") from None
+    except FileNotFoundError:
+        raise BadImage("no such file") from None
+    except IsADirectoryError:
+        raise BadImage("is a directory") from None
+    except Image.UnidentifiedImageError:
+        if path.lower().endswith((".heic", ".heif")):  # an iPhone's photos
+            raise BadImage("a HEIC photo, which Pillow cannot read: convert it to JPEG") from None
+        raise BadImage("not an image file") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise BadImage(f"unreadable image ({e})") from None
+    if img.size != (IMAGE_SIZE, IMAGE_SIZE):  # as the tutorial's transforms.Resize((32, 32)) does it
+        img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()
+
+
+def turn_upright(img):
+    """A phone's portrait photo turned upright, as its EXIF orientation says and viewers show it.
+    Metadata Pillow cannot parse or rewrite (a tag of another type, a cut profile: struct.error,
+    TypeError, AttributeError, …) leaves the pixels as they are, as ImageFolder reads them (or already
+    turned: Pillow turns them before it rewrites the metadata)."""
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except Exception:
+        pass
+
+
+def to_rgb(img):
+    """Any Pillow mode to 8-bit RGB (16-bit, 32-bit and float images scaled by 1, 255 or 65535 to
+    8 bits, not cut to their low byte; what lies outside that range is clipped)."""
+    img.load()
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        # 16-bit: 65535 is white, whatever the image's brightest pixel (Pillow opens a 16-bit PGM, and
+        # older Pillows a 16-bit PNG, as 32-bit "I", scaled to 0-65535)
+        if img.mode.startswith("I;16") or (img.mode == "I" and img.format in ("PNG", "PPM")):
+            top = 65535.0
+        elif img.mode == "F" and a.max() <= 1:  # floats in [0, 1], as most float images hold them
+            top = 1.0
+        else:  # 32-bit integers, other floats: 255 or 65535 as white, by their brightest pixel
+            top = 65535.0 if a.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
+def is_image(path):
+    """Whether Pillow recognizes the file as an image, from its header (nothing is decoded)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as img:  # (Pillow recognizes HDF5, GRIB and BUFR files, and cannot read them)
+                return not isinstance(img, ImageFile.StubImageFile)
+        except Image.DecompressionBombError:  # an image, one too large to decode
+            return True
+        except (OSError, ValueError):
+            return False
+
+
+# ---------------------------------------------------------------- statistics for normalize()
 
 def channel_stats(split, num_workers=0):
     """Per-channel mean and std (in [0,1] units) of a split's images. A channel with one value
