@@ -138,22 +138,20 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
 
 
 def load_image_folder(root, data_path, num_workers, with_train):
-    """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names."""
-    classes, train_listed, (test_files, test_labels) = list_splits(root, with_train)
-    train_files, train_labels = train_listed or ([], None)
+    """train (None unless `with_train`) and test splits of an image-folder dataset, and its class names.
+    --data-path auto: in memory when the split trained on (test.py: tested on) fits in MEMORY_LIMIT_BYTES."""
+    classes, train_listed, test_listed = list_splits(root, with_train)
     if data_path == "auto":
-        largest = len(train_files) if with_train else len(test_files)
-        data_path = "memory" if largest * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"
-    train = None
-    if data_path == "stream":
-        if with_train:
-            train = Split(train_labels, files=train_files)
-        test = Split(test_labels, files=test_files)
-    else:
-        if with_train:
-            train = load_folder_split(os.path.join(root, "train"), train_files, train_labels, num_workers)
-        test = load_folder_split(os.path.join(root, "test"), test_files, test_labels, num_workers)
-    return train, test, classes
+        files, _ = train_listed if with_train else test_listed
+        data_path = "memory" if len(files) * 3 * IMAGE_SIZE**2 <= MEMORY_LIMIT_BYTES else "stream"
+
+    def load(split, files, labels):
+        if data_path == "stream":  # decoded batch by batch, by BatchLoader
+            return Split(labels, files=files)
+        return load_folder_split(os.path.join(root, split), files, labels, num_workers)
+
+    train = load("train", *train_listed) if with_train else None
+    return train, load("test", *test_listed), classes
 
 
 def load_cifar10(root, download, with_train=True):
