@@ -158,32 +158,29 @@ def load_cifar10(root, download, with_train=True):
     """CIFAR-10 through torchvision: already an array, so always in memory. An archive put in `root`
     by hand is unpacked there; only with `download` is one fetched."""
     archive = os.path.join(root, CIFAR10.filename)
-    damaged = f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); delete it and download it " \
-              "again"
 
-    def split(train, fetch):
+    def read_split(train, fetch):
         # fetch: torchvision's download=True, which unpacks an archive whose checksum is CIFAR-10's, and
         # downloads one where there is none (or a damaged one)
         ds = CIFAR10(root, train=train, download=fetch)
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N,H,W,C) -> (N,C,H,W)
         return Split(torch.tensor(ds.targets), images=images), ds.classes
 
-    def splits(fetch):
-        train = split(True, fetch)[0] if with_train else None  # (test.py needs the test split alone)
-        return (train, *split(False, fetch))
+    def read_splits(fetch):
+        train = read_split(True, fetch)[0] if with_train else None  # (test.py needs the test split alone)
+        return (train, *read_split(False, fetch))
 
     try:
         try:
-            return splits(download)
+            return read_splits(download)
         except (OSError, RuntimeError):  # not unpacked, or damaged: an archive placed by hand is unpacked
-            if download or not os.path.isfile(archive):
-                raise
-            if not check_integrity(archive, CIFAR10.tgz_md5):  # (else torchvision would download one)
-                raise UserError(damaged) from None
-            return splits(True)
+            if download or not os.path.isfile(archive) or not check_integrity(archive, CIFAR10.tgz_md5):
+                raise  # (a damaged one is not handed to torchvision, which would download another)
+            return read_splits(True)
     except (OSError, RuntimeError) as e:
         if os.path.isfile(archive) and not check_integrity(archive, CIFAR10.tgz_md5):
-            raise UserError(damaged) from None
+            raise UserError(f"{archive} is incomplete or corrupt (its MD5 checksum is not CIFAR-10's); delete it "
+                            "and download it again") from None
         folder = os.path.join(root, CIFAR10.base_folder)
         where = f"{folder} is incomplete or damaged" if os.path.isdir(folder) else f"CIFAR-10 is not in {root}/"
         tried = f" and could not be downloaded ({type(e).__name__})" if download else ""
