@@ -288,6 +288,31 @@ def composed(names):
 def list_image_folder(split_dir, listed=None):
     """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them.
     `listed`: the folders of another split listed already, which this one must not share."""
+    classes = class_folders(split_dir)
+    listed = {} if listed is None else listed
+    list_once(split_dir, listed)
+    files, labels, ignored, empty = [], [], [], []
+    for label, name in enumerate(classes):
+        if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
+            raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
+        found = [os.path.join(folder, f) for folder, names in walk_class_folder(os.path.join(split_dir, name), listed)
+                 for f in names]
+        images = [path for path in found if has_image_extension(path)]
+        ignored += [path for path in found if not has_image_extension(path)]
+        files += images
+        labels += [label] * len(images)
+        if not images:
+            empty.append(name)
+    if empty:
+        raise UserError(f"{split_dir}: no images in the class folder(s) {', '.join(empty)} "
+                        f"(images end in {', '.join(IMG_EXTENSIONS)})")
+    warn_ignored(ignored, split_dir)
+    return classes, files, torch.tensor(labels, dtype=torch.long)
+
+
+def class_folders(split_dir):
+    """The class folders in `split_dir`, sorted (a note names files beside them); UserError where it is missing,
+    has a broken link, fewer than two classes, or one name in two Unicode forms."""
     if not os.path.isdir(split_dir):
         raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
     names = [name for name in list_folder(split_dir) if not is_hidden(name)]
@@ -309,24 +334,7 @@ def list_image_folder(split_dir, listed=None):
     if len(classes) < 2:
         raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                         f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
-    listed = {} if listed is None else listed
-    list_once(split_dir, listed)
-    files, labels, ignored, empty = [], [], [], []
-    for label, name in enumerate(classes):
-        if not is_utf8(name):  # class names go into TensorBoard's tags and the checkpoint
-            raise UserError(f"class folder {name!r} in {split_dir} has a name that is not UTF-8; rename it")
-        count = len(files)
-        for folder, names in walk_class_folder(os.path.join(split_dir, name), listed):
-            for path in (os.path.join(folder, f) for f in names):
-                (files if has_image_extension(path) else ignored).append(path)
-        labels += [label] * (len(files) - count)
-        if len(files) == count:
-            empty.append(name)
-    if empty:
-        raise UserError(f"{split_dir}: no images in the class folder(s) {', '.join(empty)} "
-                        f"(images end in {', '.join(IMG_EXTENSIONS)})")
-    warn_ignored(ignored, split_dir)
-    return classes, files, torch.tensor(labels, dtype=torch.long)
+    return classes
 
 
 def warn_ignored(ignored, where):
