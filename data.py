@@ -436,7 +436,7 @@ def load_folder_split(split_dir, files, labels, num_workers):
 
 
 def skipped_warning(bad, where):
-    # class/name: every class folder may hold its own 0.png
+    """The warning for the unreadable files `bad`, named class/name: every class folder may hold its own 0.png."""
     names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
                       for p in bad[:3])
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
@@ -461,6 +461,7 @@ def folder_fingerprint(split_dir, files):
 
 
 def cache_path(split_dir):
+    """data/cache/<parent>-<split>-<hash of its absolute path>.pt: one file per folder, named to be told apart."""
     name = os.path.abspath(split_dir)
     tag = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
     parent = os.path.basename(os.path.dirname(name)) or "data"
@@ -541,8 +542,8 @@ def stack_readable(items):
     """DataLoader collate: stack the readable images; return their indices and those of the others."""
     good = [item for item in items if item[0] is not None]
     bad = [i for img, _, i in items if img is None]
-    images = torch.stack([img for img, _, _ in good]) if good else torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE,
-                                                                               dtype=torch.uint8)
+    images = (torch.stack([img for img, _, _ in good]) if good
+              else torch.empty(0, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8))  # (a batch of unreadable files)
     labels = torch.tensor([y for _, y, _ in good], dtype=torch.long)
     index = torch.tensor([i for _, _, i in good], dtype=torch.long)
     return images, labels, index, bad
