@@ -405,34 +405,39 @@ def has_image_extension(name):
 # ---------------------------------------------------------------- decoding a split, once: the cache
 
 def load_folder_split(split_dir, files, labels, num_workers):
-    """Decoded images of one split, from the cache when it is current."""
-    from checkpoint import atomic_save  # local import: checkpoint.py imports this module
-
-    path = cache_path(split_dir)
-    key = folder_fingerprint(split_dir, files)
+    """Decoded images of one split, from the cache when it is current; UserError when none, or none of a
+    class, can be read (as a class folder without images is refused: a class never seen, or never scored)."""
+    path, key = cache_path(split_dir), folder_fingerprint(split_dir, files)
     blob = read_cache(path, key, files, num_classes=int(labels.max()) + 1 if len(labels) else 0)
     if blob is None:
-        say(f"decoding {len(files)} images in {split_dir} (once; cached in {path})")
-        images, kept, bad = decode_all(files, labels, num_workers)
-        blob = {"key": key, "images": images, "labels": kept,
-                "skipped": [os.path.relpath(f, split_dir) for f in bad]}
-        try:
-            os.makedirs(CACHE_DIR, exist_ok=True)
-            atomic_save(blob, path)
-        except (OSError, UserError) as e:  # a cache we cannot write only costs time
-            say(f"warning: the decoded images are not cached ({e}); they are decoded again next time")
+        blob = decode_into_cache(split_dir, files, labels, num_workers, path, key)
     if blob["skipped"]:
         say(skipped_warning(blob["skipped"], split_dir))
     if len(blob["labels"]) == 0:
         raise UserError(f"no readable images in {split_dir}")
     lost = sorted(set(labels.tolist()) - set(blob["labels"].tolist()))
-    if lost:  # as a class folder without images is refused: a class never seen, or never scored
+    if lost:
         first = files[labels.tolist().index(lost[0])]
         raise UserError(f"class folder {printable(os.path.relpath(first, split_dir).split(os.sep)[0])} in "
                         f"{split_dir} has no readable images{f' (and {len(lost) - 1} more)' if len(lost) > 1 else ''}")
     skipped = set(blob["skipped"])
     readable = [f for f in files if os.path.relpath(f, split_dir) not in skipped]
     return Split(blob["labels"], images=blob["images"], files=readable)
+
+
+def decode_into_cache(split_dir, files, labels, num_workers, path, key):
+    """Decode the split and save it at `path` as read_cache() reads it: images, labels, the unreadable files."""
+    from checkpoint import atomic_save  # local import: checkpoint.py imports this module
+
+    say(f"decoding {len(files)} images in {split_dir} (once; cached in {path})")
+    images, kept, bad = decode_all(files, labels, num_workers)
+    blob = {"key": key, "images": images, "labels": kept, "skipped": [os.path.relpath(f, split_dir) for f in bad]}
+    try:
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        atomic_save(blob, path)
+    except (OSError, UserError) as e:  # a cache we cannot write only costs time
+        say(f"warning: the decoded images are not cached ({e}); they are decoded again next time")
+    return blob
 
 
 def skipped_warning(bad, where):
