@@ -787,23 +787,19 @@ class BatchLoader:
 def normalize(images, stats):
     """uint8 (B,3,H,W) -> float, scaled to [0,1], standardized per channel, then whitened
     when `stats` hold a filter (see whitening_filter)."""
-    mean, std = stats_on(tuple(stats["mean"]), tuple(stats["std"]), images.device)
+    mean, std = (tensor_on(tuple(stats[k]), (1, 3, 1, 1), images.device) for k in ("mean", "std"))
     x = (images.float().div_(255) - mean) / std
     if "whiten" in stats:
         pad = (WHITEN_SIZE // 2,) * 4
-        x = F.conv2d(F.pad(x, pad, mode="reflect"), filter_on(tuple(stats["whiten"]), images.device))
+        weight = tensor_on(tuple(stats["whiten"]), (3, 3, WHITEN_SIZE, WHITEN_SIZE), images.device)
+        x = F.conv2d(F.pad(x, pad, mode="reflect"), weight)
     return x
 
 
-@functools.lru_cache(maxsize=4)
-def stats_on(mean, std, device):
-    """Mean and std as tensors on `device`, made once: a fresh host-to-GPU copy every batch would stall."""
-    return torch.tensor(mean, device=device).view(1, 3, 1, 1), torch.tensor(std, device=device).view(1, 3, 1, 1)
-
-
-@functools.lru_cache(maxsize=4)
-def filter_on(weights, device):
-    return torch.tensor(weights, device=device).view(3, 3, WHITEN_SIZE, WHITEN_SIZE)
+@functools.lru_cache(maxsize=12)
+def tensor_on(values, shape, device):
+    """`values` as a tensor of `shape` on `device`, made once: a fresh host-to-GPU copy every batch would stall."""
+    return torch.tensor(values, device=device).view(shape)
 
 
 def augment_params(n, seed, epoch, pad):
