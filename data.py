@@ -605,10 +605,8 @@ def turn_upright(img):
     Metadata Pillow cannot parse or rewrite (a tag of another type, a cut profile: struct.error,
     TypeError, AttributeError, …) leaves the pixels as they are, as ImageFolder reads them (or already
     turned: Pillow turns them before it rewrites the metadata)."""
-    try:
+    with contextlib.suppress(Exception):
         ImageOps.exif_transpose(img, in_place=True)
-    except Exception:
-        pass
 
 
 def to_rgb(img):
@@ -669,7 +667,7 @@ def sample_images(split, count, num_workers=0):
     index = torch.linspace(0, len(split) - 1, min(len(split), count)).long()
     if split.images is None:
         images = decode_all([split.files[i] for i in index.tolist()], split.labels[index], num_workers)[0]
-        if len(images) == 0:  # streamed: nothing was decoded before
+        if len(images) == 0:  # (a split in memory was checked as it was decoded: load_folder_split)
             folder = os.path.dirname(os.path.dirname(split.files[0]))
             raise UserError(f"none of the {len(index)} images sampled from {folder} could be read")
         return images
@@ -729,6 +727,7 @@ class Batches:
         self.epoch, self.skip = epoch, skip
 
     def order(self):
+        """This epoch's order of the n indices; seed * 100_003 + epoch: another seed for every (seed, epoch)."""
         if not self.shuffle:
             return torch.arange(self.n)
         return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
@@ -806,7 +805,7 @@ def augment_params(n, seed, epoch, pad):
     """Per-image random shifts (in [0, 2*pad]) and flips for one epoch, indexed by image.
     Flips alternate (airbench): each image is flipped in every other epoch, from a random
     first epoch, so any two epochs in a row show both of its sides."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_919)  # (+ 7_919: not Batches.order's seed)
     shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=g)
     first = torch.rand(n, generator=torch.Generator().manual_seed(seed + 12_345)) < 0.5
     return shifts, first ^ bool(epoch % 2)
