@@ -37,9 +37,8 @@ import interrupt
 IMAGE_SIZE = 32
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}  # normalize() with these: pixels left in [0, 1]
 CACHE_DIR = os.path.join("data", "cache")
-# 2: photos turned upright by their EXIF orientation; 3: resized as torchvision's Resize; 4: the unreadable
-# files named relative to their split folder (a resume compares which files a run trained on); 5: each
-# file's ctime in the key; 6: 16-bit PGMs by their 16-bit range
+# In every cache's key: raised when decoding or the cache changes, so older caches are rebuilt (2: EXIF turned
+# upright; 3: resized as Resize; 4: skipped files relative to the split; 5: ctimes in the key; 6: 16-bit PGMs)
 CACHE_VERSION = 6
 MEMORY_LIMIT_BYTES = 2 * 1024**3  # decoded size above which --data-path auto streams
 STATS_SAMPLE = 10_000  # images used for normalization statistics on the streaming path
@@ -346,14 +345,11 @@ def warn_ignored(ignored, where):
 
 
 def walk_class_folder(folder, listed):
-    """(folder, file names) for every folder below `folder`, hidden ones left out, links followed as
-    ImageFolder follows them, sorted as it sorts them. Stops in one line at a folder this user may
-    not read, or at one listed already, under this class or another (`listed`: shared between the
-    class folders of both splits): ImageFolder's own walk would skip the first silently, follow a
-    link to a folder above it some 40 times over, its images taken that many times, take a folder
-    linked from two classes under both labels, or from both splits to test on images trained on,
-    and walk hidden folders too (a NAS's .snapshot/, or two hidden links back up: a walk that never
-    ends)."""
+    """(folder, file names) for every folder below `folder`, sorted and links followed as ImageFolder walks it,
+    hidden folders left out (a NAS's .snapshot/; two hidden links back up: a walk without end). UserError at a
+    folder this user may not read, which ImageFolder skips silently, or at one listed already (`listed`: shared
+    by the classes of both splits), which it would walk again: a link up some 40 times over, one from two
+    classes under both labels, one from both splits to test on images trained on."""
     def fail(e):
         raise UserError(f"cannot read folder {printable(e.filename)}: {e.strerror or e}")
 
@@ -428,7 +424,6 @@ def load_folder_split(split_dir, files, labels, num_workers):
 def decode_into_cache(split_dir, files, labels, num_workers, path, key):
     """Decode the split and save it at `path` as read_cache() reads it: images, labels, the unreadable files."""
     from checkpoint import atomic_save  # local import: checkpoint.py imports this module
-
     say(f"decoding {len(files)} images in {split_dir} (once; cached in {path})")
     images, kept, bad = decode_all(files, labels, num_workers)
     blob = {"key": key, "images": images, "labels": kept, "skipped": [os.path.relpath(f, split_dir) for f in bad]}
@@ -684,8 +679,7 @@ def whitening_filter(split, stats, num_workers=0):
     area = WHITEN_SIZE * WHITEN_SIZE
     dims = 3 * area  # one patch: 3 channels of WHITEN_SIZE x WHITEN_SIZE pixels
     cov, total, count = torch.zeros(dims, dims, dtype=torch.float64), torch.zeros(dims, dtype=torch.float64), 0
-    # 100 images at a time: about 50 MB of float64 patches
-    for chunk in sample_images(split, WHITEN_SAMPLE, num_workers).split(100):
+    for chunk in sample_images(split, WHITEN_SAMPLE, num_workers).split(100):  # 100 images: ~50 MB of patches
         patches = F.unfold(normalize(chunk, stats).double(), WHITEN_SIZE).transpose(1, 2).reshape(-1, dims)
         cov += patches.T @ patches
         total += patches.sum(0)
