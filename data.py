@@ -1,12 +1,11 @@
-"""Data for train.py and test.py: images in, uint8 batches out.
+"""Data for train.py and test.py: images in, uint8 batches out. Defined in the order train.py calls them, each
+followed by its helpers: load_dataset(), the statistics normalize() needs, Batches and BatchLoader, normalize().
 
-Every image, from CIFAR-10's arrays or from an image folder, becomes a uint8
-tensor (3, 32, 32). Small datasets are decoded once, cached on disk under
-data/cache/ and kept in memory (on the GPU when training there), so a batch is
-one indexing operation. Datasets too large for memory are streamed through a
-DataLoader instead. Both paths yield the same batches in the same order when
-every image is readable (memory leaves an unreadable one out of the split, streaming
-out of its batch); normalization and augmentation are applied afterwards to whole batches.
+Every image, from CIFAR-10's arrays or from an image folder, becomes a uint8 tensor (3, 32, 32). Small datasets
+are decoded once, cached on disk under data/cache/ and kept in memory (on the GPU when training there), so a batch
+is one indexing operation. Datasets too large for memory are streamed through a DataLoader instead. Both paths
+yield the same batches in the same order when every image is readable (memory leaves an unreadable one out of the
+split, streaming out of its batch); normalization and augmentation are applied afterwards to whole batches.
 """
 import collections
 import contextlib
@@ -51,7 +50,6 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 # ---------------------------------------------------------------- errors and messages, for the other modules too
-
 class UserError(Exception):
     """A problem the user can fix: reported as one line, exit code `code`."""
 
@@ -87,7 +85,6 @@ def is_utf8(name):
 
 
 # ---------------------------------------------------------------- a dataset, as train.py and test.py load it
-
 class Split:
     """One split of a dataset. In memory: `images` (N,3,32,32) uint8 and `labels` (and, from an
     image folder, the `files` they were decoded from). Streamed: `files` and `labels`, decoded
@@ -241,7 +238,6 @@ def folder_above(root):
 
 
 # ---------------------------------------------------------------- listing an image folder
-
 def list_splits(root, with_train=True):
     """Class names, and the (files, labels) of DIR/train (None unless `with_train`) and of DIR/test;
     UserError when the two splits share a folder or differ in their classes."""
@@ -399,7 +395,6 @@ def has_image_extension(name):
 
 
 # ---------------------------------------------------------------- decoding a split, once: the cache
-
 def load_folder_split(split_dir, files, labels, num_workers):
     """Decoded images of one split, from the cache when it is current; UserError when none, or none of a
     class, can be read (as a class folder without images is refused: a class never seen, or never scored)."""
@@ -560,7 +555,6 @@ def is_special(path):
 
 
 # ---------------------------------------------------------------- one image
-
 class BadImage(ValueError):
     """A file that cannot be read as an image."""
 
@@ -638,7 +632,6 @@ def is_image(path):
 
 
 # ---------------------------------------------------------------- statistics for normalize()
-
 def channel_stats(split, num_workers=0):
     """Per-channel mean and std (in [0,1] units) of a split's images. A channel with one value
     in every pixel has nothing to scale: its std is given as 1, as scikit-learn's StandardScaler
@@ -701,7 +694,6 @@ def whitening_filter(split, stats, num_workers=0):
 
 
 # ---------------------------------------------------------------- batches
-
 class Batches:
     """The index batches of one epoch, for this process.
 
@@ -776,7 +768,6 @@ class BatchLoader:
 
 
 # ---------------------------------------------------------------- batch transforms
-
 def normalize(images, stats):
     """uint8 (B,3,H,W) -> float, scaled to [0,1], standardized per channel, then whitened
     when `stats` hold a filter (see whitening_filter)."""
