@@ -88,10 +88,10 @@ def is_utf8(name):
 class Split:
     """One split of a dataset. In memory: `images` (N,3,32,32) uint8 and `labels` (and, from an
     image folder, the `files` they were decoded from). Streamed: `files` and `labels`, decoded
-    batch by batch."""
+    batch by batch, and the split's `folder`, that messages name the files from."""
 
-    def __init__(self, labels, images=None, files=None):
-        self.labels, self.images, self.files = labels, images, files
+    def __init__(self, labels, images=None, files=None, folder=None):
+        self.labels, self.images, self.files, self.folder = labels, images, files, folder
         self.reported = set()  # streamed files found unreadable and said so: the same fail every epoch
 
     def __len__(self):
@@ -102,12 +102,12 @@ class Split:
         DataLoader workers read the labels, and a worker process cannot use a GPU's memory."""
         if self.images is None:
             return self
-        return Split(self.labels.to(device), self.images.to(device), self.files)
+        return Split(self.labels.to(device), self.images.to(device), self.files, self.folder)
 
     def subset(self, index):
         images = None if self.images is None else self.images[index]
         files = None if self.files is None else [self.files[i] for i in index.tolist()]
-        return Split(self.labels[index], images, files)
+        return Split(self.labels[index], images, files, self.folder)
 
 
 def load_dataset(root, data_path="auto", num_workers=0, download=False, with_train=True):
@@ -143,7 +143,7 @@ def load_image_folder(root, data_path, num_workers, with_train):
 
     def load(split, files, labels):
         if data_path == "stream":  # decoded batch by batch, by BatchLoader
-            return Split(labels, files=files)
+            return Split(labels, files=files, folder=os.path.join(root, split))
         return load_folder_split(os.path.join(root, split), files, labels, num_workers)
 
     train = load("train", *train_listed) if with_train else None
@@ -431,9 +431,9 @@ def decode_into_cache(split_dir, files, labels, num_workers, path, key):
 
 
 def skipped_warning(bad, where):
-    """The warning for the unreadable files `bad`, named class/name: every class folder may hold its own 0.png."""
-    names = ", ".join(printable(os.path.join(os.path.basename(os.path.dirname(p)), os.path.basename(p)))
-                      for p in bad[:3])
+    """The warning for the unreadable files `bad`, named from their split's folder `where` as the cache keeps
+    them (class/name: every class folder may hold its own 0.png, and subfolders of its own)."""
+    names = ", ".join(printable(name) for name in bad[:3])
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
     why = "corrupt, not readable by this user, too large to decode safely, or a pipe or device"
     return f"warning: skipped {len(bad)} unreadable image(s) ({why}) in {where}: {names}{more}"
@@ -656,8 +656,7 @@ def sample_images(split, count, num_workers=0):
     if split.images is None:
         images = decode_all([split.files[i] for i in index.tolist()], split.labels[index], num_workers)[0]
         if len(images) == 0:  # (a split in memory was checked as it was decoded: load_folder_split)
-            folder = os.path.dirname(os.path.dirname(split.files[0]))
-            raise UserError(f"none of the {len(index)} images sampled from {folder} could be read")
+            raise UserError(f"none of the {len(index)} images sampled from {split.folder} could be read")
         return images
     return split.images[index.to(split.images.device)].cpu()
 
@@ -764,7 +763,8 @@ class BatchLoader:
         new = [p for p in bad if p not in self.split.reported]  # said once, not every epoch
         self.split.reported.update(new)
         if new:  # from every process under torchrun: each reads files of its own
-            print(skipped_warning(new, os.path.dirname(os.path.dirname(new[0]))), file=sys.stderr)
+            print(skipped_warning([os.path.relpath(p, self.split.folder) for p in new], self.split.folder),
+                  file=sys.stderr)
 
 
 # ---------------------------------------------------------------- batch transforms

@@ -580,13 +580,27 @@ def test_streamed_unreadable_images_are_named_once_not_every_epoch(tiny, capsys)
                         f"warning: skipped 1 unreadable image(s) {why} in {tiny}/test: circle/500.png"]
 
 
+@pytest.mark.parametrize("data_path", ["memory", "stream"])
+def test_an_unreadable_image_in_a_subfolder_of_a_class_is_named_from_its_split(tiny, capsys, data_path):
+    """Named without its class in memory ('in DATA/test: sub/bad.png'), and with the class folder
+    taken for the split when streamed ('in DATA/test/cross: sub/bad.png'), until 2026-11-27 (a helper)."""
+    os.makedirs(os.path.join(tiny, "test", "cross", "sub"))
+    with open(os.path.join(tiny, "test", "cross", "sub", "bad.png"), "wb") as f:
+        f.write(b"not a png")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--data-path", data_path, "--epochs", "1", *TRAIN_FAST,
+                                   "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert f"unreadable image(s) (corrupt, not readable by this user, too large to decode safely, or a pipe or " \
+           f"device) in {tiny}/test: cross/sub/bad.png\n" in err, err
+
+
 def test_a_streamed_batch_keeps_each_label_with_its_image_around_an_unreadable_one(tiny):
     # Batches of 6: the second holds circle/006, circle/007 and cross/000-003.
     bad = os.path.join(tiny, "train", "circle", "006.png")
     with open(bad, "wb") as f:
         f.write(b"not a png")
     _, files, labels = data.list_image_folder(os.path.join(tiny, "train"))
-    split = data.Split(labels, files=files)
+    split = data.Split(labels, files=files, folder=os.path.join(tiny, "train"))
     seen = []
     for images, y, index in data.BatchLoader(split, data.Batches(len(split), 6), torch.device("cpu")):
         assert torch.equal(y, split.labels[index])
