@@ -173,6 +173,47 @@ def test_ctrl_c_on_an_epochs_last_step_finishes_the_epoch(tiny, capsys, monkeypa
     assert code == 0 and "nan" not in out and out.count("epoch 2/3") == 1, err
 
 
+PRESSED_TWICE = """
+import os, runpy, signal, sys
+from torch.utils.data import dataloader
+sys.path.insert(0, {root!r})
+import data
+
+def pressed(self):  # the first Ctrl-C, as training's decoding workers hand over their first batch
+    batches = iter(stream(self))
+    first = next(batches)
+    if self.stream is not None and self.stream.num_workers and not once:
+        once.append(os.kill(os.getpid(), signal.SIGINT))
+    yield first
+    yield from batches
+stream, data.BatchLoader.__iter__, once = data.BatchLoader.__iter__, pressed, []
+
+def pressed_again(self):  # the second, as the exit shuts them down (not those that decode the stats' sample)
+    if once:
+        print("pressed again", flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+    shutdown(self)
+shutdown = dataloader._MultiProcessingDataLoaderIter._shutdown_workers
+dataloader._MultiProcessingDataLoaderIter._shutdown_workers = pressed_again
+
+sys.argv = [os.path.join({root!r}, "train.py"), *sys.argv[1:]]
+runpy.run_path(sys.argv[0], run_name="__main__")  # as `python train.py ...` runs it
+"""
+
+
+def test_a_second_ctrl_c_while_the_decoding_workers_shut_down_is_no_traceback(tiny):
+    """Ctrl-C twice in quick succession on a streamed run: the second, landing while the exit shut the
+    workers down, was a KeyboardInterrupt traceback from the DataLoader after the one line (until
+    2026-11-27, a helper: 8 of 8 tries on CIFAR-10, the exit taking 1.1 s after the line)."""
+    done = subprocess.run([sys.executable, "-c", PRESSED_TWICE.format(root=ROOT), "--data-dir", tiny,
+                           "--epochs", "2", *TRAIN_FAST, "--device", "cpu", "--data-path", "stream",
+                           "--num-workers", "2", "--run-name", "r"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 130 and done.stderr.startswith("train.py: interrupted at step 1; continue with: "), \
+        done.stderr[-3000:]
+    assert len(done.stderr.splitlines()) == 1 and "pressed again" in done.stdout, done.stderr[-3000:]
+    assert torch.load("logs_train/r/checkpoints/interrupt.pth", weights_only=True)["step"] == 1
+
+
 @pytest.mark.parametrize("script", ["train.py", "test.py", "bench.py", "a link to train.py"])
 def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
     """The first second or two of either script, before run() takes over: a KeyboardInterrupt
