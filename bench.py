@@ -490,4 +490,4 @@ def run(argv=None):
 
 
 if __name__ == "__main__":
-    run()
+    interrupt.run_as_script(run)

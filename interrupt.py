@@ -1,7 +1,8 @@
 """Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
 line and exit 130, not a traceback through importlib. Each script imports this module before
 anything else, and its run() calls take_over(); run() ends in stopped() or output_closed() when
-Ctrl-C stops it later, or what it prints to has stopped reading."""
+Ctrl-C stops it later, or what it prints to has stopped reading; run_as_script() keeps a second
+Ctrl-C from cutting the exit short."""
 import os
 import signal
 import sys
@@ -48,6 +49,16 @@ def stopped(script, reason):
         output_closed()
     print(f"{script}: interrupted", file=sys.stderr)
     sys.exit(130)
+
+
+def run_as_script(run):
+    """run(), then the exit with Ctrl-C ignored: run() has said how it ended, and a second Ctrl-C would
+    only cut the exit's cleanup short (the decoding processes shutting down, about a second) with a
+    traceback. Called in each script's __main__ block: a program that calls run() keeps its own Ctrl-C."""
+    try:
+        run()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def started_as_a_script():

@@ -870,7 +870,4 @@ def run(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        run()
-    finally:  # run() has said how it ended: a second Ctrl-C would only cut short the exit's cleanup
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the decoding workers shut down) with a traceback
+    interrupt.run_as_script(run)
