@@ -157,6 +157,17 @@ def test_each_image_gets_its_own_prediction_around_an_unreadable_one_and_topk_li
     assert code == 0 and len(json.loads(out)[0]["predictions"]) == 10, err  # every class, not a traceback
 
 
+def test_printed_probabilities_show_the_four_digits_json_holds(checkpoint, workdir, capsys):
+    """Each printed probability is the --json one, all four digits: printed to three (0.9225 as 0.922, or
+    0.923 rounded twice), every test passed (a mutation check's survivor, 2026-11-27)."""
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save("a.png")
+    code, out, err = run_cli(predict, [checkpoint, "a.png", "--topk", "3", "--json"], capsys)
+    assert code == 0, err
+    held = [f"{p['class']} {p['probability']:.4f}" for p in json.loads(out)[0]["predictions"]]
+    code, out, err = run_cli(predict, [checkpoint, "a.png", "--topk", "3"], capsys)
+    assert code == 0 and out == f"a.png: {', '.join(held)}\n", err
+
+
 def test_a_folder_of_images_is_classified_image_by_image_in_name_order(checkpoint, workdir, capsys):
     (workdir / "imgs").mkdir()
     names = ["kiwi.png", "apple.png", "zebra.png", "mango.png", "banana.png", "cherry.png", "fig.png"]
@@ -780,6 +791,24 @@ def test_save_grid_of_the_test_split_shows_the_most_confident_mistakes_first(tin
     assert (preds != labels).all() and len(probs) > 1
     assert probs.tolist() == sorted(probs.tolist(), reverse=True) and probs[0] > probs[-1]
     assert [truth[image.numpy().tobytes()] for image in images] == labels.tolist()
+
+
+def test_save_grid_of_the_test_split_shows_32_mistakes_where_there_are_more(workdir, capsys, monkeypatch):
+    """The grid's 32 most confident mistakes, not 31: no test split had more than 32 mistakes, and a grid
+    one short passed every test (a mutation check's survivor, 2026-11-27)."""
+    root = make_dataset(workdir / "many", n_train=1, n_test=17)  # 51 test images
+    weights = Tudui(len(CLASSES)).state_dict()
+    weights["model.8.weight"].zero_()
+    weights["model.8.bias"].copy_(torch.tensor([0.0, 5.0, 0.0]))  # always "cross": 34 mistakes
+    torch.save({"model": weights, "classes": CLASSES}, "cross.pth")
+    shown = []
+    image_grid = pictures.image_grid
+    monkeypatch.setattr(pictures, "image_grid", lambda *args: shown.append(args) or image_grid(*args))
+    code, _, err = run_cli(predict, ["cross.pth", "--data-dir", root, "--save-grid", "g.png"], capsys)
+    assert code == 0, err
+    images, labels, _, preds, _ = shown[0]
+    assert len(images) == len(labels) == predict.MISTAKES_SHOWN == 32
+    assert (preds == 1).all() and (labels != 1).all()
 
 
 @pytest.mark.parametrize("data_path", ["memory", "stream"])
