@@ -475,18 +475,18 @@ def main(argv=None):
 
 def run(argv=None):
     """main() with user errors as one line on stderr and an exit code, never a traceback."""
-    interrupt.take_over()
-    try:
-        main(argv)
-        sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
-    except data.UserError as e:
-        print(f"bench.py: error: {e}", file=sys.stderr)
-        sys.exit(e.code)
-    except train.Diverged as e:  # the timings of a diverged run mean nothing
-        print(f"bench.py: error: training diverged on this data: {e}", file=sys.stderr)
-        sys.exit(3)
-    except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing half written: the JSON is written once, atomically
-        interrupt.stopped("bench.py", e)
+    with interrupt.taken_over():
+        try:
+            main(argv)
+            sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
+        except data.UserError as e:
+            print(f"bench.py: error: {e}", file=sys.stderr)
+            sys.exit(e.code)
+        except train.Diverged as e:  # the timings of a diverged run mean nothing
+            print(f"bench.py: error: training diverged on this data: {e}", file=sys.stderr)
+            sys.exit(3)
+        except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing half written: the JSON is written once, atomically
+            interrupt.stopped("bench.py", e)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
 line and exit 130, not a traceback through importlib. Each script imports this module before
-anything else, and its run() calls take_over(); run() ends in stopped() or output_closed() when
-Ctrl-C stops it later, or what it prints to has stopped reading; run_as_script() keeps a second
-Ctrl-C from cutting the exit short."""
+anything else, and its run() works inside taken_over(); run() ends in stopped() or output_closed()
+when Ctrl-C stops it later, or what it prints to has stopped reading; run_as_script() lets a
+second Ctrl-C end the exit at once, without a traceback."""
+import contextlib
 import os
 import signal
 import sys
@@ -24,10 +25,17 @@ def exit_at_once(*_):
     os._exit(130)
 
 
-def take_over():
-    """From here on, Ctrl-C is a KeyboardInterrupt, which run() reports (or train.py's handler
-    turns into a checkpoint)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+@contextlib.contextmanager
+def taken_over():
+    """Within it, Ctrl-C is a KeyboardInterrupt, which run() reports (or train.py's handler turns
+    into a checkpoint); after it, Ctrl-C does what it did before (a program that calls run()
+    keeps its own handler)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # (None: a handler set outside Python, which cannot be set back)
+            signal.signal(signal.SIGINT, previous)
 
 
 def output_closed():
@@ -52,13 +60,23 @@ def stopped(script, reason):
 
 
 def run_as_script(run):
-    """run(), then the exit with Ctrl-C ignored: run() has said how it ended, and a second Ctrl-C would
-    only cut the exit's cleanup short (the decoding processes shutting down, about a second) with a
-    traceback. Called in each script's __main__ block: a program that calls run() keeps its own Ctrl-C."""
+    """run(), then the exit, which a Ctrl-C ends at once and quietly: run() has said how it ended, and
+    the exit waits for the decoding processes to shut down (a second or so; for good, where one
+    hangs on a file), which a KeyboardInterrupt would cut short with a traceback. Called in each
+    script's __main__ block: a program that calls run() keeps its own Ctrl-C."""
     try:
         run()
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, exit_now)
+
+
+def exit_now(*_):
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # (a closed pipe, a closed file)
+            pass
+    os._exit(130)
 
 
 def started_as_a_script():

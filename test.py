@@ -299,16 +299,16 @@ def main(argv=None):
 
 
 def run(argv=None):
-    interrupt.take_over()
-    try:
-        status = main(argv)
-        sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
-        sys.exit(status)
-    except UserError as e:
-        print(f"test.py: error: {e}", file=sys.stderr)
-        sys.exit(e.code)
-    except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing is being written that could be left half done
-        interrupt.stopped("test.py", e)
+    with interrupt.taken_over():
+        try:
+            status = main(argv)
+            sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
+            sys.exit(status)
+        except UserError as e:
+            print(f"test.py: error: {e}", file=sys.stderr)
+            sys.exit(e.code)
+        except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing is being written that could be left half done
+            interrupt.stopped("test.py", e)
 
 
 if __name__ == "__main__":

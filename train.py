@@ -833,40 +833,40 @@ def main(argv=None):
 
 def run(argv=None):
     """main() with user errors as one line and an exit code, never a traceback."""
-    interrupt.take_over()
-    try:
-        main(argv)
-        sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
-    except UserError as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
-        sys.exit(e.code)
-    except Interrupted as e:
-        if interrupt.speaks():  # one line, not one a process
-            print(f"train.py: {e}", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:  # before training started (nothing to save), or a second Ctrl-C: stop at once
-        if interrupt.speaks():
-            print("train.py: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:
-        # | head, or | tee that the same Ctrl-C stopped: an epoch's line is printed after its checkpoint is saved.
+    with interrupt.taken_over():
         try:
-            print("train.py: stopped: nothing reads its output any more (a closed pipe); the checkpoints saved are "
-                  "kept (--resume continues a run with epochs left)", file=sys.stderr)
-        except OSError:  # (2>&1: stderr is that pipe too)
-            pass
-        interrupt.output_closed()
-    except Diverged as e:
-        # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
-        print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "
-              "though the last may be diverging already (a test loss far above the first epoch's): try a lower "
-              "--lr, from the start or from an earlier epoch (--resume RUN/checkpoints/epoch_NNN.pth --run-name NEW).",
-              file=sys.stderr)
-        sys.exit(3)
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if dist.is_initialized():
-            dist.destroy_process_group()
+            main(argv)
+            sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
+        except UserError as e:
+            print(f"train.py: error: {e}", file=sys.stderr)
+            sys.exit(e.code)
+        except Interrupted as e:
+            if interrupt.speaks():  # one line, not one a process
+                print(f"train.py: {e}", file=sys.stderr)
+            sys.exit(130)
+        except KeyboardInterrupt:  # before training started (nothing to save), or a second Ctrl-C: stop at once
+            if interrupt.speaks():
+                print("train.py: interrupted", file=sys.stderr)
+            sys.exit(130)
+        except BrokenPipeError:
+            # | head, or | tee that the same Ctrl-C stopped: an epoch's line is printed after its checkpoint is saved.
+            try:
+                print("train.py: stopped: nothing reads its output any more (a closed pipe); the checkpoints saved are "
+                      "kept (--resume continues a run with epochs left)", file=sys.stderr)
+            except OSError:  # (2>&1: stderr is that pipe too)
+                pass
+            interrupt.output_closed()
+        except Diverged as e:
+            # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
+            print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "
+                  "though the last may be diverging already (a test loss far above the first epoch's): try a lower "
+                  "--lr, from the start or from an earlier epoch (--resume RUN/checkpoints/epoch_NNN.pth "
+                  "--run-name NEW).", file=sys.stderr)
+            sys.exit(3)
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # (stop_on_ctrl_c's handler goes)
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 if __name__ == "__main__":
