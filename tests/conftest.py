@@ -69,6 +69,16 @@ def tiny(workdir):
     return make_dataset(workdir / "tiny")
 
 
+@pytest.fixture
+def grids_shown(monkeypatch):
+    """The arguments of every picture pictures.image_grid draws (images, labels, classes, predictions,
+    probabilities): what a grid shows, without reading the picture back."""
+    import pictures
+    shown, image_grid = [], pictures.image_grid
+    monkeypatch.setattr(pictures, "image_grid", lambda *args: shown.append(args) or image_grid(*args))
+    return shown
+
+
 def run_cli(module, argv, capsys=None):
     """Run train.py's, test.py's or bench.py's entry point in-process; returns (exit code, stdout, stderr)."""
     try:

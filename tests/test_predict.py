@@ -771,7 +771,7 @@ def test_a_checkpoint_is_scored_only_on_data_with_its_class_names(tiny, workdir,
 
 @pytest.mark.parametrize("data_path", ["memory", "stream"])
 def test_save_grid_of_the_test_split_shows_the_most_confident_mistakes_first(tiny, workdir, capsys, monkeypatch,
-                                                                             data_path):
+                                                                             grids_shown, data_path):
     """Each picture with its own true class. A streamed test split with an unreadable image was a
     traceback (until 2026-11-27, a helper): its probabilities had no row for that image."""
     if data_path == "stream":
@@ -782,18 +782,15 @@ def test_save_grid_of_the_test_split_shows_the_most_confident_mistakes_first(tin
              for path in glob.glob(os.path.join(tiny, "test", "*", "*.png")) if data.is_image(path)}
     torch.manual_seed(0)
     torch.save({"model": Tudui(3).state_dict(), "classes": CLASSES}, "r.pth")
-    shown = []
-    image_grid = pictures.image_grid
-    monkeypatch.setattr(pictures, "image_grid", lambda *args: shown.append(args) or image_grid(*args))
     code, _, err = run_cli(predict, ["r.pth", "--data-dir", tiny, "--save-grid", "g.png"], capsys)
     assert code == 0, err
-    images, labels, _, preds, probs = shown[0]
+    images, labels, _, preds, probs = grids_shown[0]
     assert (preds != labels).all() and len(probs) > 1
     assert probs.tolist() == sorted(probs.tolist(), reverse=True) and probs[0] > probs[-1]
     assert [truth[image.numpy().tobytes()] for image in images] == labels.tolist()
 
 
-def test_save_grid_of_the_test_split_shows_32_mistakes_where_there_are_more(workdir, capsys, monkeypatch):
+def test_save_grid_of_the_test_split_shows_32_mistakes_where_there_are_more(workdir, capsys, grids_shown):
     """The grid's 32 most confident mistakes, not 31: no test split had more than 32 mistakes, and a grid
     one short passed every test (a mutation check's survivor, 2026-11-27)."""
     root = make_dataset(workdir / "many", n_train=1, n_test=17)  # 51 test images
@@ -801,12 +798,9 @@ def test_save_grid_of_the_test_split_shows_32_mistakes_where_there_are_more(work
     weights["model.8.weight"].zero_()
     weights["model.8.bias"].copy_(torch.tensor([0.0, 5.0, 0.0]))  # always "cross": 34 mistakes
     torch.save({"model": weights, "classes": CLASSES}, "cross.pth")
-    shown = []
-    image_grid = pictures.image_grid
-    monkeypatch.setattr(pictures, "image_grid", lambda *args: shown.append(args) or image_grid(*args))
     code, _, err = run_cli(predict, ["cross.pth", "--data-dir", root, "--save-grid", "g.png"], capsys)
     assert code == 0, err
-    images, labels, _, preds, _ = shown[0]
+    images, labels, _, preds, _ = grids_shown[0]
     assert len(images) == len(labels) == predict.MISTAKES_SHOWN == 32
     assert (preds == 1).all() and (labels != 1).all()
 

@@ -1221,13 +1221,10 @@ def test_tensorboards_pictures_show_what_the_checkpoint_predicts(tiny, capsys):
     assert np.array_equal(logged("test/predictions"), pictures.image_grid(images, labels, classes, preds, probs))
 
 
-def test_with_amp_the_prediction_grid_shows_what_the_bfloat16_evaluation_scores(tiny, capsys, monkeypatch):
+def test_with_amp_the_prediction_grid_shows_what_the_bfloat16_evaluation_scores(tiny, capsys, grids_shown):
     """--amp evaluates in bfloat16: the grid's predictions and probabilities were worked out in
     float32 (until 2026-11-27, found by reading), so a borderline image could be shown right in
     the grid and counted wrong in the confusion matrix beside it."""
-    shown = []
-    image_grid = pictures.image_grid
-    monkeypatch.setattr(pictures, "image_grid", lambda *args: shown.append(args) or image_grid(*args))
     run_dir, _ = train_run(capsys, tiny, "amp", "--epochs", "1", "--amp", "--device", "cpu")
     ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
     _, test_split, classes = data.load_dataset(tiny)
@@ -1236,7 +1233,7 @@ def test_with_amp_the_prediction_grid_shows_what_the_bfloat16_evaluation_scores(
                             keep_probs=True)
     _, _, picked = train.spread(test_split)
     expected = scored["probs"][torch.argsort(scored["index"])][picked].max(1)
-    _, _, _, preds, probs = shown[-1]  # (the first picture: augmented training images, no predictions)
+    _, _, _, preds, probs = grids_shown[-1]  # (the first picture: augmented training images, no predictions)
     assert torch.equal(preds, expected.indices) and torch.equal(probs, expected.values)
 
 
