@@ -494,6 +494,13 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
 
 
 @torch.no_grad()
+def logits_of(model, x, amp):
+    """The network's float32 logits for prepared inputs; with --amp worked out in bfloat16, for the
+    evaluation and TensorBoard's grid of predictions alike."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        return model(x).float()
+
+
 def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=False, keep_probs=False, num_workers=0):
     """Mean loss over images, accuracy, confusion matrix (rows: true class) and the accuracy on each
     class's images, on a whole split; with `keep_probs` (one process only), also every scored
@@ -504,9 +511,7 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     probs, scored = [], []
     batches = Batches(len(split), EVAL_BATCH, rank=rank, world=world)
     for images, labels, index in BatchLoader(split, batches, device, num_workers):
-        x = prepare(images, stats)  # normalized and whitened, as in training
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x).float()
+        logits = logits_of(model, prepare(images, stats), amp)  # normalized and whitened, as in training
         loss_sum += F.cross_entropy(logits, labels, reduction="sum")
         # Each image adds 1 to the cell (true class, predicted class) of the flattened matrix.
         confusion += torch.bincount(labels * num_classes + logits.argmax(1), minlength=num_classes**2)
@@ -624,9 +629,7 @@ def preview_predictions(model, test, stats, device, amp=False):
     """32 test images with labels, predictions and probabilities, for TensorBoard's picture."""
     model.eval()
     images, labels, _ = spread(test)
-    x = prepare(images.to(device), stats)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):  # as evaluate() scores them
-        probs, preds = model(x).float().softmax(1).max(1)
+    probs, preds = logits_of(model, prepare(images.to(device), stats), amp).softmax(1).max(1)  # as evaluate() does
     return images, labels, preds.cpu(), probs.cpu()
 
 
