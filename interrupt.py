@@ -28,14 +28,16 @@ def exit_at_once(*_):
 @contextlib.contextmanager
 def taken_over():
     """Within it, Ctrl-C is a KeyboardInterrupt, which run() reports (or train.py's handler turns
-    into a checkpoint); after it, Ctrl-C does what it did before (a program that calls run()
-    keeps its own handler)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    into a checkpoint, as it does SIGTERM); after it, Ctrl-C and SIGTERM do what they did before (a
+    program that calls run() keeps its own handlers)."""
+    previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM),
+                signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     try:
         yield
     finally:
-        if previous is not None:  # (None: a handler set outside Python, which cannot be set back)
-            signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            if handler is not None:  # (None: a handler set outside Python, which cannot be set back)
+                signal.signal(signum, handler)
 
 
 def output_closed():

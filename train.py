@@ -81,8 +81,11 @@ class Diverged(Exception):
     pass
 
 
-class Interrupted(Exception):  # Ctrl-C: the message says how to continue
-    pass
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: the message says how to continue; exit 130 or 143, as if the signal had killed it."""
+    def __init__(self, how, where, command):
+        super().__init__(f"{how} {where}; continue with: {command}")
+        self.code = 143 if how == "terminated" else 130
 
 
 # ---------------------------------------------------------------- command line
@@ -407,24 +410,29 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
-def stop_on_ctrl_c(ctx):
-    """Ctrl-C: stop after the current step (under torchrun, a step all processes agree on: stop_agreed),
-    save, exit; a second Ctrl-C stops at once."""
-    def request_stop(*_):
-        ctx["stop_requested"] = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+def stop_on_signal(ctx, streamed_by_workers):
+    """Ctrl-C (SIGINT), or SIGTERM (`kill`, `timeout`, a cluster's scheduler, torchrun stopping its
+    processes): stop after the current step (under torchrun, a step all processes agree on:
+    stop_agreed), save, exit. A second of the same signal stops at once. Where worker processes
+    decode the images, SIGTERM still ends the run at once: `timeout` and schedulers send it to every
+    process, the workers die of it, and the DataLoader would fail the run with a traceback."""
+    def request_stop(signum, _):
+        ctx["stop_requested"] = ctx["stop_requested"] or ("terminated" if signum == signal.SIGTERM else "interrupted")
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
     signal.signal(signal.SIGINT, request_stop)
+    if not streamed_by_workers:
+        signal.signal(signal.SIGTERM, request_stop)
 
 
 def stop_agreed(ctx, step=None):
-    """Whether to stop here after Ctrl-C. Under torchrun each process gets it at its own moment:
+    """Whether to stop here after Ctrl-C or SIGTERM. Under torchrun each process gets it at its own moment:
     they agree at steps they all pass (every --log-every steps, and epoch ends) before any of
     them stops, or the others would wait in the next all-reduce for one that has gone."""
     if ctx["world"] == 1:
-        return ctx["stop_requested"]
+        return bool(ctx["stop_requested"])
     if step is not None and step % ctx["config"]["log_every"]:
         return False
-    return any_process(ctx["stop_requested"], ctx["device"])  # (Ctrl-C may set the flag while this waits)
+    return any_process(bool(ctx["stop_requested"]), ctx["device"])  # (a signal may set it while this waits)
 
 
 def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
@@ -785,10 +793,10 @@ def main(argv=None):
             return opened
         writer = on_rank_0(start_logging, rank, world, device)
         ctx = {"config": config, "device": device, "stats": stats, "world": world, "writer": writer,
-               "show_bar": rank == 0 and sys.stderr.isatty(), "stop_requested": False}  # (tqdm draws on stderr)
+               "show_bar": rank == 0 and sys.stderr.isatty(), "stop_requested": None}  # (tqdm draws on stderr)
         ctx["graphed_step"] = graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
-        stop_on_ctrl_c(ctx)
+        stop_on_signal(ctx, streamed_by_workers=train.images is None and config["num_workers"] > 0)
         while state["epoch"] < config["epochs"]:
             t0 = time.perf_counter()
             train_result = train_one_epoch(train_model, optimizer, criterion, train_loader, state, ctx)
@@ -798,8 +806,8 @@ def main(argv=None):
                 if rank == 0:
                     # (no metrics: the epoch is not over)
                     atomic_save(checkpoint_now({}), os.path.join(run_dir, "checkpoints", "interrupt.pth"))
-                raise Interrupted(f"interrupted at step {state['step']}; continue with: "
-                                  f"{runs.resume_command(run_dir, world)}")
+                raise Interrupted(ctx["stop_requested"] or "interrupted", f"at step {state['step']}",
+                                  runs.resume_command(run_dir, world))
             train_s = time.perf_counter() - t0
 
             test_result = score(test)
@@ -819,8 +827,8 @@ def main(argv=None):
                 save_and_report(run_dir, checkpoint_now(metrics), best, writer, test_result, preview)
             on_rank_0(save_epoch, rank, world, device)  # (the others would copy the weights for nothing)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
-                raise Interrupted(f"interrupted after epoch {state['epoch']}; continue with: "
-                                  f"{runs.resume_command(run_dir, world)}")
+                raise Interrupted(ctx["stop_requested"] or "interrupted", f"after epoch {state['epoch']}",
+                                  runs.resume_command(run_dir, world))
         if writer:  # the HParams tab lists the run as a success (a stopped one is not)
             _, _, session_end = hparams_summaries(config)
             writer.file_writer.add_summary(session_end)
@@ -846,7 +854,7 @@ def run(argv=None):
         except Interrupted as e:
             if interrupt.speaks():  # one line, not one a process
                 print(f"train.py: {e}", file=sys.stderr)
-            sys.exit(130)
+            sys.exit(e.code)
         except KeyboardInterrupt:  # before training started (nothing to save), or a second Ctrl-C: stop at once
             if interrupt.speaks():
                 print("train.py: interrupted", file=sys.stderr)
@@ -867,7 +875,8 @@ def run(argv=None):
                   "--run-name NEW).", file=sys.stderr)
             sys.exit(3)
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # (stop_on_ctrl_c's handler goes)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # (stop_on_signal's handlers go)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             if dist.is_initialized():
                 dist.destroy_process_group()
 

@@ -128,15 +128,15 @@ def zip_holding(pickled):
     return buf.getvalue()
 
 
-def ctrl_c_at_step(monkeypatch, stop_step):
-    """Ctrl-C, as a user presses it, as train.py begins step `stop_step` (when it asks for that step's
-    lr). Returns train.lr_at as it was, to put back."""
+def signal_at_step(monkeypatch, stop_step, signum=signal.SIGINT):
+    """Ctrl-C (or `signum`), as a user presses it, as train.py begins step `stop_step` (when it asks for
+    that step's lr). Returns train.lr_at as it was, to put back."""
     import train
     lr_at = train.lr_at
 
     def pressed(step, *args):
         if step == stop_step:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return lr_at(step, *args)
     monkeypatch.setattr(train, "lr_at", pressed)
     return lr_at

@@ -656,11 +656,17 @@ def test_decoding_workers_work_when_started_by_spawn_as_on_macos_and_windows(tin
         scored.stderr[-3000:]
 
 
-def test_ctrl_c_in_a_terminal_with_workers_started_by_spawn_stops_the_run_as_it_should(tiny):
+@pytest.mark.parametrize("started_by, signum, code, said", [("spawn", signal.SIGINT, 130, "train.py: interrupted"),
+                                                            ("fork", signal.SIGTERM, -signal.SIGTERM, "")])
+def test_a_signal_to_the_whole_process_group_of_a_streamed_run_stops_it_as_it_should(tiny, started_by, signum,
+                                                                                     code, said):
     """A terminal's Ctrl-C reaches every process of its group: decoding workers started by spawn (macOS)
     died of it, and train.py with them, a traceback and no checkpoint (until 2026-11-27, a helper's
-    review; forked workers inherit train.py's handler)."""
-    run = subprocess.Popen([sys.executable, "-c", SPAWNED.format(root=ROOT), "train", "--data-dir", tiny,
+    review; forked workers inherit train.py's handler). SIGTERM, which `timeout` and schedulers send to
+    every process, kills the workers: train.py, which saves on a SIGTERM of its own, dies of it at
+    once here, no traceback (a DataLoader that lost its workers), its checkpoints intact."""
+    script = ["-c", SPAWNED.format(root=ROOT), "train"] if started_by == "spawn" else [os.path.join(ROOT, "train.py")]
+    run = subprocess.Popen([sys.executable, *script, "--data-dir", tiny,
                             "--epochs", "1000", *TRAIN_FAST, "--device", "cpu", "--data-path", "stream",
                             "--num-workers", "2", "--run-name", "r"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -669,10 +675,11 @@ def test_ctrl_c_in_a_terminal_with_workers_started_by_spawn_stops_the_run_as_it_
         assert run.poll() is None and time.time() < deadline, run.communicate()
         time.sleep(0.05)
     time.sleep(0.5)  # into epoch 2, its workers decoding (sent as the checkpoint appeared, it passed unblocked)
-    os.killpg(run.pid, signal.SIGINT)  # as the terminal sends it
+    os.killpg(run.pid, signum)  # as the terminal sends Ctrl-C
     _, err = run.communicate(timeout=300)
-    assert run.returncode == 130 and "Traceback" not in err, err[-3000:]
-    assert err.strip().splitlines()[-1].startswith("train.py: interrupted"), err[-3000:]
+    assert run.returncode == code and "Traceback" not in err, err[-3000:]
+    assert (err.strip().splitlines() or [""])[-1].startswith(said), err[-3000:]
+    assert torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["epoch"] >= 1
 
 
 FIRST_SPAWNED_WORKER = """

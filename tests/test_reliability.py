@@ -23,7 +23,7 @@ import data
 import runs
 import test as predict
 import train
-from conftest import ROOT, TRAIN_FAST, ctrl_c_at_step, make_dataset, run_cli, within, zip_holding
+from conftest import ROOT, TRAIN_FAST, signal_at_step, make_dataset, run_cli, within, zip_holding
 
 # On the CPU: on a GPU a run may end before the signal meant for its second epoch. At lr 0.01:
 # at batch 4 the default 0.03 diverges on these synthetic images once they are whitened.
@@ -121,11 +121,15 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
 
 
-def test_ctrl_c_inside_an_epoch_saves_where_it_stopped_in_interrupt_pth(tiny, capsys, monkeypatch):
-    """The test above passes on an epoch's checkpoint alone; this one needs interrupt.pth."""
-    lr_at = ctrl_c_at_step(monkeypatch, 2)
+@pytest.mark.parametrize("signum, exit_code, said", [(signal.SIGINT, 130, "interrupted"),
+                                                     (signal.SIGTERM, 143, "terminated")])  # (kill, a scheduler)
+def test_ctrl_c_or_sigterm_inside_an_epoch_saves_where_it_stopped_in_interrupt_pth(tiny, capsys, monkeypatch,
+                                                                                   signum, exit_code, said):
+    """The test above passes on an epoch's checkpoint alone; this one needs interrupt.pth. SIGTERM
+    killed the run at once, losing the epoch under way (until 2026-11-27)."""
+    lr_at = signal_at_step(monkeypatch, 2, signum)
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "2", *TRAIN_FAST], capsys)
-    assert code == 130 and "interrupted at step 3;" in err, err
+    assert code == exit_code and err.splitlines()[-1].startswith(f"train.py: {said} at step 3; continue with: "), err
     saved = torch.load("logs_train/r/checkpoints/interrupt.pth", weights_only=True)
     assert (saved["epoch"], saved["batch"], saved["step"]) == (0, 3, 3)
     monkeypatch.setattr(train, "lr_at", lr_at)
@@ -163,7 +167,7 @@ def test_ctrl_c_on_an_epochs_last_step_finishes_the_epoch(tiny, capsys, monkeypa
     2026-11-26). Under torchrun, where the processes agree every --log-every steps, a Ctrl-C in the
     last of them ended so (23% of an epoch of CIFAR-10 at the defaults)."""
     steps = 24 // 4  # the tiny split at batch 4: its first epoch's last step is step 5
-    lr_at = ctrl_c_at_step(monkeypatch, steps - 1)
+    lr_at = signal_at_step(monkeypatch, steps - 1)
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "3", "--lr", "0.01",
                                    *TRAIN_FAST], capsys)
     assert code == 130 and "train.py: interrupted after epoch 1;" in err, err
@@ -266,23 +270,25 @@ def test_output_piped_into_head_ends_in_one_line_keeping_the_checkpoints_saved(t
     assert proc.returncode == 1 and proc.stderr == ""
 
 
-def test_a_program_of_ones_own_that_imports_train_py_keeps_its_own_ctrl_c(workdir, tiny):
-    """Its handler, as it imports the scripts and after their run() (which left Python's own in its
-    place, until 2026-11-27: a review)."""
+def test_a_program_of_ones_own_that_imports_train_py_keeps_its_own_ctrl_c_and_sigterm(workdir, tiny):
+    """Its handlers, as it imports the scripts and after their run() (which left Python's own Ctrl-C in
+    its place, until 2026-11-27: a review)."""
     mine = os.path.join(workdir, "mine.py")
     with open(mine, "w") as f:
         f.write("import signal, sys\n"
                 f"sys.path.insert(0, {ROOT!r})\n"
                 "def handler(*_): pass\n"
+                "def mine(): return signal.getsignal(signal.SIGINT) is handler is signal.getsignal(signal.SIGTERM)\n"
                 "signal.signal(signal.SIGINT, handler)\n"
+                "signal.signal(signal.SIGTERM, handler)\n"
                 "import train, test, bench\n"
-                "print(signal.getsignal(signal.SIGINT) is handler)\n"
+                "print(mine())\n"
                 f"train.run(['--data-dir', {tiny!r}, '--run-name', 'mine', '--epochs', '1', *{TRAIN_FAST!r}])\n"
-                "print(signal.getsignal(signal.SIGINT) is handler)\n"
+                "print(mine())\n"
                 "try:\n"
                 "    test.run(['logs_train/mine'])\n"
                 "except SystemExit:\n"
-                "    print(signal.getsignal(signal.SIGINT) is handler)\n")
+                "    print(mine())\n")
     done = subprocess.run([sys.executable, mine], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.splitlines()[0] == "True", done.stderr[-2000:]
     assert [line for line in done.stdout.splitlines() if line in ("True", "False")] == ["True"] * 3, done.stdout

@@ -27,7 +27,7 @@ from PIL import Image  # noqa: E402
 from torch import nn  # noqa: E402
 
 import train  # noqa: E402
-from conftest import CLASSES, TRAIN_FAST, ctrl_c_at_step, run_cli  # noqa: E402
+from conftest import CLASSES, TRAIN_FAST, signal_at_step, run_cli  # noqa: E402
 from model import Tudui  # noqa: E402
 
 EPOCHS = 2
@@ -206,7 +206,7 @@ def test_tensorboard_server_serves_scalars_images_graph_and_hparams(tiny, capsys
         with open(os.path.join(run_dir, "config.json")) as f:
             configs[name] = json.load(f)
         lasts[name] = torch.load(os.path.join(run_dir, "checkpoints", "last.pth"), weights_only=True)["metrics"]
-    ctrl_c_at_step(monkeypatch, 2)
+    signal_at_step(monkeypatch, 2)
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "stopped", *TRAIN_FAST], capsys)
     assert code == 130, err
 
