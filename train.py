@@ -6,8 +6,8 @@
     python train.py --resume logs_train/<run>      # continue a run
     torchrun --nproc_per_node=2 train.py ...       # DistributedDataParallel
 
-Each epoch: train, evaluate on the test split, log to TensorBoard
-(logs_train/<run>/) and save a checkpoint (logs_train/<run>/checkpoints/).
+Each epoch: train, evaluate on the test split, save a checkpoint (logs_train/<run>/checkpoints/),
+then log to TensorBoard (logs_train/<run>/) and print a line.
 
 Reading it: main(), near the end, is a run from start to finish. The tutorial's loop is
 train_one_epoch() and train_step() (forward, loss, zero_grad, backward, step), its test
@@ -168,8 +168,8 @@ def saved_settings(ckpt):
     for key, value in ckpt["config"].items():
         if key not in DEFAULTS or key in LOCATIONS or (value is None and DEFAULTS[key] is None) or \
                 (type(value) is type(DEFAULTS[key]) and value == DEFAULTS[key]):
-            # Not a flag: a setting this version lacks (compile), one left unset, or a default (no flag
-            # spells cuda_graphs "auto").
+            # Not a flag: a setting this version lacks (an older version's compile), one left unset, or a
+            # default (no flag spells cuda_graphs "auto").
             continue
         if value is None:
             refuse(f"{key} is unset")
@@ -461,9 +461,10 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
         if ctx["graphed_step"] and len(labels) == batch_size:
             loss_sum, right = ctx["graphed_step"](*batch)
         else:
-            # Sum over this process's images / the global batch: averaged over processes by DDP,
-            # this is exactly the mean over the global batch, however it was split (a streamed batch
-            # that lost an unreadable image is still divided by its full size: a slightly smaller step).
+            # The loss of the global batch is its mean. This process sums over its share, times world /
+            # global batch: DDP averages the gradients over the `world` processes, which gives exactly the
+            # mean over the global batch, however it was split (a streamed batch that lost an unreadable
+            # image is still divided by its full size: a slightly smaller step).
             in_batch = min(batch_size, n - state["batch"] * batch_size)
             loss_sum, right = train_step(model, optimizer, criterion, ctx, ctx["world"] / in_batch, *batch)
         state["step"] += 1
@@ -543,7 +544,7 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
 
 # ---------------------------------------------------------------- logging and checkpoints
 
-def spread(split, count=32):
+def evenly_spaced(split, count=32):
     """Up to `count` of the split's images, evenly spaced, with their indices in the split: an image
     folder lists its images class by class, and its first 32 would show one class."""
     picks = torch.linspace(0, len(split) - 1, min(count, len(split))).long()
@@ -555,7 +556,7 @@ def spread(split, count=32):
 def augmented_examples(train, config, device):
     """32 training images, augmented as in the first epoch, in [0,1]: TensorBoard's picture of
     what the network is fed, and the input that traces its graph."""
-    images, _, index = spread(train)
+    images, _, index = evenly_spaced(train)
     shifts, flips = augment_params(len(train), config["seed"], 0, config["crop_pad"])
     aug = (shifts[index].to(device), flips[index].to(device), config["crop_pad"], config["flip"])
     return prepare(images.to(device), IDENTITY, aug)
@@ -636,7 +637,7 @@ def save_and_report(run_dir, ckpt, best, writer, test_result, test_preview):
 def preview_predictions(model, test, stats, device, amp=False):
     """32 test images with labels, predictions and probabilities, for TensorBoard's picture."""
     model.eval()
-    images, labels, _ = spread(test)
+    images, labels, _ = evenly_spaced(test)
     probs, preds = logits_of(model, prepare(images.to(device), stats), amp).softmax(1).max(1)  # as evaluate() does
     return images, labels, preds.cpu(), probs.cpu()
 
@@ -702,8 +703,8 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     if world > 1:
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    # Summed, then divided by the global batch in train_step: the tutorial's mean, also for a short
-    # last batch and across torchrun's processes.
+    # Summed, then scaled in train_step (train_one_epoch says how): the tutorial's mean, also for a
+    # short last batch and across torchrun's processes.
     criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
     return model, train_model, optimizer, criterion
 
@@ -732,7 +733,7 @@ def resume_from(ckpt, model, optimizer, state, config, batches_per_epoch):
 
 def epoch_metrics(train_result, test_result, val_result, train_s, epoch_s):
     """The epoch's numbers, for TensorBoard and its checkpoint. The training loss includes label
-    smoothing (at 0.1 it cannot fall below about 0.5); the test loss is plain cross-entropy: a test
+    smoothing (on CIFAR-10 at 0.1 it cannot fall below about 0.5); the test loss is plain cross-entropy: a test
     loss below the training loss is no bug."""
     metrics = {"train/epoch_loss": train_result["loss"], "train/accuracy": train_result["accuracy"],
                "test/loss": test_result["loss"], "test/accuracy": test_result["accuracy"]}
@@ -754,7 +755,8 @@ def main(argv=None):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not config["deterministic"]  # autotuning picks kernels that may vary
 
-    # Process 0 says why a run folder is refused, in one line; the others, once it has not, find the same one.
+    # Process 0 says why a run folder is refused, in one line. The others' run_dir is theirs alone (their own
+    # time in a default name, no "_2" suffix): only process 0 writes or names the folder.
     choose = functools.partial(runs.choose_run_dir, config, explicit, resume, resume_ckpt)
     run_dir, new_run = rank_0_first(choose, rank, world, device)
 
@@ -779,11 +781,14 @@ def main(argv=None):
     writer = lock = None
     try:  # however training ends, the lock and the writer are let go: main() may run in-process (tests)
         # Process 0 writes: the run's folder is its own (locked), then config.json and TensorBoard's files.
-        run_dir, lock = on_rank_0(lambda: runs.claim_run_dir(run_dir, new_run, "run_name" in explicit, stamps),
-                                  rank, world, device) or (run_dir, None)
+        claimed = on_rank_0(lambda: runs.claim_run_dir(run_dir, new_run, "run_name" in explicit, stamps),
+                            rank, world, device)
+        if rank == 0:  # (a default name already taken gets a suffix: "_2")
+            run_dir, lock = claimed
+            # Where the run lies, as config.json and every checkpoint (checkpoint_now) will say:
+            config["log_dir"], config["run_name"] = os.path.split(run_dir)
 
         def start_logging():
-            config["log_dir"], config["run_name"] = os.path.split(run_dir)  # as config.json and checkpoints say
             runs.write_config(run_dir, config)
             examples = augmented_examples(train, config, device) if new_run else None
             opened = open_writer(run_dir, config, state, new_run, examples, model, classes)
@@ -874,9 +879,7 @@ def run(argv=None):
                   "--lr, from the start or from an earlier epoch (--resume RUN/checkpoints/epoch_NNN.pth "
                   "--run-name NEW).", file=sys.stderr)
             sys.exit(3)
-        finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # (stop_on_signal's handlers go)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        finally:  # (stop_on_signal's handlers go as taken_over ends)
             if dist.is_initialized():
                 dist.destroy_process_group()
 

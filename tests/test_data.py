@@ -885,7 +885,7 @@ def test_pictures_show_images_from_across_the_split_not_its_first_class():
     """An image folder lists its images class by class: the first 32 were all one class."""
     labels = torch.arange(3).repeat_interleave(40)  # 40 of class 0, then of 1, then of 2
     split = data.Split(labels, images=torch.zeros(120, 3, 32, 32, dtype=torch.uint8))
-    images, picked, index = train.spread(split)
+    images, picked, index = train.evenly_spaced(split)
     assert len(images) == 32 and set(picked.tolist()) == {0, 1, 2} and torch.equal(labels[index], picked)
     # The pictures TensorBoard shows take them so (the first 32 passed every test, whose folders are smaller:
     # a helper's review, 2026-11-27). Each class a grey of its own, to tell the augmented ones apart.

@@ -1214,7 +1214,7 @@ def test_tensorboards_pictures_show_what_the_checkpoint_predicts(tiny, capsys):
     model = checkpoint.load_model({**ckpt, "path": "last.pth"}).eval()
     scored = train.evaluate(model, test_split, ckpt["normalize"], torch.device("cpu"), len(classes))
     assert np.array_equal(logged("test/confusion_matrix"), pictures.confusion_image(scored["confusion"], classes))
-    images, labels, _ = train.spread(test_split)
+    images, labels, _ = train.evenly_spaced(test_split)
     with torch.no_grad():
         probs, preds = model(train.prepare(images, ckpt["normalize"])).softmax(1).max(1)
     assert not torch.equal(preds, labels)  # (else predictions could not be told from labels)
@@ -1231,7 +1231,7 @@ def test_with_amp_the_prediction_grid_shows_what_the_bfloat16_evaluation_scores(
     model = checkpoint.load_model({**ckpt, "path": "last.pth"})
     scored = train.evaluate(model, test_split, ckpt["normalize"], torch.device("cpu"), len(classes), amp=True,
                             keep_probs=True)
-    _, _, picked = train.spread(test_split)
+    _, _, picked = train.evenly_spaced(test_split)
     expected = scored["probs"][torch.argsort(scored["index"])][picked].max(1)
     _, _, _, preds, probs = grids_shown[-1]  # (the first picture: augmented training images, no predictions)
     assert torch.equal(preds, expected.indices) and torch.equal(probs, expected.values)
