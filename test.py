@@ -56,8 +56,8 @@ def parse_args(argv=None):
     p.add_argument("--topk", type=checked(int, above=0), help="classes to show per image (default 1)")
     p.add_argument("--data-dir", type=folder_path,
                    help="dataset for the test split (default: the one the checkpoint was trained on, else data/)")
-    p.add_argument("--num-workers", type=checked(int, at_least=0, at_most=MAX_WORKERS), default=DEFAULTS["num_workers"],
-                   help="decoding processes for the test split")
+    p.add_argument("--num-workers", type=checked(int, at_least=0, at_most=MAX_WORKERS),
+                   help=f"decoding processes for the test split (default {DEFAULTS['num_workers']})")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="(default cpu)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--save-grid", metavar="FILE.png", type=picture_file,
@@ -67,6 +67,8 @@ def parse_args(argv=None):
     # Each of these serves one of the two uses; given to the other, it would be silently ignored.
     if args.images and args.data_dir:
         p.error("--data-dir names the dataset whose test split is scored; with images given it is not used")
+    if args.images and args.num_workers is not None:
+        p.error("--num-workers decodes the test split; images given are read in this process")
     if not args.images and args.topk:
         p.error("--topk is for images given after the checkpoint; the test split is scored by accuracy")
     if not args.images and args.save_grid and not is_stream(args.save_grid):
@@ -75,6 +77,7 @@ def parse_args(argv=None):
         except argparse.ArgumentTypeError as e:
             p.error(f"argument --save-grid: {e} (the confusion matrix's picture, beside FILE)")
     args.topk = args.topk or 1
+    args.num_workers = DEFAULTS["num_workers"] if args.num_workers is None else args.num_workers
     return args
 
 

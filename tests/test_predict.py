@@ -951,10 +951,12 @@ def test_bad_flags_exit_2(checkpoint, workdir, capsys):
 
 
 def test_a_flag_of_the_other_use_is_refused_not_ignored(checkpoint, workdir, capsys):
-    """--topk serves images, --data-dir the test split: each was ignored by the other (until 2026-11-27 00:10 UTC)."""
+    """--topk serves images, --data-dir and --num-workers the test split: each was ignored by the other
+    (until 2026-11-27 00:10 UTC; --num-workers until 21:15 UTC)."""
     Image.new("RGB", (32, 32)).save("dog.png")
     for argv, message in (([checkpoint, "--topk", "3"], "--topk is for images"),
-                          ([checkpoint, "dog.png", "--data-dir", "data"], "with images given it is not used")):
+                          ([checkpoint, "dog.png", "--data-dir", "data"], "with images given it is not used"),
+                          ([checkpoint, "dog.png", "--num-workers", "0"], "images given are read in this process")):
         code, out, err = run_cli(predict, argv, capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and not out
 
