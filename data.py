@@ -246,7 +246,8 @@ def list_splits(root, with_train=True):
         raise UserError(f"{printable(test_dir)} is {printable(train_dir)} (through a link): the test accuracy would "
                         "be measured on the images trained on; give test/ images of its own")
     listed = {}  # no folder in both splits: the test accuracy would be measured on images trained on
-    classes, test_files, test_labels = list_image_folder(test_dir, listed)
+    # Beside a training split, a test split of one class is a class missing there, said below as such.
+    classes, test_files, test_labels = list_image_folder(test_dir, listed, fewest=1 if with_train else 2)
     if not with_train:  # test.py needs the test split alone, whatever DIR/train holds
         return classes, None, (test_files, test_labels)
     train_classes, train_files, train_labels = list_image_folder(train_dir, listed)
@@ -280,10 +281,10 @@ def composed(names):
     return {unicodedata.normalize("NFC", name) for name in names}
 
 
-def list_image_folder(split_dir, listed=None):
+def list_image_folder(split_dir, listed=None, fewest=2):
     """Classes and (files, labels) of `split_dir/<class>/*`, sorted as ImageFolder sorts them.
     `listed`: the folders of another split listed already, which this one must not share."""
-    classes = class_folders(split_dir)
+    classes = class_folders(split_dir, fewest)
     listed = {} if listed is None else listed
     list_once(split_dir, listed)
     files, labels, ignored, empty = [], [], [], []
@@ -305,9 +306,9 @@ def list_image_folder(split_dir, listed=None):
     return classes, files, torch.tensor(labels, dtype=torch.long)
 
 
-def class_folders(split_dir):
+def class_folders(split_dir, fewest=2):
     """The class folders in `split_dir`, sorted (a note names files beside them); UserError where it is missing,
-    has a broken link, fewer than two classes, or one name in two Unicode forms."""
+    has a broken link, fewer than `fewest` classes, or one name in two Unicode forms."""
     if not os.path.isdir(split_dir):
         raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
     names = [name for name in list_folder(split_dir) if not is_hidden(name)]
@@ -326,7 +327,7 @@ def class_folders(split_dir):
     if loose and classes:  # without classes, the error below says what is expected
         say(f"note: {len(loose)} file(s) directly in {printable(split_dir)}, in no class folder, are not used "
             f"({printable(loose[0])}{', …' if len(loose) > 1 else ''})")
-    if len(classes) < 2:
+    if len(classes) < fewest:
         raise UserError(f"{split_dir} holds {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
                         f"a classifier needs two or more (expected {split_dir}/<class>/<images>)")
     return classes

@@ -511,6 +511,10 @@ def test_a_dataset_folder_whose_name_is_not_utf8_trains_and_such_a_class_folder_
     (lambda root: os.rename(os.path.join(root, "test"), os.path.join(root, "val")), "missing split"),
     (lambda root: [shutil.rmtree(os.path.join(root, split, name)) for split in ("train", "test")
                    for name in ("cross", "stripes")], "a classifier needs two or more"),
+    # Cats and dogs, test/dogs forgotten: "test holds 1 class folder(s) (cats); a classifier needs two or
+    # more" (until 2026-11-27, a helper's walkthrough), where two classes were there to train.
+    (lambda root: [shutil.rmtree(os.path.join(root, split, name)) for split, name in
+                   (("train", "stripes"), ("test", "stripes"), ("test", "cross"))], "only in train/: cross"),
 ])
 def test_bad_dataset_layouts_exit_2(tiny, capsys, damage, message):
     damage(tiny)
