@@ -83,6 +83,9 @@ def parse_args(argv=None):
 def dataset_sizes(data_dir):
     """(training images, test images) of an image-folder dataset. Before any timing, a UserError when it
     is not one, or is one that the tutorial's pipeline cannot run on or would wait for ever on."""
+    if not os.path.exists(data_dir):
+        raise data.UserError(f"data directory {data_dir} does not exist: extract CIFAR-10's JPEG copy there "
+                             "(README, Data), or pass --data-dir DIR with DIR/train/<class>/ and DIR/test/<class>/")
     data.require_directory(data_dir)
     _, (train_files, _), (test_files, _) = data.list_splits(data_dir)  # as train.py lists them
     hidden = [path for split in ("train", "test") for path in hidden_folders(os.path.join(data_dir, split))]

@@ -125,7 +125,7 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
         splits = ("train", "test") if with_train else ("test",)
         needed = "train/ and test/ image folders" if with_train else "a test/ image folder"
         raise UserError(f"{root} holds neither {needed} nor CIFAR-10."
-                        f"{datasets_inside(root) or split_hint(root, splits)}")
+                        f"{datasets_inside(root) or split_hint(root, splits) or where_data_goes(root, splits)}")
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as e:
@@ -204,6 +204,14 @@ def datasets_inside(root):
     others = ", ".join(shell_word(printable(f)) for f in found[1:4]) + (", …" if len(found) > 4 else "")
     return f" Image folders found: pass --data-dir {shell_word(printable(found[0]))}" + (
         f" (or {others})." if others else ".")
+
+
+def where_data_goes(root, splits):
+    """The hint for a folder with nothing of a dataset in it: what to put there, or what to pass."""
+    folders = " and ".join(f"DIR/{split}/<class>/" for split in splits)
+    pass_dir = f"pass --data-dir DIR with {folders} image folders"
+    choices = f"or {pass_dir}" if "train" in splits else f"{pass_dir}, or give images to classify"  # (test.py)
+    return f" Put {CIFAR10.filename} in it (train.py downloads it into data/), {choices}."
 
 
 def split_hint(root, splits):

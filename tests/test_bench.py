@@ -92,6 +92,8 @@ def test_bench_refuses_more_steps_than_it_can_hold(workdir, capsys):
 
 
 def test_bench_on_a_file_or_a_diverging_run_or_an_unwritable_json_is_one_line(tiny, workdir, capsys, monkeypatch):
+    code, _, err = run_cli(bench, [], capsys)  # a fresh clone: data/cifar10_jpeg not extracted yet
+    assert code == 2 and err.count("\n") == 1 and "does not exist: extract CIFAR-10's JPEG copy there" in err, err
     open("afile", "w").close()
     code, _, err = run_cli(bench, ["--data-dir", "afile"], capsys)
     assert code == 2 and err.count("\n") == 1 and "afile is a file" in err

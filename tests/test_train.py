@@ -1159,9 +1159,14 @@ def test_a_data_dir_of_ones_own_is_never_downloaded_into(workdir, capsys, monkey
     code, _, err = run_cli(train, ["--data-dir", "empty"], capsys)
     assert code == 2 and "empty holds neither train/ and test/ image folders nor CIFAR-10" in err
     assert calls == [] and os.listdir("empty") == []
+    # What to do, said (until 2026-11-27, a helper's walkthrough: test.py on the tutorial's file in a fresh clone).
+    assert err.endswith("or pass --data-dir DIR with DIR/train/<class>/ and DIR/test/<class>/ image folders.\n")
+    torch.save({"model": Tudui().state_dict()}, "net.pth")
+    code, _, err = run_cli(predict, ["net.pth", "--data-dir", "empty"], capsys)
+    assert code == 2 and err.endswith("pass --data-dir DIR with DIR/test/<class>/ image folders, or give images to "
+                                      "classify.\n"), err
     # Nor one that holds CIFAR-10 damaged: a download would have replaced one's own file (until
     # 2026-11-27; a helper found it). Said as it is, for train.py and test.py.
-    torch.save({"model": Tudui().state_dict()}, "net.pth")
     os.makedirs("cut/cifar-10-batches-py")
     open("cut/cifar-10-batches-py/data_batch_1", "wb").close()
     os.makedirs("part")
