@@ -105,7 +105,8 @@ def output_file(path):
 def atomic_write(path, write):
     """write(file) into a temporary file beside `path`, then rename: a reader never sees half a file.
     A link is replaced, never written through (last.pth linked to epoch_001.pth keeps epoch 1);
-    an existing file's permissions are kept, a new one gets the umask's, as open() gives them."""
+    an existing file's permissions are kept, a new one gets the umask's, as open() gives them.
+    A stream (is_stream: /dev/stdout, a pipe, a device), which cannot be renamed over, is written to."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = None
     try:
@@ -143,15 +144,26 @@ def atomic_write(path, write):
 
 def no_checkpoint_in(folder):
     """Why a folder given as a checkpoint has no last.pth, and what to name instead."""
-    names = sorted(list_folder(folder))
-    others = [f for f in names if f.endswith(".pth")]
-    if others:  # e.g. a run stopped in its first epoch: interrupt.pth only
-        return f"{folder} has no last.pth; name one of its checkpoints: {', '.join(others)}"
-    runs = [os.path.join(folder, f) for f in names if os.path.isdir(os.path.join(folder, f, "checkpoints"))]
+    loose = checkpoint_files(folder)
+    if loose:  # e.g. a run stopped in its first epoch: interrupt.pth only
+        return f"{printable(folder)} has no last.pth; name one of its checkpoints: {paths_to_paste(folder, loose)}"
+    runs = [f for f in sorted(list_folder(folder)) if os.path.isdir(os.path.join(folder, f, "checkpoints"))]
     if runs:  # logs_train itself
-        more = ", …" if len(runs) > 3 else ""
-        return f"{folder} holds runs, not a checkpoint; name one: {', '.join(runs[:3])}{more}"
-    return f"no checkpoint in {folder} (a run folder holds checkpoints/last.pth)"
+        return f"{printable(folder)} holds runs, not a checkpoint; name one: {paths_to_paste(folder, runs)}"
+    return f"no checkpoint in {printable(folder)} (a run folder holds checkpoints/last.pth)"
+
+
+def checkpoint_files(folder):
+    """The .pth files directly in `folder`, last.pth first, then by name; hidden ones (macOS's ._ copies,
+    partial writes) are none."""
+    return sorted((f for f in list_folder(folder) if f.endswith(".pth") and not is_hidden(f)),
+                  key=lambda f: (f != "last.pth", f))
+
+
+def paths_to_paste(folder, names):
+    """The first three of `names` in `folder` as paths a shell takes as they are (quoted where needed), then …"""
+    more = ", …" if len(names) > 3 else ""
+    return ", ".join(shell_word(printable(os.path.join(folder, f))) for f in names[:3]) + more
 
 
 def check_crcs(path):
@@ -408,14 +420,10 @@ def newest_readable(run_dir):
     """The checkpoint of `run_dir` with the most training steps among those that load; warns about the others."""
     folder = os.path.join(run_dir, "checkpoints")
     if not os.path.isdir(folder):
-        # last.pth first, then the others by name
-        loose = sorted((f for f in list_folder(run_dir) if f.endswith(".pth") and not is_hidden(f)),
-                       key=lambda f: (f != "last.pth", f))
+        loose = checkpoint_files(run_dir)
         if loose:  # a copy of a run's checkpoints, say: which one to continue from is the user's choice
-            more = ", …" if len(loose) > 3 else ""
-            paths = ", ".join(shell_word(printable(os.path.join(run_dir, f))) for f in loose[:3])
             raise UserError(f"{printable(run_dir)} is not a run folder (no checkpoints/ in it); name one of its "
-                            f"checkpoints: {paths}{more}")
+                            f"checkpoints: {paths_to_paste(run_dir, loose)}")
         raise UserError(no_checkpoint_in(run_dir))
     names = sorted(list_folder(folder))
     candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not is_hidden(f)]

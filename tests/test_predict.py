@@ -908,6 +908,14 @@ def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoin
     shutil.copy(checkpoint, "logs_train/r/checkpoints/interrupt.pth")
     code, _, err = run_cli(predict, ["logs_train/r"], capsys)
     assert code == 2 and "no last.pth" in err and "interrupt.pth" in err and len(err.strip().splitlines()) == 1
+    # A copy of checkpoints, as --resume names them: paths to paste, quoted, not macOS's ._ files (until
+    # 2026-11-27: "my copy has no last.pth; name one of its checkpoints: ._epoch_001.pth, epoch_001.pth", a helper).
+    os.makedirs("my copy")
+    for name in ("epoch_001.pth", "._epoch_001.pth", "epoch_002.pth"):
+        shutil.copy(checkpoint, os.path.join("my copy", name))
+    code, _, err = run_cli(predict, ["my copy"], capsys)
+    assert code == 2 and err == "test.py: error: my copy has no last.pth; name one of its checkpoints: " \
+                                "'my copy/epoch_001.pth', 'my copy/epoch_002.pth'\n", err
 
 
 def test_the_log_folder_or_an_empty_one_given_as_a_checkpoint_says_what_to_name(checkpoint, workdir, capsys):
