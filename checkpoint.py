@@ -269,7 +269,7 @@ def read_checkpoint(path):
     if outputs is not None and outputs.dim() == 1 and len(outputs) != len(obj["classes"]):
         raise UserError(f"{path} names {len(obj['classes'])} classes, but its network has {len(outputs)} outputs")
     if "normalize" not in obj:  # weights alone: the tutorial's, or a train.py network's saved in one's own way
-        obj["normalize"], obj["unscaled"] = IDENTITY, True
+        obj["normalize"], obj["weights_alone"] = IDENTITY, True  # no statistics saved: ToTensor()'s [0, 1]
     if not valid_normalize(obj["normalize"]):
         raise UserError(f"{path} has a malformed 'normalize' entry: expected 3 means, 3 positive stds and "
                         f"optionally a whitening filter of {NORMALIZE_SIZES['whiten']} numbers")

@@ -25,7 +25,7 @@ from checkpoint import atomic_write, is_stream, load_model, output_file, read_ch
 from cli import Parser, checked, folder_path
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
                   list_folder, load_dataset, load_image, printable, say, warn_ignored)
-from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, pick_device, prepare
+from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
 MISTAKES_SHOWN = 32  # on the test split, --save-grid draws its most confident mistakes, at most this many
@@ -101,7 +101,8 @@ def expand(paths):
             names = [f for f in list_folder(path) if not is_hidden(f)]
             folders = sorted(f for f in names if os.path.isdir(os.path.join(path, f)))  # (x.jpg/ too)
             inside = sorted(os.path.join(path, f) for f in names if has_image_extension(f) and f not in folders)
-            special = [f for f in inside if is_special(f)]  # named alone, a pipe is read: <(curl …)
+            # Left out: opening one waits for a writer (one named alone, as <(curl …) gives it, is read).
+            special = [f for f in inside if is_special(f)]
             warn_special(special, path)
             inside = [f for f in inside if f not in special]
             warn_ignored([f for f in names if not has_image_extension(f) and f not in folders], path)  # as training
@@ -140,7 +141,7 @@ def classify(model, ckpt, paths, topk, device):
     probs = []
     for i in range(0, len(images), EVAL_BATCH):  # one pass over a big folder would need gigabytes of activations
         x = prepare(images[i:i + EVAL_BATCH].to(device), ckpt["normalize"])  # as the checkpoint says, as in training
-        probs.append(model(x).float().softmax(1).cpu())
+        probs.append(logits_of(model, x, amp=False).softmax(1).cpu())  # (train.py's forward pass)
     probs = torch.cat(probs)
     check_outputs_finite(probs.isfinite().all(), ckpt)
     top = probs.topk(min(topk, probs.shape[1]), dim=1)
@@ -265,7 +266,7 @@ def evaluate_checkpoint(model, ckpt, args, device):
 def note_weights_alone(ckpt):
     """Weights alone get the tutorial's ToTensor() scaling: right for the tutorial's own weights, while a
     train.py network's would score low without a word. Said only once there are results."""
-    if ckpt.get("unscaled"):
+    if ckpt.get("weights_alone"):
         say(f"note: {printable(ckpt['path'])} holds weights alone: images are scaled to [0, 1] as the tutorial's "
             "ToTensor() scales them. A network trained by train.py needs the checkpoint it saved, which records "
             "how its inputs were normalized and whitened")
