@@ -270,9 +270,15 @@ def all_sum(*tensors):
 
 def any_process(flag, device):
     """Whether `flag` is true in any of the processes (each passes its own)."""
-    total = torch.tensor(float(flag), device=device)
-    all_sum(total)
-    return total.item() > 0
+    return max_over_processes(int(flag), device) > 0
+
+
+def max_over_processes(value, device):
+    """The largest of the processes' `value`s (whole numbers; each passes its own)."""
+    t = torch.tensor(float(value), device=device)
+    if dist.is_initialized():
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
 
 
 def on_rank_0(work, rank, world, device):
@@ -410,29 +416,39 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
+STOPS = (None, "interrupted", "terminated")  # ctx["stop_requested"]; under torchrun the last one sent wins
+
+
 def stop_on_signal(ctx, streamed_by_workers):
     """Ctrl-C (SIGINT), or SIGTERM (`kill`, `timeout`, a cluster's scheduler, torchrun stopping its
     processes): stop after the current step (under torchrun, a step all processes agree on:
-    stop_agreed), save, exit. A second of the same signal stops at once. Where worker processes
-    decode the images, SIGTERM still ends the run at once: `timeout` and schedulers send it to every
-    process, the workers die of it, and the DataLoader would fail the run with a traceback."""
+    stop_agreed), save, exit. A second Ctrl-C stops at once; a second SIGTERM changes nothing
+    (torchrun passes on one that has reached its processes already, a millisecond later; schedulers
+    send SIGKILL when they will wait no longer). Where worker processes decode the images, SIGTERM
+    still ends the run at once: `timeout` and schedulers send it to every process, the workers die
+    of it, and the DataLoader would fail the run with a traceback."""
     def request_stop(signum, _):
         ctx["stop_requested"] = ctx["stop_requested"] or ("terminated" if signum == signal.SIGTERM else "interrupted")
-        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGINT, request_stop)
     if not streamed_by_workers:
         signal.signal(signal.SIGTERM, request_stop)
 
 
 def stop_agreed(ctx, step=None):
-    """Whether to stop here after Ctrl-C or SIGTERM. Under torchrun each process gets it at its own moment:
-    they agree at steps they all pass (every --log-every steps, and epoch ends) before any of
-    them stops, or the others would wait in the next all-reduce for one that has gone."""
+    """Whether to stop here after Ctrl-C or SIGTERM. Under torchrun each process gets it at its own
+    moment: they agree at steps they all pass (every --log-every steps, and epoch ends) before any
+    of them stops, or the others would wait in the next all-reduce for one that has gone; and on
+    what stopped them, as every process says it ("terminated" where any got SIGTERM)."""
     if ctx["world"] == 1:
         return bool(ctx["stop_requested"])
     if step is not None and step % ctx["config"]["log_every"]:
         return False
-    return any_process(bool(ctx["stop_requested"]), ctx["device"])  # (a signal may set it while this waits)
+    agreed = STOPS[max_over_processes(STOPS.index(ctx["stop_requested"]), ctx["device"])]
+    if agreed:  # (not set back to None: a signal may come while this waits, for the next agreement)
+        ctx["stop_requested"] = agreed
+    return bool(agreed)
 
 
 def train_one_epoch(model, optimizer, criterion, loader, state, ctx):

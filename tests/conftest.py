@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import numpy as np
@@ -128,15 +129,18 @@ def zip_holding(pickled):
     return buf.getvalue()
 
 
-def signal_at_step(monkeypatch, stop_step, signum=signal.SIGINT):
-    """Ctrl-C (or `signum`), as a user presses it, as train.py begins step `stop_step` (when it asks for
-    that step's lr). Returns train.lr_at as it was, to put back."""
+def signal_at_step(monkeypatch, stop_step, signum=signal.SIGINT, twice=False):
+    """Ctrl-C (or `signum`; `twice`: the second once the first is handled), as a user presses it, as
+    train.py begins step `stop_step` (when it asks for that step's lr). Returns train.lr_at as it was,
+    to put back."""
     import train
     lr_at = train.lr_at
 
     def pressed(step, *args):
         if step == stop_step:
-            os.kill(os.getpid(), signum)
+            for _ in range(1 + twice):
+                os.kill(os.getpid(), signum)
+                time.sleep(0.01)  # (Python runs the handler here: two signals not yet handled are one)
         return lr_at(step, *args)
     monkeypatch.setattr(train, "lr_at", pressed)
     return lr_at
