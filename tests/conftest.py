@@ -129,16 +129,16 @@ def zip_holding(pickled):
     return buf.getvalue()
 
 
-def signal_at_step(monkeypatch, stop_step, signum=signal.SIGINT, twice=False):
-    """Ctrl-C (or `signum`; `twice`: the second once the first is handled), as a user presses it, as
-    train.py begins step `stop_step` (when it asks for that step's lr). Returns train.lr_at as it was,
-    to put back."""
+def signal_at_step(monkeypatch, stop_step, *signums):
+    """Ctrl-C (or the signals given, one after another, each handled before the next), as a user presses
+    it, as train.py begins step `stop_step` (when it asks for that step's lr). Returns train.lr_at as it
+    was, to put back."""
     import train
     lr_at = train.lr_at
 
     def pressed(step, *args):
         if step == stop_step:
-            for _ in range(1 + twice):
+            for signum in signums or (signal.SIGINT,):
                 os.kill(os.getpid(), signum)
                 time.sleep(0.01)  # (Python runs the handler here: two signals not yet handled are one)
         return lr_at(step, *args)

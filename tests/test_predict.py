@@ -687,6 +687,8 @@ def test_a_streamed_test_split_is_decoded_by_num_workers_processes(tiny, workdir
                              capsys)
     assert code == 0 and json.loads(out)["images"] == 12, err
     assert workers == [(True, 2)]
+    code, out, err = run_cli(predict, [str(workdir / "net.pth"), "--data-dir", tiny, "--json"], capsys)
+    assert code == 0 and workers[-1] == (True, train.DEFAULTS["num_workers"]) and workers[-1][1] > 0, err
 
 
 def test_json_per_class_accuracy_is_the_exact_fraction_of_each_row(workdir, capsys):
@@ -916,6 +918,9 @@ def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoin
     code, _, err = run_cli(predict, ["my copy"], capsys)
     assert code == 2 and err == "test.py: error: my copy has no last.pth; name one of its checkpoints: " \
                                 "'my copy/epoch_001.pth', 'my copy/epoch_002.pth'\n", err
+    shutil.copy(checkpoint, "my copy/epoch_003.pth")  # three: all named, no "…"
+    code, _, err = run_cli(predict, ["my copy"], capsys)
+    assert err.endswith("'my copy/epoch_002.pth', 'my copy/epoch_003.pth'\n"), err
 
 
 def test_the_log_folder_or_an_empty_one_given_as_a_checkpoint_says_what_to_name(checkpoint, workdir, capsys):
@@ -956,6 +961,17 @@ def test_bad_flags_exit_2(checkpoint, workdir, capsys):
                        ([checkpoint, "x.png", "--device", "tpu"], "--device"), ([], "checkpoint")):
         code, out, err = run_cli(predict, argv, capsys)
         assert code == 2 and out == "" and flag in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_test_split_of_one_class_is_refused_before_it_is_decoded(tiny, workdir, capsys):
+    """A training split beside it makes a missing class a difference between the two; test.py reads
+    the test split alone."""
+    torch.save({"model": Tudui(len(CLASSES)).state_dict(), "classes": CLASSES}, workdir / "net.pth")
+    for name in CLASSES[1:]:
+        shutil.rmtree(os.path.join(tiny, "test", name))
+    code, _, err = run_cli(predict, [str(workdir / "net.pth"), "--data-dir", tiny], capsys)
+    assert code == 2 and err == f"test.py: error: {tiny}/test holds 1 class folder(s) ({CLASSES[0]}); a classifier " \
+                                f"needs two or more (expected {tiny}/test/<class>/<images>)\n", err
 
 
 def test_a_flag_of_the_other_use_is_refused_not_ignored(checkpoint, workdir, capsys):
