@@ -202,6 +202,18 @@ def read_checkpoint(path):
     Accepts this project's checkpoints, a bare state_dict (of a wrapped network too), the
     weights of a general checkpoint of one's own loop, and the tutorial's whole-model
     pickles. Raises UserError with a one-line reason otherwise."""
+    path = checkpoint_file(path)
+    obj = load_safely(path)
+    obj = in_project_form(obj, path)
+    check_entries(obj, path)
+    obj.setdefault("config", {})
+    obj["path"] = path
+    return obj
+
+
+def checkpoint_file(path):
+    """The file `path` names: a run folder's last.pth, or `path` itself. Said in one line when there is
+    none, or when it is an image (the arguments swapped), before anything is read."""
     if os.path.isdir(path):
         folder = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
         path = os.path.join(folder, "last.pth")
@@ -211,6 +223,13 @@ def read_checkpoint(path):
         raise UserError(f"checkpoint {path} {'is not a file' if os.path.exists(path) else 'not found'}")
     if is_image(path):  # e.g. test.py dog.png tudui_9.pth: the arguments swapped
         raise UserError(f"{path} is an image, not a checkpoint")
+    return path
+
+
+def load_safely(path):
+    """What torch.load finds in the file, under weights_only=True and the tutorial's allowlist, so that
+    nothing in it runs; a file that is no checkpoint (safetensors, a zip of one's own, TorchScript, a bit
+    flipped, a pickle of other objects) is refused in one line, as what it is."""
     try:
         with open(path, "rb") as f:  # safetensors: the length of a JSON header, then the header
             if f.read(10)[8:] == b'{"':
@@ -236,6 +255,13 @@ def read_checkpoint(path):
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
             AssertionError, struct.error) as e:
         raise UserError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__})") from None
+    return obj
+
+
+def in_project_form(obj, path):
+    """The loaded object as this project's checkpoint, a dict whose "model" is a state_dict with plain
+    keys: the tutorial saves its network whole or its state_dict() alone, others' loops save theirs
+    under "model_state_dict" or "state_dict", and wrapped networks' keys start with module. or _orig_mod."""
     if isinstance(obj, Tudui):  # tutorial: torch.save(model)
         try:  # nn.Module's own method: an attribute of the pickled object could stand in for it
             obj = {"model": nn.Module.state_dict(obj), "normalize": IDENTITY}  # (the tutorial's ToTensor() alone)
@@ -249,6 +275,12 @@ def read_checkpoint(path):
     if not isinstance(obj, dict) or not is_state_dict(obj.get("model")):
         raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
     obj["model"] = {unwrapped(k): v for k, v in obj["model"].items()}
+    return obj
+
+
+def check_entries(obj, path):
+    """Refuses an entry of the wrong type or shape (the rest of the code trusts them), and fills in
+    what the tutorial's files lack: CIFAR-10's classes, and the normalization of ToTensor() alone."""
     for key, kind in ENTRY_TYPES.items():
         if key in obj and (not isinstance(obj[key], kind) or isinstance(obj[key], bool)
                            or (kind is int and not 0 <= obj[key] < 2**53)):  # an epoch, step or batch
@@ -273,9 +305,6 @@ def read_checkpoint(path):
     if not valid_normalize(obj["normalize"]):
         raise UserError(f"{path} has a malformed 'normalize' entry: expected 3 means, 3 positive stds and "
                         f"optionally a whitening filter of {NORMALIZE_SIZES['whiten']} numbers")
-    obj.setdefault("config", {})
-    obj["path"] = path
-    return obj
 
 
 def refusal_reason(error):
