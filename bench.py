@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader, Subset
 import cli
 import data
 import train
-from checkpoint import atomic_write, output_file
+from checkpoint import atomic_write
 from model import Tudui
 
 WARMUP = 5                          # untimed training steps before each training timing
@@ -74,7 +74,7 @@ def parse_args(argv=None):
                    help=f"training steps timed at batch {BATCH} (default {FULL_STEPS}, --quick {QUICK_STEPS}, "
                         f"at most {MAX_STEPS:,}); larger batches are timed on about as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")
-    p.add_argument("--json", metavar="FILE", type=output_file, help="also write the results to FILE")
+    p.add_argument("--json", metavar="FILE", type=cli.output_file, help="also write the results to FILE")
     return p.parse_args(argv)
 
 

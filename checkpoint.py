@@ -5,7 +5,6 @@ torch.load(path, weights_only=True) reads it. The tutorial's own files are
 whole-model pickles (torch.save(model)); they are read under weights_only=True
 too, with an allowlist of exactly the classes that network is built from.
 """
-import argparse
 import math
 import os
 import pickle
@@ -86,20 +85,6 @@ def write_stream(path, write):
         return
     with open(path, "ab") as f:
         write(f)
-
-
-def output_file(path):
-    """An argparse type: a path atomic_write can write to (named, not a folder, in a folder that
-    exists), known when the command starts rather than after minutes of work."""
-    if not path.strip() or path.endswith(os.sep) or os.path.isdir(path):
-        raise argparse.ArgumentTypeError(f"must name a file, got {path!r}")
-    folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError(f"{folder} is not a folder" if os.path.exists(folder)
-                                         else f"folder {folder} does not exist")
-    if len(os.fsencode(os.path.basename(path))) > 255:  # the limit of nearly every file system
-        raise argparse.ArgumentTypeError(f"file name too long (over 255 bytes): {os.path.basename(path)[:40]}…")
-    return path
 
 
 def atomic_write(path, write):

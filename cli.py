@@ -83,3 +83,17 @@ def named_path(text):
     if not text.strip():
         raise argparse.ArgumentTypeError(f"must name a checkpoint or a run folder, got {text!r}")
     return text
+
+
+def output_file(path):
+    """An argparse type: a path checkpoint.atomic_write can write to (named, not a folder, in a folder that
+    exists), known when the command starts rather than after minutes of work."""
+    if not path.strip() or path.endswith(os.sep) or os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"must name a file, got {path!r}")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"{folder} is not a folder" if os.path.exists(folder)
+                                         else f"folder {folder} does not exist")
+    if len(os.fsencode(os.path.basename(path))) > 255:  # the limit of nearly every file system
+        raise argparse.ArgumentTypeError(f"file name too long (over 255 bytes): {os.path.basename(path)[:40]}…")
+    return path

@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 import pictures
-from checkpoint import atomic_write, is_stream, load_model, output_file, read_checkpoint
-from cli import Parser, checked, folder_path
+from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
+from cli import Parser, checked, folder_path, output_file
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
                   list_folder, load_dataset, load_image, printable, say, warn_ignored)
 from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_device, prepare
