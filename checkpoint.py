@@ -187,7 +187,7 @@ def read_checkpoint(path):
     Accepts this project's checkpoints, a bare state_dict (of a wrapped network too), the
     weights of a general checkpoint of one's own loop, and the tutorial's whole-model
     pickles. Raises UserError with a one-line reason otherwise."""
-    path = checkpoint_file(path)
+    path = checkpoint_path(path)
     obj = load_safely(path)
     obj = in_project_form(obj, path)
     check_entries(obj, path)
@@ -196,7 +196,7 @@ def read_checkpoint(path):
     return obj
 
 
-def checkpoint_file(path):
+def checkpoint_path(path):
     """The file `path` names: a run folder's last.pth, or `path` itself. Said in one line when there is
     none, or when it is an image (the arguments swapped), before anything is read."""
     if os.path.isdir(path):
