@@ -117,12 +117,14 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
     torchvision stores it (downloaded there when `download` is set)."""
     if os.path.isdir(os.path.join(root, "train")) or os.path.isdir(os.path.join(root, "test")):
         return load_image_folder(root, data_path, num_workers, with_train)
-    if os.path.exists(root) or not download:  # a missing one is made for the download
+    splits = ("train", "test") if with_train else ("test",)
+    if not os.path.exists(root) and not download:  # (a missing one is made for the download)
+        raise UserError(f"data directory {root} does not exist.{where_data_goes(root, splits)}")
+    if os.path.exists(root):  # (a file, a folder that cannot be read)
         require_directory(root)
     cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
         os.path.exists(os.path.join(root, CIFAR10.filename))
     if not cifar_there and not download:
-        splits = ("train", "test") if with_train else ("test",)
         needed = "train/ and test/ image folders" if with_train else "a test/ image folder"
         raise UserError(f"{root} holds neither {needed} nor CIFAR-10."
                         f"{datasets_inside(root) or split_hint(root, splits) or where_data_goes(root, splits)}")

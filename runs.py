@@ -3,7 +3,7 @@
     logs_train/<run>/config.json                 the run's settings
     logs_train/<run>/events.out.tfevents.*       TensorBoard's
     logs_train/<run>/checkpoints/epoch_NNN.pth   one per epoch; last.pth (and best.pth with --val-split,
-                                                 interrupt.pth after a Ctrl-C inside an epoch)
+                                                 interrupt.pth after a Ctrl-C (or SIGTERM) inside an epoch)
     logs_train/<run>/.lock                       held by the train.py that trains there
 """
 import errno

@@ -416,7 +416,7 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
-STOPS = (None, "interrupted", "terminated")  # ctx["stop_requested"]; under torchrun the last one sent wins
+STOPS = (None, "interrupted", "terminated")  # ctx["stop_requested"]; torchrun's processes agree on the last
 
 
 def stop_on_signal(ctx, streamed_by_workers):

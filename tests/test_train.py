@@ -1154,7 +1154,8 @@ def test_a_data_dir_of_ones_own_is_never_downloaded_into(workdir, capsys, monkey
         raise OSError("network unreachable")
     monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", no_network)
     code, _, err = run_cli(train, ["--data-dir", "nowhere"], capsys)
-    assert code == 2 and "data directory nowhere does not exist" in err and not os.path.exists("nowhere")
+    assert code == 2 and "data directory nowhere does not exist. Put cifar-10-python.tar.gz in it" in err and \
+        not os.path.exists("nowhere")
     os.mkdir("empty")
     code, _, err = run_cli(train, ["--data-dir", "empty"], capsys)
     assert code == 2 and "empty holds neither train/ and test/ image folders nor CIFAR-10" in err
