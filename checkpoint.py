@@ -439,8 +439,7 @@ def newest_readable(run_dir):
             raise UserError(f"{printable(run_dir)} is not a run folder (no checkpoints/ in it); name one of its "
                             f"checkpoints: {paths_to_paste(run_dir, loose)}")
         raise UserError(no_checkpoint_in(run_dir))
-    names = sorted(list_folder(folder))
-    candidates = [os.path.join(folder, f) for f in names if f.endswith(".pth") and not is_hidden(f)]
+    candidates = [os.path.join(folder, f) for f in sorted(checkpoint_files(folder))]  # (by name: the first of ties)
     if not candidates:  # as a run has before its first epoch ends
         raise UserError(f"no checkpoints in {printable(folder)}: the run stopped before its first epoch ended, or is "
                         "in it now; to start it again in its folder, give its command --run-name="

@@ -416,7 +416,7 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
-STOPS = (None, "interrupted", "terminated")  # ctx["stop_requested"]; torchrun's processes agree on the last
+STOPS = (None, "interrupted", "terminated")  # ctx["stop_requested"]; under torchrun the later one here wins
 
 
 def stop_on_signal(ctx, streamed_by_workers):
@@ -526,6 +526,7 @@ def logits_of(model, x, amp):
         return model(x).float()
 
 
+@torch.no_grad()
 def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=False, keep_probs=False, num_workers=0):
     """Mean loss over images, accuracy, confusion matrix (rows: true class) and the accuracy on each
     class's images, on a whole split; with `keep_probs` (one process only), also every scored
