@@ -64,10 +64,13 @@ def stopped(script, reason):
 def run_as_script(run):
     """run(), then the exit, which a Ctrl-C ends at once and quietly: run() has said how it ended, and
     the exit waits for the decoding processes to shut down (a second or so; for good, where one
-    hangs on a file), which a KeyboardInterrupt would cut short with a traceback. Called in each
-    script's __main__ block: a program that calls run() keeps its own Ctrl-C."""
+    hangs on a file), which a KeyboardInterrupt would cut short with a traceback. So does one in
+    run()'s own clean-up, as torchrun's processes part. Called in each script's __main__ block: a
+    program that calls run() keeps its own Ctrl-C."""
     try:
         run()
+    except KeyboardInterrupt:
+        exit_now()
     finally:
         signal.signal(signal.SIGINT, exit_now)
 

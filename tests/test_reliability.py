@@ -268,6 +268,41 @@ def test_a_second_ctrl_c_while_the_decoding_workers_shut_down_ends_the_exit_at_o
     assert torch.load("logs_train/r/checkpoints/interrupt.pth", weights_only=True)["step"] == 1
 
 
+PRESSED_AS_PROCESSES_PART = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import interrupt, train
+
+step, sent = train.train_step, []
+def pressed(*args):  # the first Ctrl-C, in the first step
+    if not sent:
+        sent.append(os.kill(os.getpid(), signal.SIGINT))
+    return step(*args)
+train.train_step = pressed
+
+class Parting:  # torch.distributed as torchrun's processes see it in run()'s clean-up, where the second comes
+    def __getattr__(self, name):
+        return getattr(train.dist, name)
+    is_initialized = staticmethod(lambda: sys._getframe(1).f_code.co_name == "run")
+    destroy_process_group = staticmethod(lambda: os.kill(os.getpid(), signal.SIGINT))
+train.dist = Parting()
+interrupt.run_as_script(lambda: train.run(sys.argv[1:]))  # as train.py's __main__ block does
+"""
+
+
+def test_a_second_ctrl_c_as_torchruns_processes_part_adds_no_traceback(tiny):
+    """Ctrl-C, then another while train.py leaves torchrun's process group: a KeyboardInterrupt
+    traceback after the one line (known since 2026-11-27, fixed 2026-11-27 23:20 UTC)."""
+    done = subprocess.run([sys.executable, "-c", PRESSED_AS_PROCESSES_PART.format(root=ROOT), "--data-dir", tiny,
+                           "--epochs", "2", *TRAIN_FAST, "--device", "cpu", "--run-name", "r"],
+                          capture_output=True, text=True, timeout=300)
+    last = done.stderr.splitlines()[-1]  # (after the notes of the images' decoding)
+    assert done.returncode == 130 and last.startswith("train.py: interrupted at step 1; continue with: "), \
+        done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert torch.load("logs_train/r/checkpoints/interrupt.pth", weights_only=True)["step"] == 1
+
+
 @pytest.mark.parametrize("script", ["train.py", "test.py", "bench.py", "a link to train.py"])
 def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
     """The first second or two of either script, before run() takes over: a KeyboardInterrupt
