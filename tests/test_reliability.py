@@ -272,6 +272,7 @@ PRESSED_AS_PROCESSES_PART = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
 import interrupt, train
+import torch.distributed as dist
 
 step, sent = train.train_step, []
 def pressed(*args):  # the first Ctrl-C, in the first step
@@ -282,7 +283,7 @@ train.train_step = pressed
 
 class Parting:  # torch.distributed as torchrun's processes see it in run()'s clean-up, where the second comes
     def __getattr__(self, name):
-        return getattr(train.dist, name)
+        return getattr(dist, name)
     is_initialized = staticmethod(lambda: sys._getframe(1).f_code.co_name == "run")
     destroy_process_group = staticmethod(lambda: os.kill(os.getpid(), signal.SIGINT))
 train.dist = Parting()
@@ -292,7 +293,7 @@ interrupt.run_as_script(lambda: train.run(sys.argv[1:]))  # as train.py's __main
 
 def test_a_second_ctrl_c_as_torchruns_processes_part_adds_no_traceback(tiny):
     """Ctrl-C, then another while train.py leaves torchrun's process group: a KeyboardInterrupt
-    traceback after the one line (known since 2026-11-27, fixed 2026-11-27 23:20 UTC)."""
+    traceback after the one line (until 2026-11-27 23:03 UTC)."""
     done = subprocess.run([sys.executable, "-c", PRESSED_AS_PROCESSES_PART.format(root=ROOT), "--data-dir", tiny,
                            "--epochs", "2", *TRAIN_FAST, "--device", "cpu", "--run-name", "r"],
                           capture_output=True, text=True, timeout=300)
