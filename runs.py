@@ -274,6 +274,18 @@ def training_data_id(train, split_dir):
     return {"images": len(train), "sha256": h.hexdigest()}
 
 
+def check_every_process_found_the_same(ids, data_dir):
+    """Under torchrun the other processes list the data after process 0 has read it: a folder that
+    changed in between would have them train on other images, and fail later in a collective call
+    (gloo: "collective mismatch", a traceback from each; NCCL might wait until the timeout)."""
+    if any(found != ids[0] for found in ids):
+        counts = [found["images"] for found in ids]
+        seen = f"{counts[0]} training images in each, other files" if len(set(counts)) == 1 else \
+            "training images found: " + ", ".join(f"{n} by process {rank}" for rank, n in enumerate(counts))
+        raise UserError(f"the training images in {data_dir} changed while the processes read them, one after "
+                        f"another ({seen}); start the run again")
+
+
 def check_same_data(resume_ckpt, classes, found, config):
     """The resumed run's classes, and its training split as it was. Images added, removed, renamed
     or newly unreadable since the checkpoint (or another --data-path where some are unreadable: the

@@ -670,6 +670,10 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
     # Process 0 first: it downloads or decodes and caches, then the others read its cache.
     train, test, classes = rank_0_first(load, rank, world, device)
     data_id = runs.training_data_id(train, os.path.join(config["data_dir"], "train"))
+    if world > 1:  # (process 0 says why, in one line)
+        ids = [None] * world
+        dist.all_gather_object(ids, data_id)
+        on_rank_0(lambda: runs.check_every_process_found_the_same(ids, config["data_dir"]), rank, world, device)
     if resume_ckpt is not None:  # (process 0 says why, in one line)
         on_rank_0(lambda: runs.check_same_data(resume_ckpt, classes, data_id, config), rank, world, device)
     if config["val_split"]:  # (process 0 says why one is refused, in one line)

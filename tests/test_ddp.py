@@ -172,9 +172,9 @@ def test_a_refused_run_folder_stops_every_process_with_one_line(tiny):
     assert "[rank1]" not in err and "Connection closed" not in err, err[-3000:]
 
 
-def torchrun_fails(*args):
+def torchrun_fails(*args, script=os.path.join(ROOT, "train.py")):
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           os.path.join(ROOT, "train.py"), *args], capture_output=True, text=True, timeout=300)
+                           script, *args], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     # torchrun's report names process 0, which printed why, as the root cause (until 2026-11-26 it could
     # name process 1, when it exited a second before process 0). Process 1 exits with 0: the report lists it
@@ -216,6 +216,35 @@ def test_an_error_only_process_0_meets_is_one_line_from_it_alone(tiny, capsys):
         os.remove(f"{tiny}/train/circle/{name}")
     err = torchrun_fails(*COMMON, "--data-dir", tiny, "--run-name", "unseen", "--val-split", "16")  # of 17
     assert err.count("train.py: error: --val-split 16 holds out every training image of") == 1, err[-3000:]
+
+
+ADDED_IN_RANK_1 = """
+import os, shutil, sys
+sys.path.insert(0, {root!r})
+import train
+load_dataset = train.load_dataset
+def added_first(data_dir, *args, **kwargs):  # an image added as process 1 comes to list the folder
+    if os.environ["RANK"] == "1":
+        shutil.copy(os.path.join(data_dir, "train", "circle", "000.png"),
+                    os.path.join(data_dir, "train", "circle", "added.png"))
+    return load_dataset(data_dir, *args, **kwargs)
+train.load_dataset = added_first
+train.run(sys.argv[1:])
+"""
+
+
+def test_a_folder_changed_as_the_processes_read_it_in_turn_is_one_line_from_process_0(tiny):
+    """Process 0 reads the data first, then the others list the folder: an image added in between
+    had them train on other splits, and the run ended in gloo's "collective mismatch", with a
+    SIGABRT and tracebacks (until 2026-11-28)."""
+    with open("changed.py", "w") as f:
+        f.write(ADDED_IN_RANK_1.format(root=ROOT))
+    err = torchrun_fails(*COMMON, "--data-dir", tiny, "--run-name", "changed", script="changed.py")
+    assert err.count(f"train.py: error: the training images in {tiny} changed while the processes read them, one "
+                     "after another (training images found: 24 by process 0, 25 by process 1); start the run "
+                     "again\n") == 1, err[-3000:]
+    assert "[rank1]" not in err and "mismatch" not in err, err[-3000:]
+    assert not os.path.exists("logs_train/changed/checkpoints")
 
 
 def test_under_torchrun_each_process_evaluates_its_own_share_of_the_split(tiny):
