@@ -282,7 +282,7 @@ def check_every_process_found_the_same(ids, data_dir):
         counts = [found["images"] for found in ids]
         seen = f"{counts[0]} training images in each, other files" if len(set(counts)) == 1 else \
             "training images found: " + ", ".join(f"{n} by process {rank}" for rank, n in enumerate(counts))
-        raise UserError(f"the training images in {data_dir} changed while the processes read them, one after "
+        raise UserError(f"the training images in {printable(data_dir)} changed while the processes read them, one after "
                         f"another ({seen}); start the run again")
 
 
