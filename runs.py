@@ -282,8 +282,8 @@ def check_every_process_found_the_same(ids, data_dir):
         counts = [found["images"] for found in ids]
         seen = f"{counts[0]} training images in each, other files" if len(set(counts)) == 1 else \
             "training images found: " + ", ".join(f"{n} by process {rank}" for rank, n in enumerate(counts))
-        raise UserError(f"the training images in {printable(data_dir)} changed while the processes read them, one after "
-                        f"another ({seen}); start the run again")
+        raise UserError(f"the training images in {printable(data_dir)} changed while the processes read them, one "
+                        f"after another ({seen}); start the run again")
 
 
 def check_same_data(resume_ckpt, classes, found, config):
