@@ -296,10 +296,11 @@ def refusal_reason(error):
     """What the safe loader refused, without PyTorch's advice around it (which suggests loading
     the file unsafely: the one thing not to do with a file from a stranger)."""
     text = str(error).split("WeightsUnpickler error:")[-1]
-    parts = [p.strip() for p in text.split("\n\n") if p.strip()]
-    kept = [p for p in parts if not p.startswith(("Weights only load failed", "Check the documentation"))]
+    # Line by line: torch 2.14 puts the reason in a paragraph of its own, 2.8 on the advice's next line.
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith(("Weights only load failed", "Check the documentation"))]
     # "… was not an allowed global by default. Please use `torch.serialization.add_safe_globals([…])` …"
-    return (kept or ["objects other than weights"])[0].splitlines()[0].split(" Please use")[0].rstrip(".")
+    return (kept or ["objects other than weights"])[0].split(" Please use")[0].rstrip(".")
 
 
 def refusal_hint(reason, zipped):

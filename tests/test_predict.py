@@ -301,7 +301,7 @@ def test_weights_of_wrapped_networks_and_of_other_loops_checkpoints_load_as_save
     assert code == 0 and out == plain, err
 
 
-def test_a_checkpoint_with_damaged_bytes_is_named_not_used(checkpoint, workdir, capsys, monkeypatch):
+def test_a_checkpoint_with_damaged_bytes_is_named_not_used(checkpoint, workdir, capsys):
     """torch.load does not check the CRC-32s of the zip it reads: bits flipped on a disk or in a copy
     loaded as other weights, and test.py predicted with them at 1.0000 (until 2026-11-27)."""
     raw = bytearray(open(checkpoint, "rb").read())
@@ -316,8 +316,8 @@ def test_a_checkpoint_with_damaged_bytes_is_named_not_used(checkpoint, workdir, 
         "test.py: error: checkpoint damaged.pth is truncated or corrupt (Bad CRC-32 for file 'net/data/0')\n")
     # A file saved without CRC-32s (torch's option, which leaves them 0) has none to check, and loads.
     from torch.utils.serialization import config
-    monkeypatch.setattr(config.save, "compute_crc32", False)
-    torch.save(torch.load(checkpoint, weights_only=True), "no_crc.pth")
+    with config.patch({"save.compute_crc32": False}):  # (monkeypatch's undo broke every later torch.save in torch 2.8)
+        torch.save(torch.load(checkpoint, weights_only=True), "no_crc.pth")
     with zipfile.ZipFile("no_crc.pth") as z:
         assert {i.CRC for i in z.infolist()} == {0}
     code, out, err = run_cli(predict, ["no_crc.pth", "x.png"], capsys)
@@ -532,12 +532,13 @@ CORRUPT = " is truncated or corrupt ("  # said after the file's name
     (b"", CORRUPT), (b"garbage" * 10, " is not a checkpoint: not a file torch.save wrote"), (None, CORRUPT),
     # Sound zips around malformed pickles: tracebacks of five kinds (until 2026-11-26).
     (zip_holding(b"\x80\x04junkjunk"), CORRUPT), (zip_holding(b"."), CORRUPT), (zip_holding(b"\x80\x02j"), CORRUPT),
-    (zip_holding(b"\x80\x02K\x01Q."), CORRUPT),
     # A persistent id that is no storage, which torch.save never writes: refused, with no hint of PyTorch
     # 1.6's format for a zip (until 2026-11-27 a helper found it read "saved whole in PyTorch's format of
-    # before 1.6").
+    # before 1.6"). (PyTorch's own words after "got" differ between versions, as does its view of an int id:
+    # corrupt in 2.14, refused in 2.8.)
+    (zip_holding(b"\x80\x02K\x01Q."), (CORRUPT, ": it holds something other than weights (persistent_load id")),
     (zip_holding(b"\x80\x02X\x01\x00\x00\x00a\x85Q."),
-     ": it holds something other than weights (Only persistent_load of storage is allowed, but got <class 'str'>)"),
+     ": it holds something other than weights (Only persistent_load of storage is allowed, but got "),
 ], ids=["empty", "text", "cut-short", "junk", "stop", "unknown-opcode", "int", "persistent-id"])
 def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys, content, said):
     """Each named for what it is: every message names the file (a helper found that the file's name
@@ -545,7 +546,8 @@ def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys,
     bad = workdir / "bad.pth"
     bad.write_bytes(content if content is not None else open(checkpoint, "rb").read()[:1000])
     code, _, err = run_cli(predict, [str(bad)], capsys)
-    assert code == 2 and err.startswith("test.py: error: ") and f"{bad}{said}" in err, err
+    said = said if isinstance(said, tuple) else (said,)  # (any of them)
+    assert code == 2 and err.startswith("test.py: error: ") and any(f"{bad}{s}" in err for s in said), err
     assert len(err.strip().splitlines()) == 1 and "1.6" not in err
 
 
