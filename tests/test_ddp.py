@@ -259,3 +259,17 @@ def test_under_torchrun_each_process_evaluates_its_own_share_of_the_split(tiny):
              for r in (0, 1)]  # without a process group, all_sum leaves each process's own sums
     assert [p["confusion"].sum().item() for p in parts] == [6, 6]
     assert torch.equal(parts[0]["confusion"] + parts[1]["confusion"], whole["confusion"])
+
+
+def test_a_file_renamed_as_the_processes_read_the_folder_in_turn_is_refused_though_the_count_is_the_same(tiny):
+    """The processes' counts agree, but not their files: the one line says so, rather than list equal counts."""
+    def found():
+        train_split, _, _ = data.load_dataset(tiny)
+        return runs.training_data_id(train_split, os.path.join(tiny, "train"))
+    before = found()
+    runs.check_every_process_found_the_same([before, found()], tiny)  # nothing changed: no error
+    os.rename(os.path.join(tiny, "train", "cross", "003.png"), os.path.join(tiny, "train", "cross", "renamed.png"))
+    with pytest.raises(data.UserError) as refused:
+        runs.check_every_process_found_the_same([before, found()], tiny)
+    assert str(refused.value) == (f"the training images in {tiny} changed while the processes read them, one after "
+                                  "another (24 training images in each, other files); start the run again")
