@@ -25,6 +25,9 @@ from model import Tudui
 
 FLOAT32 = torch.finfo(torch.float32)
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+# PyTorch's magic number as pickled, in the first pickle of its format before 1.6 (after a frame header when
+# saved with pickle_protocol 4 or 5).
+LEGACY_MAGIC = pickle.dumps(torch.serialization.MAGIC_NUMBER, protocol=2)[2:-1]
 NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * WHITEN_SIZE**2}  # "whiten": optional (data.whitening_filter)
 
 # The other entries of this project's checkpoints that are read back, and the type each must have.
@@ -216,22 +219,23 @@ def load_safely(path):
     nothing in it runs; a file that is no checkpoint (safetensors, a zip of one's own, TorchScript, a bit
     flipped, a pickle of other objects) is refused in one line, as what it is."""
     try:
-        with open(path, "rb") as f:  # safetensors: the length of a JSON header, then the header
-            if f.read(10)[8:] == b'{"':
-                raise UserError(f"{path} is a safetensors file: read it with safetensors.torch.load_file(), then "
-                                "torch.save() the state_dict it gives")
+        with open(path, "rb") as f:
+            head = f.read(32)
+        if head[8:10] == b'{"':  # safetensors: the length of a JSON header, then the header
+            raise UserError(f"{path} is a safetensors file: read it with safetensors.torch.load_file(), then "
+                            "torch.save() the state_dict it gives")
+        # torch.save writes a zip, or (before PyTorch 1.6) pickles that begin with its magic number: text, JSON,
+        # a TensorBoard file or a pickle.dump() of one's own is not read at all. (An empty file is cut short.)
+        if head and not head.startswith(b"PK") and LEGACY_MAGIC not in head:
+            raise UserError(f"{path} is not a checkpoint: not a file torch.save wrote")
         check_crcs(path)
         with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. on sparse tensors, which load_model refuses in its one line
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        with open(path, "rb") as f:  # torch.save writes a zip, or (before PyTorch 1.6) a pickle: 0x80 first
-            head = f.read(2)
-        if head != b"PK" and head[:1] != b"\x80":  # text, JSON, a TensorBoard file, …
-            raise UserError(f"{path} is not a checkpoint: not a file torch.save wrote") from None
         reason = refusal_reason(e)
         raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})"
-                        f"{refusal_hint(reason, zipped=head == b'PK')}") from None
+                        f"{refusal_hint(reason, zipped=head.startswith(b'PK'))}") from None
     except PermissionError as e:
         raise UserError(f"cannot read checkpoint {path}: {e.strerror}") from None
     except zipfile.BadZipFile as e:  # (a CRC-32 that does not match, among others)

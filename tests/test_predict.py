@@ -4,6 +4,7 @@ import io
 import json
 import math
 import os
+import pickle
 import shutil
 import stat
 import struct
@@ -377,6 +378,12 @@ def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny,
             Image.new("RGB", (32, 32)).save(cifar / split / name / "0.png")
     code, out, err = run_cli(predict, [str(workdir / "sd10.pth"), "--data-dir", str(cifar), "--json"], capsys)
     assert code == 0 and "holds no class names" not in err, err  # the names it has
+    # Of another number of classes than the folder: said as such, where the line listed every name on either
+    # side, class_0 to class_99 made up here among them (until 2026-11-28, a helper).
+    torch.save(Tudui(100).state_dict(), workdir / "sd100.pth")
+    code, out, err = run_cli(predict, [str(workdir / "sd100.pth"), "--data-dir", str(cifar)], capsys)
+    assert code == 2 and err == (f"test.py: error: {workdir / 'sd100.pth'} holds no class names and its network has "
+                                 f"100 outputs, but {cifar} has 10 classes\n"), err
 
 
 class Payload:
@@ -554,8 +561,13 @@ def test_truncated_or_corrupt_checkpoints_are_named(checkpoint, workdir, capsys,
 def test_a_file_that_torch_save_did_not_write_is_named_so(workdir, capsys):
     """README.md or config.json given as the checkpoint read "refusing to load …: it holds something
     other than weights (Unsupported operand 35)", as a pickle that would run code (until 2026-11-27, a
-    helper)."""
-    for name, content in (("README.md", b"# Tudui"), ("config.json", b'{"lr": 0.03}')):
+    helper); a download's error page saved as the checkpoint, text starting with a letter that is a
+    pickle instruction, was "truncated or corrupt (IndexError)", and a state_dict written by pickle.dump()
+    was refused as "something other than weights (Unsupported operand 149)" (until 2026-11-28, a helper)."""
+    for name, content in (("README.md", b"# Tudui"), ("config.json", b'{"lr": 0.03}'),
+                          ("page.pth", b"Repository Not Found for url: https://huggingface.co/x/resolve/main/a.pth"),
+                          ("text.pth", b"this is not a checkpoint\n"), ("denied.pth", b"Unauthorized"),
+                          ("hello.pth", b"hello world\n"), ("pickled.pth", pickle.dumps(Tudui().state_dict()))):
         open(name, "wb").write(content)
         code, _, err = run_cli(predict, [name, "x.png"], capsys)
         assert code == 2 and err == f"test.py: error: {name} is not a checkpoint: not a file torch.save wrote\n"
