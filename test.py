@@ -212,7 +212,11 @@ def load_test_split(ckpt, args):
         raise UserError(f"the checkpoint's data directory {saved} does not exist here: pass --data-dir DIR "
                         "to score its test split, or give images to classify")
     data_dir = args.data_dir or saved or DEFAULTS["data_dir"]
-    _, test, classes = load_dataset(data_dir, "auto", args.num_workers, with_train=False)
+    # Read as the run read it: streamed, a class none of whose test images can be read is scored without
+    # them, where in memory it is refused (the run's own evaluation would not match).
+    data_path = ckpt["config"].get("data_path")
+    data_path = data_path if data_path in ("memory", "stream") else "auto"
+    _, test, classes = load_dataset(data_dir, data_path, args.num_workers, with_train=False)
     if ckpt.get("unnamed") and len(classes) != len(ckpt["classes"]):  # (its class_0, class_1, … are made up here)
         raise UserError(f"{ckpt['path']} holds no class names and its network has {len(ckpt['classes'])} outputs, "
                         f"but {printable(data_dir)} has {len(classes)} classes")

@@ -1192,6 +1192,22 @@ def test_a_class_none_of_whose_test_images_could_be_read_has_no_accuracy_not_zer
     assert all(0 <= report["per_class_accuracy"][i] <= 1 for i in (0, 2))
 
 
+def test_a_streamed_run_is_scored_as_it_scored_itself_though_a_class_has_no_readable_test_image(tiny, capsys):
+    """A run given --data-path stream scored such a class as unread and printed its test accuracy; test.py
+    read the small split into memory and refused the class folder (until 2026-11-28, a helper)."""
+    for path in glob.glob(os.path.join(tiny, "test", "cross", "*.png")):
+        with open(path, "wb") as f:
+            f.write(b"not a png")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST,
+                                   "--data-path", "stream"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(predict, ["logs_train/r", "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["per_class_accuracy"][1] is None, err
+    trained = torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["metrics"]["test/accuracy"]
+    assert report["accuracy"] == trained
+
+
 def test_the_confusion_tables_columns_are_as_wide_as_its_largest_count(capsys):
     """Not the largest of each row's smallest (a mutant of a review, 2026-11-27, that every test passed)."""
     predict.print_evaluation({"classes": ["a", "b"], "accuracy": 0.99, "correct": 105, "images": 106, "loss": 0.5,
