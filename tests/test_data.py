@@ -948,3 +948,16 @@ def test_the_files_taken_as_images_are_torchvisions_image_folders():
     that takes other files would have the two disagree on what a folder holds."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
     assert data.IMAGE_EXTENSIONS == IMG_EXTENSIONS
+
+
+def test_seeds_draw_their_own_shifts_and_orders_not_those_of_other_epochs():
+    """Runs of several seeds are replicates: with the epoch added to the seed itself, seed 1's shifts and order
+    in an epoch would be seed 0's of the next (a mutant of 2026-11-28 that every test passed)."""
+    for epoch in range(3):
+        assert not torch.equal(data.augment_params(1000, 1, epoch, 2)[0], data.augment_params(1000, 0, epoch + 1, 2)[0])
+        orders = []
+        for seed, e in ((1, epoch), (0, epoch + 1)):
+            batches = data.Batches(1000, 100, seed, shuffle=True)
+            batches.set_epoch(e)
+            orders.append(torch.cat(list(batches)))
+        assert not torch.equal(*orders)

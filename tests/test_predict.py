@@ -384,6 +384,8 @@ def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny,
     code, out, err = run_cli(predict, [str(workdir / "sd100.pth"), "--data-dir", str(cifar)], capsys)
     assert code == 2 and err == (f"test.py: error: {workdir / 'sd100.pth'} holds no class names and its network has "
                                  f"100 outputs, but {cifar} has 10 classes\n"), err
+    code, out, err = run_cli(predict, [str(workdir / "sd3.pth"), "--data-dir", str(cifar)], capsys)  # fewer outputs
+    assert code == 2 and err.endswith(f"its network has 3 outputs, but {cifar} has 10 classes\n"), err
 
 
 class Payload:
@@ -480,8 +482,10 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(workdir, capsys):
     header = b'{"model.0.bias": {"dtype": "F32", "shape": [32], "data_offsets": [0, 128]}}'
     with open("model.safetensors", "wb") as f:  # its layout: the header's length, the JSON header, the bytes
         f.write(len(header).to_bytes(8, "little") + header + bytes(128))
+    torch.save({}, "empty_dict.pth")
     Image.new("RGB", (32, 32)).save("x.png")
     for name, message in (("dog.webp", "dog.webp is an image, not a checkpoint"),
+                          ("empty_dict.pth", "empty_dict.pth is not a checkpoint of this project or of the tutorial"),
                           ("download.pth", "download.pth is a zip archive of tudui_9.pth, not a checkpoint: unzip it "
                                            "and pass the file inside"),
                           ("dp.pth", "DataParallel was not an allowed global by default); a network wrapped in "
@@ -632,6 +636,10 @@ def test_a_checkpoint_whose_outputs_overflow_is_named_not_scored(tiny, workdir, 
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.empty(10, device="meta")}}, "not plain weights"),
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.full((10,), float("nan"))}},
      "holds weights that are not finite numbers (NaN or inf) in model.8.bias"),  # not only the outputs
+    # One NaN among finite weights, not only the first of a tensor (a mutant of 2026-11-28 that checked v[:1]).
+    ({"model": {**Tudui().state_dict(), "model.8.weight": torch.zeros(640).index_fill_(0, torch.tensor([333]),
+                                                                                        float("nan")).view(10, 64)}},
+     "holds weights that are not finite numbers (NaN or inf) in model.8.weight"),
 ])
 def test_entries_of_the_wrong_type_are_named(workdir, capsys, entries, message):
     torch.save({"model": Tudui().state_dict(), **entries}, workdir / "odd.pth")

@@ -659,6 +659,14 @@ def test_flags_that_would_be_ignored_are_refused(flags, message, capsys):
     assert code == 2 and err.startswith(f"train.py: error: {message}") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("flags", [["--schedule", "constant", "--warmup", "0"],
+                                   ["--preset", "tutorial", "--warmup", "0"]])
+def test_no_warm_up_asked_of_a_constant_lr_is_no_error(flags):
+    """It asks for what a constant lr does: a script that spells out every setting is not stopped."""
+    config = train.make_config(*train.parse_args(flags))
+    assert config["schedule"] == "constant" and config["warmup"] == 0
+
+
 @pytest.mark.parametrize("name", ["", " ", ".", "..", "./", "../", "../x", "a/b", "/tmp/x"])
 def test_a_run_name_that_is_no_folder_of_its_own_exits_2(name, capsys):
     """The run would land in --log-dir itself (later runs inside it) or outside it (the last four

@@ -329,6 +329,9 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "negative step": ({**ours, "step": -100}, "malformed 'step'"),  # the lr went negative
         "epoch as a bool": ({**ours, "epoch": True}, "malformed 'epoch'"),
         "batch beyond the data": ({**ours, "batch": 10**6}, "stopped at batch 1000000"),
+        # One past the 6 batches (a traceback from the batch sampler if let through: a mutant of 2026-11-28):
+        "batch one beyond": ({**ours, "batch": 7}, "stopped at batch 7 of epoch 2, but the training split now has 6 "
+                                                   "batches"),
         "buffer of another shape": (with_buffer(ours, torch.zeros(7)), "holds Tensor torch.float32 (7,)"),
         "buffer as text": (with_buffer(ours, "x"), "holds str 'x'"),
         "buffer of integers": (with_buffer(ours, torch.zeros(32, 3, 5, 5, dtype=torch.long)),
