@@ -217,10 +217,10 @@ def load_test_split(ckpt, args):
     data_path = ckpt["config"].get("data_path")
     data_path = data_path if data_path in ("memory", "stream") else "auto"
     _, test, classes = load_dataset(data_dir, data_path, args.num_workers, with_train=False)
-    if ckpt.get("unnamed") and len(classes) != len(ckpt["classes"]):  # (its class_0, class_1, … are made up here)
-        raise UserError(f"{ckpt['path']} holds no class names and its network has {len(ckpt['classes'])} outputs, "
-                        f"but {printable(data_dir)} has {len(classes)} classes")
     if ckpt.get("unnamed"):
+        if len(classes) != len(ckpt["classes"]):  # (its class_0, class_1, … are made up here: not worth listing)
+            raise UserError(f"{ckpt['path']} holds no class names and its network has {len(ckpt['classes'])} "
+                            f"outputs, but {printable(data_dir)} has {len(classes)} classes")
         # A checkpoint without names, trained on an ImageFolder: the same sorted order. Said when those are not
         # the names it would otherwise have: a network trained on CIFAR-10 scored on a folder whose names sort
         # otherwise (plane, car, …) gets a low accuracy, and the note says why.
