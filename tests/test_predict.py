@@ -524,6 +524,24 @@ def test_a_network_of_ones_own_saved_whole_is_refused_with_what_to_save_instead(
         assert "add_safe_globals" not in err  # PyTorch's advice to let the class load (quoted until 2026-11-27)
 
 
+def test_a_checkpoint_pickled_with_protocol_4_says_how_to_save_it_again(workdir, capsys):
+    """torch.save(..., pickle_protocol=4), zipped or in the format of before 1.6, read "it holds something
+    other than weights (Unsupported operand 149)" (until 2026-11-28): it holds weights, pickled in frames
+    that PyTorch's safe loader does not read."""
+    Image.new("RGB", (32, 32)).save("x.png")
+    for zipped in (True, False):
+        torch.save(Tudui().state_dict(), "p4.pth", pickle_protocol=4, _use_new_zipfile_serialization=zipped)
+        try:
+            torch.load("p4.pth", weights_only=True)
+            pytest.skip("this PyTorch reads pickle protocol 4 safely")
+        except pickle.UnpicklingError:
+            pass
+        code, _, err = run_cli(predict, ["p4.pth", "x.png"], capsys)
+        assert code == 2 and err == ("test.py: error: cannot read p4.pth safely: it was saved with pickle_protocol 4 "
+                                     "or higher, which torch.load(weights_only=True) does not read; save it again "
+                                     "with torch.save()'s default protocol\n"), err
+
+
 def test_a_checkpoint_of_another_architecture_names_the_shapes(workdir, capsys):
     state = Tudui().state_dict()
     state["model.7.weight"] = torch.zeros(64, 2048)
