@@ -145,11 +145,6 @@ def timed(step, steps, device, warmup=WARMUP):
     return time.perf_counter() - t0
 
 
-def spread(n, k):
-    """Up to k indices evenly spread over range(n): image folders are sorted by class."""
-    return torch.linspace(0, n - 1, min(n, k)).long()
-
-
 def forever(loader):
     while True:
         yield from loader
@@ -209,7 +204,7 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
     test_data = torchvision.datasets.ImageFolder(os.path.join(data_dir, "test"), transform=to_tensor)
     setup_s = time.perf_counter() - t0
     train_loader = DataLoader(train_data, batch_size=BATCH, shuffle=True)
-    test_loader = DataLoader(Subset(test_data, spread(len(test_data), eval_n).tolist()), batch_size=BATCH)
+    test_loader = DataLoader(Subset(test_data, data.spread(len(test_data), eval_n).tolist()), batch_size=BATCH)
     torch.manual_seed(0)
     model = Tudui(len(train_data.classes)).to(device)
     loss_fn = nn.CrossEntropyLoss()
@@ -231,7 +226,7 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
 
     model.eval()
     t0 = time.perf_counter()
-    total_loss, correct = 0.0, 0
+    total_loss, correct = 0.0, 0  # the tutorial's evaluation as it is, timed: its totals are not used
     with torch.no_grad():
         for imgs, targets in test_loader:
             imgs, targets = imgs.to(device), targets.to(device)
@@ -265,7 +260,7 @@ def project_train_seconds(loaded, device, sizes, batch_size, steps):
     graphs = train.use_cuda_graphs(config, device, 1)
     model, train_model, optimizer, criterion = train.build_model(config, len(loaded["classes"]), device, 1, graphs)
     ctx = {"config": config, "device": device, "stats": loaded["stats"], "world": 1, "writer": None,
-           "show_bar": False, "stop_requested": False}
+           "show_bar": False, "stop_requested": None}
     ctx["graphed_step"] = train.graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
     split = loaded["train"]
@@ -285,8 +280,8 @@ def project_train_seconds(loaded, device, sizes, batch_size, steps):
 def project_eval_seconds(model, loaded, device, sizes, eval_n):
     """train.evaluate on `eval_n` test images, after an untimed first batch; seconds for the whole test split."""
     test_split, stats, num_classes = loaded["test"], loaded["stats"], len(loaded["classes"])
-    warm = test_split.subset(spread(len(test_split), min(train.EVAL_BATCH, eval_n)))
-    part = test_split.subset(spread(len(test_split), eval_n))
+    warm = test_split.subset(data.spread(len(test_split), min(train.EVAL_BATCH, eval_n)))
+    part = test_split.subset(data.spread(len(test_split), eval_n))
     train.evaluate(model, warm, stats, device, num_classes, amp=train.DEFAULTS["amp"])
     sync(device)
     t0 = time.perf_counter()

@@ -119,7 +119,7 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
         return load_image_folder(root, data_path, num_workers, with_train)
     splits = ("train", "test") if with_train else ("test",)
     if not os.path.exists(root) and not download:  # (a missing one is made for the download)
-        raise UserError(f"data directory {root} does not exist.{where_data_goes(root, splits)}")
+        raise UserError(f"data directory {root} does not exist.{where_data_goes(splits)}")
     if os.path.exists(root):  # (a file, a folder that cannot be read)
         require_directory(root)
     cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
@@ -127,7 +127,7 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
     if not cifar_there and not download:
         needed = "train/ and test/ image folders" if with_train else "a test/ image folder"
         raise UserError(f"{root} holds neither {needed} nor CIFAR-10."
-                        f"{datasets_inside(root) or split_hint(root, splits) or where_data_goes(root, splits)}")
+                        f"{datasets_inside(root) or split_hint(root, splits) or where_data_goes(splits)}")
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as e:
@@ -187,8 +187,7 @@ def load_cifar10(root, download, with_train=True):
 
 
 def require_directory(root):
-    if not os.path.exists(root):
-        raise UserError(f"data directory {root} does not exist")
+    """A UserError unless `root`, which exists, is a folder that can be listed."""
     if not os.path.isdir(root):
         raise UserError(f"data directory {root} is a file, not a directory")
     list_folder(root)
@@ -208,7 +207,7 @@ def datasets_inside(root):
         f" (or {others})." if others else ".")
 
 
-def where_data_goes(root, splits):
+def where_data_goes(splits):
     """The hint for a folder with nothing of a dataset in it: what to put there, or what to pass."""
     folders = " and ".join(f"DIR/{split}/<class>/" for split in splits)
     pass_dir = f"pass --data-dir DIR with {folders} image folders"
@@ -660,10 +659,16 @@ def channel_stats(split, num_workers=0):
     return {"mean": mean, "std": [math.sqrt(v) / 255 if v > 0 else 1.0 for v in variance]}
 
 
+def spread(n, k):
+    """Up to k indices evenly spread over range(n): an image folder lists its images class by class,
+    and its first k would be of one class."""
+    return torch.linspace(0, n - 1, min(n, k)).long()
+
+
 def sample_images(split, count, num_workers=0):
     """`count` of the split's images, evenly spaced, as uint8 on the CPU (decoded when streamed, by
     `num_workers` processes)."""
-    index = torch.linspace(0, len(split) - 1, min(len(split), count)).long()
+    index = spread(len(split), count)
     if split.images is None:
         images = decode_all([split.files[i] for i in index.tolist()], split.labels[index], num_workers)[0]
         if len(images) == 0:  # (a split in memory was checked as it was decoded: load_folder_split)

@@ -1,8 +1,9 @@
 """Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
 line and exit 130, not a traceback through importlib. Each script imports this module before
-anything else, and its run() works inside taken_over(); run() ends in stopped() or output_closed()
-when Ctrl-C stops it later, or what it prints to has stopped reading; run_as_script() lets a
-second Ctrl-C end the exit at once, without a traceback."""
+anything else, and its run() works inside taken_over(); test.py's and bench.py's run() end in
+stopped() or output_closed() when Ctrl-C stops them later, or what they print to has stopped
+reading (train.py's says how it stopped itself); run_as_script() lets a second Ctrl-C end the
+exit at once, without a traceback."""
 import contextlib
 import os
 import signal

@@ -11,6 +11,7 @@ from torchvision.utils import make_grid
 
 TILE = 96        # 32x32 images shown 3x larger
 CAPTION = 28     # pixels of text under each tile
+PER_ROW = 8      # tiles in a row of a grid
 RIGHT, WRONG, UNKNOWN = (0, 150, 0), (210, 0, 0), (0, 0, 0)
 
 
@@ -21,11 +22,12 @@ def font(size=11):
         return ImageFont.load_default()
 
 
-def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
-    """Images (uint8, or floats in [0,1]) in a grid, each captioned with its true class when
-    `labels` is given and with the predicted class and probability when `preds` is (green when
-    right, red when wrong; black without labels, as for images of one's own, which may be either);
-    with neither, as TensorBoard's batch of augmented training images, uncaptioned."""
+def image_grid(images, labels, classes, preds=None, probs=None):
+    """Images (uint8, or floats in [0,1]) in a grid, PER_ROW to a row, each captioned with the
+    predicted class and probability when `preds` is given (green when right, red when wrong; black
+    without labels, as for images of one's own, which may be either), and with its true class too
+    when `labels` is; without `preds`, as TensorBoard's batch of augmented training images,
+    uncaptioned."""
     if len(images) == 0:  # e.g. no mistakes to show
         canvas = Image.new("RGB", (TILE * 2, TILE // 2), "white")
         ImageDraw.Draw(canvas).text((6, 6), "no images to show", fill=(0, 0, 0), font=font())
@@ -33,19 +35,16 @@ def image_grid(images, labels, classes, preds=None, probs=None, per_row=8):
     x = images.detach().cpu()
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float().clamp(0, 1)
     x = F.interpolate(x, size=(TILE, TILE), mode="nearest")
-    caption = CAPTION if labels is not None or preds is not None else 0
+    caption = CAPTION if preds is not None else 0
     x = F.pad(x, (0, 0, 0, caption), value=1.0)  # white band for the caption
-    grid = make_grid(x, nrow=per_row, padding=2, pad_value=1.0)
+    grid = make_grid(x, nrow=PER_ROW, padding=2, pad_value=1.0)
     canvas = Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
     if not caption:
         return np.asarray(canvas)
     draw, small = ImageDraw.Draw(canvas), font()
     for i in range(len(x)):
-        left = 2 + (i % per_row) * (TILE + 2)
-        top = 2 + (i // per_row) * (TILE + CAPTION + 2) + TILE
-        if preds is None:
-            draw.text((left + 2, top + 2), classes[labels[i]], fill=(0, 0, 0), font=small)
-            continue
+        left = 2 + (i % PER_ROW) * (TILE + 2)
+        top = 2 + (i // PER_ROW) * (TILE + CAPTION + 2) + TILE
         colour = UNKNOWN if labels is None else RIGHT if preds[i] == labels[i] else WRONG
         text = f"{classes[preds[i]]} {probs[i]:.2f}"
         draw.text((left + 2, top + 1), text, fill=colour, font=small)

@@ -18,7 +18,8 @@ import sys
 
 import torch
 
-from checkpoint import atomic_save, atomic_write, newest_readable, read_checkpoint, remove_partial_writes
+from checkpoint import (atomic_save, atomic_write, checkpoint_files, newest_readable, read_checkpoint,
+                        remove_partial_writes)
 from data import UserError, class_difference, is_hidden, is_utf8, list_folder, printable, say, shell_word
 
 TRAIN_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
@@ -231,8 +232,10 @@ def already_holds_a_run(run_dir):
 
 
 def holds_checkpoints(run_dir):
+    """Whether a run saved a checkpoint there: the checkpoints --resume takes (a partial write or
+    macOS's ._last.pth alone is none, or the one would send to the other)."""
     folder = os.path.join(run_dir, "checkpoints")
-    return os.path.isdir(folder) and any(f.endswith(".pth") for f in list_folder(folder))
+    return os.path.isdir(folder) and bool(checkpoint_files(folder))
 
 
 def write_config(run_dir, config):

@@ -40,7 +40,7 @@ import runs
 from checkpoint import FLOAT32, atomic_save, load_model, load_optimizer_state, optimizer_state_on_cpu
 from cli import Parser, checked, folder_name, folder_path, log_folder, named_path
 from data import (IDENTITY, IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  load_dataset, normalize, printable, shell_word, whitening_filter)
+                  load_dataset, normalize, printable, shell_word, spread, whitening_filter)
 from model import Tudui
 
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
@@ -127,7 +127,7 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, help=f"horizontal flip, each image in every "
                                                                          f"other epoch (default {d['flip']})")
     p.add_argument("--seed", type=checked(int, at_least=0, at_most=2**32 - 1), help=f"(default {d['seed']})")
-    p.add_argument("--val-split", type=count, help="hold out N training images for validation and keep "
+    p.add_argument("--val-split", type=count, metavar="N", help="hold out N training images for validation and keep "
                                                    "best.pth by validation accuracy (default 0: none)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
                    help="auto: CUDA, then MPS, then CPU (default auto)")
@@ -142,12 +142,13 @@ def parse_args(argv=None, parser_class=Parser):
     p.add_argument("--data-dir", type=folder_path, help="train/<class>/ and test/<class>/ image folders, or where "
                                                          "CIFAR-10 is (default data/, downloaded when missing)")
     p.add_argument("--data-path", choices=["auto", "memory", "stream"],
-                   help="memory: decode once and keep in memory; stream: decode every batch (default auto: memory up "
-                        "to 2 GiB of decoded training images)")
+                   help="image folders: memory: decode once and keep in memory; stream: decode every batch "
+                        "(default auto: memory up to 2 GiB of decoded training images). CIFAR-10 is always in memory")
     p.add_argument("--log-dir", type=log_folder, help=f"(default {d['log_dir']})")
     p.add_argument("--run-name", type=folder_name,
                    help="run directory under --log-dir (default: date, time and preset)")
-    p.add_argument("--log-every", type=positive, help=f"log train/loss every N steps (default {d['log_every']})")
+    p.add_argument("--log-every", type=positive, metavar="N",
+                   help=f"log train/loss every N steps (default {d['log_every']})")
     p.add_argument("--resume", type=named_path,
                    help="a checkpoint or a run directory to continue (with --run-name: as a new run)")
     args = p.parse_args(argv)
@@ -562,9 +563,8 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
 # ---------------------------------------------------------------- logging and checkpoints
 
 def evenly_spaced(split, count=32):
-    """Up to `count` of the split's images, evenly spaced, with their indices in the split: an image
-    folder lists its images class by class, and its first 32 would show one class."""
-    picks = torch.linspace(0, len(split) - 1, min(count, len(split))).long()
+    """Up to `count` of the split's images, evenly spaced (spread), with their indices in the split."""
+    picks = spread(len(split), count)
     loader = BatchLoader(split.subset(picks), Batches(len(picks), count), torch.device("cpu"))
     images, labels, index = next(iter(loader))
     return images, labels, picks[index]
@@ -832,7 +832,7 @@ def main(argv=None):
                 if rank == 0:
                     # (no metrics: the epoch is not over)
                     atomic_save(checkpoint_now({}), os.path.join(run_dir, "checkpoints", "interrupt.pth"))
-                raise Interrupted(ctx["stop_requested"] or "interrupted", f"at step {state['step']}",
+                raise Interrupted(ctx["stop_requested"], f"at step {state['step']}",
                                   runs.resume_command(run_dir, world))
             train_s = time.perf_counter() - t0
 
@@ -853,7 +853,7 @@ def main(argv=None):
                 save_and_report(run_dir, checkpoint_now(metrics), best, writer, test_result, preview)
             on_rank_0(save_epoch, rank, world, device)  # (the others would copy the weights for nothing)
             if state["epoch"] < config["epochs"] and stop_agreed(ctx):  # after the last epoch: done, not stopped
-                raise Interrupted(ctx["stop_requested"] or "interrupted", f"after epoch {state['epoch']}",
+                raise Interrupted(ctx["stop_requested"], f"after epoch {state['epoch']}",
                                   runs.resume_command(run_dir, world))
         if writer:  # the HParams tab lists the run as a success (a stopped one is not)
             _, _, session_end = hparams_summaries(config)

@@ -393,6 +393,17 @@ def test_a_resume_takes_the_checkpoint_with_the_most_steps_and_a_run_with_only_i
     assert code == 2 and "already holds a run; pass --resume" in err, err
 
 
+def test_a_run_folder_whose_checkpoints_are_only_macos_copies_is_started_in_not_sent_in_a_circle(tiny, capsys):
+    """checkpoints/ holding macOS's ._last.pth alone: --run-name said "already holds a run; pass --resume",
+    and --resume "no checkpoints …: give its command --run-name=r" (until 2026-11-28, a helper)."""
+    os.makedirs("logs_train/r/checkpoints")
+    open("logs_train/r/checkpoints/._last.pth", "wb").write(b"\x00\x05\x16\x07")  # (AppleDouble's magic)
+    code, _, err = run_cli(train, ["--resume", "logs_train/r"], capsys)
+    assert code == 2 and "give its command --run-name=r" in err, err
+    run_dir, _ = train_run(capsys, tiny, "r", "--epochs", "1")
+    assert os.path.isfile(f"{run_dir}/checkpoints/last.pth")
+
+
 def test_an_existing_run_is_never_overwritten(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "mine", "--epochs", "1")
     before = hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest()
