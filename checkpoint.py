@@ -90,6 +90,14 @@ def write_stream(path, write):
         write(f)
 
 
+def os_error_behind(e):
+    """The OSError that `e` is, or that made torch.save's zip writer fail: on a full disk it raises the
+    OSError, then, closing the zip, a RuntimeError ("unexpected pos …") that hides it. Else None."""
+    if isinstance(e, RuntimeError) and isinstance(e.__context__, OSError):
+        return e.__context__
+    return e if isinstance(e, OSError) else None
+
+
 def atomic_write(path, write):
     """write(file) into a temporary file beside `path`, then rename: a reader never sees half a file.
     A link is replaced, never written through (last.pth linked to epoch_001.pth keeps epoch 1);
@@ -117,8 +125,9 @@ def atomic_write(path, write):
                 os.unlink(tmp)
             except OSError:
                 pass
-        if isinstance(e, OSError):
-            raise UserError(f"could not write {path}: {e.strerror or e}", code=1) from None
+        failure = os_error_behind(e)
+        if failure:
+            raise UserError(f"could not write {path}: {failure.strerror or failure}", code=1) from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)

@@ -24,6 +24,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -868,8 +869,16 @@ def main(argv=None):
               f"images with: python test.py {shell_word(run_dir)} IMAGE ...", flush=True)
 
 
+def quiet_tensorboard_thread(args, report=threading.excepthook):
+    """TensorBoard writes from a thread of its own, which meets a full disk first: the run says so in one
+    line (run: OSError) when it next logs or closes the writer, without a traceback from the thread."""
+    if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+        report(args)
+
+
 def run(argv=None):
     """main() with user errors as one line and an exit code, never a traceback."""
+    threading.excepthook = quiet_tensorboard_thread
     with interrupt.taken_over():
         try:
             main(argv)
@@ -893,6 +902,10 @@ def run(argv=None):
             except OSError:  # (2>&1: stderr is that pipe too)
                 pass
             interrupt.output_closed()
+        except OSError as e:  # not a checkpoint's (atomic_write says which): TensorBoard's log, a full disk
+            where = f" ({printable(e.filename)})" if e.filename else ""
+            print(f"train.py: error: {e.strerror or e}{where}; the checkpoints saved are kept", file=sys.stderr)
+            sys.exit(1)
         except Diverged as e:
             # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
             print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "

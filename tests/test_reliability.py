@@ -501,24 +501,51 @@ def test_resume_falls_back_to_the_newest_readable_checkpoint(tiny, capsys):
 def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_partial_file(tiny, capsys, monkeypatch, failure):
     """The disk gives out while last.pth itself is being replaced (an epoch's saves are epoch_NNN.pth,
     a new file, then last.pth): failing on epoch_002.pth alone, last.pth was never written, and a
-    write in place that removed its partial file passed (a helper's mutant)."""
+    write in place that removed its partial file passed (a helper's mutant). The file's write fails
+    part-way, as on a full disk, where torch.save's zip writer then fails in turn with a RuntimeError
+    ("unexpected pos"): a traceback until 2026-11-28 (a helper, on a full tmpfs), where the test raised
+    the OSError after torch.save."""
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
     assert code == 0, err
     last = "logs_train/r/checkpoints/last.pth"
     before = hashlib.sha256(open(last, "rb").read()).digest()
     real_save, saves = torch.save, []
 
+    class FillingFile:
+        def __init__(self, f):
+            self.f, self.room = f, 20_000  # bytes: part of the checkpoint, then the disk is full
+
+        def write(self, data):
+            if len(data) > self.room:
+                raise failure
+            self.room -= len(data)
+            return self.f.write(data)
+
+        def flush(self):
+            self.f.flush()
+
     def failing_save(obj, f):
         saves.append(obj["epoch"])
-        real_save(obj, f)  # part of the file is written, then the disk gives out
-        if len(saves) == 2:  # epoch_002.pth saved; then last.pth
-            raise failure
+        real_save(obj, FillingFile(f) if len(saves) == 2 else f)  # epoch_002.pth saved; then last.pth fails
     monkeypatch.setattr(checkpoint.torch, "save", failing_save)
     code, _, err = run_cli(train, ["--resume", "logs_train/r", "--epochs", "2"], capsys)
     assert code == 1 and "could not write" in err and failure.strerror in err and "Traceback" not in err
     assert f"could not write {last}" in err and saves == [2, 2], err
     assert hashlib.sha256(open(last, "rb").read()).digest() == before
     assert sorted(os.listdir("logs_train/r/checkpoints")) == ["epoch_001.pth", "epoch_002.pth", "last.pth"]
+
+
+def test_a_full_disk_under_tensorboards_log_is_one_line(tiny, capsys, monkeypatch):
+    """TensorBoard's own thread met the full disk first: "Exception in thread" with its traceback, then
+    another as main() closed the writer, over the checkpoint's line (until 2026-11-28, a helper)."""
+    from tensorboard.compat.tensorflow_stub.io import gfile
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(gfile.LocalFileSystem, "append", full)
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 1 and err.endswith("train.py: error: No space left on device; the checkpoints saved are kept\n")
+    assert "Traceback" not in err and "Exception in thread" not in err, err
 
 
 def test_a_failed_best_pth_write_is_made_good_by_the_resume(tiny, capsys, monkeypatch):
