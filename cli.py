@@ -6,6 +6,7 @@ import math
 import os
 
 import runs
+from checkpoint import is_stream
 from data import is_utf8
 
 
@@ -94,6 +95,8 @@ def output_file(path):
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"{folder} is not a folder" if os.path.exists(folder)
                                          else f"folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) and not is_stream(path):  # (a read-only file system, even for root)
+        raise argparse.ArgumentTypeError(f"cannot write in folder {folder}")
     if len(os.fsencode(os.path.basename(path))) > 255:  # the limit of nearly every file system
         raise argparse.ArgumentTypeError(f"file name too long (over 255 bytes): {os.path.basename(path)[:40]}…")
     return path

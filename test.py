@@ -76,9 +76,29 @@ def parse_args(argv=None):
             output_file(confusion_file(args.save_grid))
         except argparse.ArgumentTypeError as e:
             p.error(f"argument --save-grid: {e} (the confusion matrix's picture, beside FILE)")
+    if args.images and args.save_grid and os.path.isfile(args.save_grid):
+        refuse_overwriting_an_image(p, args.save_grid, args.images, sys.argv[1:] if argv is None else argv)
     args.topk = args.topk or 1
     args.num_workers = DEFAULTS["num_workers"] if args.num_workers is None else args.num_workers
     return args
+
+
+def refuse_overwriting_an_image(parser, grid, images, argv):
+    """--save-grid naming one of the images to classify (in a folder given, too), or the first of a glob's
+    matches (--save-grid photos/*.png: the others classified, the first one replaced by the picture)."""
+    folder = os.path.dirname(grid) or "."
+    for path in images:
+        if os.path.exists(path) and (os.path.samefile(path, grid) or os.path.isdir(path) and
+                                     os.path.samefile(path, folder) and has_image_extension(grid)):
+            parser.error(f"argument --save-grid: {grid} is one of the images to classify; name another file")
+    # A glob's matches: in order, in one folder, with one extension, the rest right after the first.
+    named = [grid, *images]
+    alike = {(os.path.dirname(path), os.path.splitext(path)[1]) for path in named}
+    after = [i + 2 for i in range(len(argv) - 1) if argv[i] == "--save-grid" and argv[i + 1] == grid]
+    if len(alike) == 1 and named == sorted(named) and after and argv[after[-1]:after[-1] + len(images)] == images:
+        parser.error(f"argument --save-grid: {grid} is an image, and the images after it are its neighbours in "
+                     "order, as a glob after --save-grid gives them (its first match would be replaced by the "
+                     "picture); name a new file")
 
 
 def confusion_file(path):

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from PIL import Image
 
+import bench
+import cli
 import data
 import pictures
 import test as predict
@@ -904,6 +906,50 @@ def test_predictions_piped_into_head_still_save_the_grid(checkpoint, workdir, ca
     code, _, err = run_cli(predict, [checkpoint, "x.png", *(["--json"] if as_json else []), "--save-grid", "g.png"],
                            capsys)
     assert code == 1 and "Traceback" not in err and os.path.getsize("g.png") > 0
+
+
+def test_save_grid_never_replaces_an_image_it_classifies_or_a_globs_first_match(checkpoint, workdir, capsys):
+    """`--save-grid photos/*.png` made the glob's first match the picture: the others were classified, the
+    first photo replaced, exit 0; and `a.png --save-grid a.png` replaced the photo classified (until
+    2026-11-28, a helper)."""
+    os.mkdir("photos")
+    for i in range(4):
+        Image.new("RGB", (32, 32), (60 * i, 0, 0)).save(f"photos/{i}.png")
+        Image.new("RGB", (32, 32), (60 * i, 0, 0)).save(f"here{i}.png")
+    before = open("photos/0.png", "rb").read()
+    for argv, said in [(["--save-grid", "photos/0.png", "photos/1.png", "photos/2.png", "photos/3.png"],
+                        "photos/0.png is an image, and the images after it are its neighbours in order"),
+                       (["--save-grid", "here0.png", "here1.png", "here2.png"],
+                        "here0.png is an image, and the images after it are its neighbours in order"),
+                       (["photos/0.png", "--save-grid", "photos/0.png"], "photos/0.png is one of the images to "
+                                                                          "classify"),
+                       (["photos", "--save-grid", "photos/0.png"], "photos/0.png is one of the images to classify")]:
+        code, out, err = run_cli(predict, [checkpoint, *argv], capsys)
+        assert code == 2 and out == "" and err.count("\n") == 1 and f"error: argument --save-grid: {said}" in err, err
+        assert open("photos/0.png", "rb").read() == before
+    # A grid of an earlier run is replaced, as asked: an image before it in order, or in another folder.
+    for argv in (["photos/3.png", "--save-grid", "photos/2.png"], ["photos/1.png", "--save-grid", "grid.png"],
+                 ["photos/1.png", "--save-grid", "grid.png"]):
+        code, _, err = run_cli(predict, [checkpoint, *argv], capsys)
+        assert code == 0, err
+    assert open("photos/2.png", "rb").read() != open("photos/3.png", "rb").read()  # (replaced by a grid)
+
+
+def test_an_output_in_a_folder_that_cannot_be_written_is_refused_before_the_work(checkpoint, workdir, capsys,
+                                                                                   monkeypatch):
+    """A read-only folder for --save-grid (or bench.py's --json) was found after all the work, the results
+    never printed (until 2026-11-28, a helper). (Root may write in a folder whatever its mode: os.access
+    says no here, as it does for a read-only file system or another user's folder.)"""
+    Image.new("RGB", (32, 32)).save("x.png")
+    os.mkdir("ro")
+    real_access = os.access
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: path not in ("ro", "/dev") and real_access(path, mode))
+    code, out, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "ro/g.png"], capsys)
+    assert code == 2 and out == "" and "error: argument --save-grid: cannot write in folder ro (see" in err, err
+    code, out, err = run_cli(bench, ["--json", "ro/b.json"], capsys)
+    assert code == 2 and out == "" and "error: argument --json: cannot write in folder ro (see" in err, err
+    code, out, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "/dev/null"], capsys)
+    assert code == 0, err  # (a stream is written as it is: its folder need not be writable)
 
 
 def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoint, workdir, capsys, monkeypatch):
