@@ -15,8 +15,9 @@ SCRIPTS = ("train.py", "test.py", "bench.py")
 
 def speaks():
     """Whether this process prints notes and stops: under torchrun, where every process loads the
-    data and gets the Ctrl-C, process 0 alone."""
-    return os.environ.get("RANK", "0") == "0"
+    data and gets the Ctrl-C, process 0 alone (a RANK left in the environment by something else
+    silences nothing: test.py never runs under torchrun)."""
+    return os.environ.get("RANK", "0") == "0" or "TORCHELASTIC_RUN_ID" not in os.environ
 
 
 def exit_at_once(*_):

@@ -242,7 +242,7 @@ def setup_processes(config):
     wanted = pick_device(config["device"]).type
     if "RANK" not in os.environ:
         return 0, 1, torch.device(wanted)
-    rank, world, local_rank = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    rank, world, local_rank = torchrun_numbers()
     if wanted == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise UserError(f"process {local_rank} on this node has no GPU: {torch.cuda.device_count()} GPU(s) "
@@ -262,6 +262,19 @@ def setup_processes(config):
     dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30),
                             device_id=device if wanted == "cuda" else None)
     return rank, world, device
+
+
+def torchrun_numbers():
+    """RANK, WORLD_SIZE and LOCAL_RANK, which torchrun sets with MASTER_ADDR and MASTER_PORT; a RANK left
+    in the environment by something else (a notebook's DDP lesson, a scheduler's partial set) is one line."""
+    names = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    missing = [name for name in names if not os.environ.get(name)]
+    numbers = [os.environ.get(name, "") for name in names[:3]]
+    if missing or not all(n.isdigit() for n in numbers):
+        wrong = f"{', '.join(missing)} not set" if missing else f"RANK, WORLD_SIZE, LOCAL_RANK = {', '.join(numbers)}"
+        raise UserError(f"RANK is set, as torchrun sets it for each process, but {wrong}: start several processes "
+                        "with torchrun (README, 'Many processes'), or unset RANK to train in one")
+    return tuple(int(n) for n in numbers)
 
 
 def all_sum(*tensors):

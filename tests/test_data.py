@@ -461,6 +461,7 @@ def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys, m
     assert len(train_split) == 24 and (f"note: ignored 4 file(s) in {os.path.join(tiny, 'train')} that are not images "
                                        "by their extension (.gif, .jfif, no extension); images end in .jpg") in err
     monkeypatch.setenv("RANK", "1")  # under torchrun, process 0 alone says it (it was every process, until 15:30 UTC)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "run")
     data.load_dataset(tiny)
     assert capsys.readouterr().err == ""
     monkeypatch.delenv("RANK")

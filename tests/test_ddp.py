@@ -93,6 +93,8 @@ def test_an_uneven_global_batch_is_refused(tiny, capsys, monkeypatch):
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("MASTER_ADDR", "localhost")
+    monkeypatch.setenv("MASTER_PORT", "29500")
     code, _, err = run_cli(train, ["--data-dir", tiny, "--device", "cpu", "--batch-size", "5"], capsys)
     assert code == 2 and "split evenly" in err
 

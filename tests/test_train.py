@@ -404,6 +404,24 @@ def test_a_run_folder_whose_checkpoints_are_only_macos_copies_is_started_in_not_
     assert os.path.isfile(f"{run_dir}/checkpoints/last.pth")
 
 
+@pytest.mark.parametrize("env, said", [
+    ({"RANK": "0"}, "but WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT not set"),
+    ({"RANK": "x", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"},
+     "but RANK, WORLD_SIZE, LOCAL_RANK = x, 1, 0"),
+    ({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}, "but MASTER_ADDR, MASTER_PORT not set"),
+])
+def test_a_rank_left_in_the_environment_without_torchrun_is_one_line(tiny, capsys, monkeypatch, env, said):
+    """A notebook's DDP lesson, or a scheduler's partial set: KeyError: 'WORLD_SIZE', ValueError "MASTER_ADDR
+    expected" or "invalid literal for int()", each a traceback (until 2026-11-28, a helper)."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and err == f"train.py: error: RANK is set, as torchrun sets it for each process, {said}: start " \
+        "several processes with torchrun (README, 'Many processes'), or unset RANK to train in one\n", err
+
+
 def test_an_existing_run_is_never_overwritten(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "mine", "--epochs", "1")
     before = hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest()
