@@ -63,27 +63,34 @@ def stopped(script, reason):
     sys.exit(130)
 
 
-def run_as_script(run):
+def run_as_script(run, skip_shutdown=False):
     """run(), then the exit, which a Ctrl-C ends at once and quietly: run() has said how it ended, and
     the exit waits for the decoding processes to shut down (a second or so; for good, where one
     hangs on a file), which a KeyboardInterrupt would cut short with a traceback. So does one in
     run()'s own clean-up, as torchrun's processes part. Called in each script's __main__ block: a
-    program that calls run() keeps its own Ctrl-C."""
+    program that calls run() keeps its own Ctrl-C. With `skip_shutdown`, the process ends as run()
+    does, with its exit code, and Python's own shutdown is skipped (train.py under torchrun)."""
     try:
         run()
     except KeyboardInterrupt:
         exit_now()
+    except SystemExit as e:
+        if skip_shutdown:
+            exit_now(code=e.code or 0)  # (run() exits with numbers only)
+        raise
     finally:
         signal.signal(signal.SIGINT, exit_now)
+    if skip_shutdown:
+        exit_now(code=0)
 
 
-def exit_now(*_):
+def exit_now(*_, code=130):
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # (a closed pipe, a closed file)
             pass
-    os._exit(130)
+    os._exit(code)
 
 
 def started_as_a_script():

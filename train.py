@@ -932,4 +932,8 @@ def run(argv=None):
 
 
 if __name__ == "__main__":
-    interrupt.run_as_script(run)
+    # Under torchrun, once run() has ended (its files written and closed, the process group destroyed), the
+    # process ends without Python's shutdown: DDP keeps the group's threads alive after destroy_process_group,
+    # and one that lets go of a tensor as Python shuts down aborts the process, a finished run then reported as
+    # failed (pytorch/pytorch#190489; docs/reliability.md).
+    interrupt.run_as_script(run, skip_shutdown=dist.is_torchelastic_launched())

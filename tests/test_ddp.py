@@ -275,3 +275,29 @@ def test_a_file_renamed_as_the_processes_read_the_folder_in_turn_is_refused_thou
         runs.check_every_process_found_the_same([before, found()], tiny)
     assert str(refused.value) == (f"the training images in {tiny} changed while the processes read them, one after "
                                   "another (24 training images in each, other files); start the run again")
+
+
+AS_TRAIN_PY = """
+import atexit, os, runpy, sys
+sys.path.insert(0, os.path.dirname({train!r}))
+atexit.register(lambda: print("python's shutdown ran", flush=True))
+sys.argv[0] = {train!r}
+runpy.run_path({train!r}, run_name="__main__")
+"""
+
+
+def test_torchruns_processes_end_with_their_exit_code_without_pythons_shutdown(tiny, tmp_path):
+    """Python's shutdown could abort a finished run's process, reported as failed by torchrun ("terminate
+    called without an active exception"): DDP keeps gloo's threads past destroy_process_group, and one that
+    let go of a tensor as Python shut down ended the process (docs/reliability.md, 2026-11-28). Under
+    torchrun the process ends as run() does, its output written, its exit code kept."""
+    script = tmp_path / "as_train.py"
+    script.write_text(AS_TRAIN_PY.format(train=os.path.join(ROOT, "train.py")))
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", str(script)]
+    done = subprocess.run([*launch, *COMMON, "--data-dir", tiny, "--epochs", "1"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "done: test accuracy" in done.stdout, done.stderr[-3000:]
+    assert "python's shutdown ran" not in done.stdout
+    done = subprocess.run([*launch, *COMMON, "--data-dir", "missing"], capture_output=True, text=True, timeout=300)
+    assert "train.py: error: data directory missing does not exist." in done.stderr, done.stderr[-3000:]
+    assert re.search(r"exitcode\s*: 2 ", done.stderr) and "python's shutdown ran" not in done.stdout
