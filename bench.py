@@ -476,7 +476,7 @@ def run(argv=None):
     with interrupt.taken_over():
         try:
             main(argv)
-            sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
+            interrupt.flush_output()
         except data.UserError as e:
             print(f"bench.py: error: {e}", file=sys.stderr)
             sys.exit(e.code)
@@ -485,6 +485,8 @@ def run(argv=None):
             sys.exit(3)
         except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing half written: the JSON is written once, atomically
             interrupt.stopped("bench.py", e)
+        except OSError as e:  # stdout on a full disk (> bench.txt), say
+            interrupt.failed("bench.py", e)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,20 @@ def output_closed():
     sys.exit(1)
 
 
+def flush_output():
+    """Flushes stdout inside run(), where a closed pipe (| head) or a full disk (> log) is caught, not
+    in the exit's own flush. (No stdout at all when the script was started with it closed, >&-.)"""
+    if sys.stdout:
+        sys.stdout.flush()
+
+
+def failed(script, e, note=""):
+    """An OSError that reached run(), such as stdout on a full disk (> log): one line, exit 1."""
+    where = f" ({os.fsencode(e.filename).decode(errors='replace')})" if isinstance(e.filename, str) else ""
+    print(f"{script}: error: {e.strerror or e}{where}{note}", file=sys.stderr)
+    output_closed()
+
+
 def stopped(script, reason):
     """The end of test.py or bench.py stopped by Ctrl-C (a KeyboardInterrupt: one line, exit 130) or
     by a reader that has gone (a BrokenPipeError: output_closed)."""

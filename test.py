@@ -333,13 +333,15 @@ def run(argv=None):
     with interrupt.taken_over():
         try:
             status = main(argv)
-            sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
+            interrupt.flush_output()
             sys.exit(status)
         except UserError as e:
             print(f"test.py: error: {e}", file=sys.stderr)
             sys.exit(e.code)
         except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing is being written that could be left half done
             interrupt.stopped("test.py", e)
+        except OSError as e:  # stdout on a full disk (> results.txt), say
+            interrupt.failed("test.py", e)
 
 
 if __name__ == "__main__":

@@ -895,7 +895,7 @@ def run(argv=None):
     with interrupt.taken_over():
         try:
             main(argv)
-            sys.stdout.flush()  # a closed pipe (| head) shows here, where it is caught, not in the exit's own flush
+            interrupt.flush_output()
         except UserError as e:
             print(f"train.py: error: {e}", file=sys.stderr)
             sys.exit(e.code)
@@ -915,10 +915,8 @@ def run(argv=None):
             except OSError:  # (2>&1: stderr is that pipe too)
                 pass
             interrupt.output_closed()
-        except OSError as e:  # not a checkpoint's (atomic_write says which): TensorBoard's log, a full disk
-            where = f" ({printable(e.filename)})" if e.filename else ""
-            print(f"train.py: error: {e.strerror or e}{where}; the checkpoints saved are kept", file=sys.stderr)
-            sys.exit(1)
+        except OSError as e:  # not a checkpoint's (atomic_write says which): TensorBoard's log or stdout on a full disk
+            interrupt.failed("train.py", e, note="; the checkpoints saved are kept")
         except Diverged as e:
             # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
             print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "

@@ -352,6 +352,29 @@ def test_output_piped_into_head_ends_in_one_line_keeping_the_checkpoints_saved(t
     assert proc.returncode == 1 and proc.stderr == ""
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full (Linux's) here")
+def test_output_to_a_full_disk_or_to_no_stdout_at_all_is_one_line_or_none(tiny):
+    """`> log` on a full disk: an OSError traceback as the output was written (test.py), or at the run's
+    first line (train.py); started with stdout closed (`>&-`), an AttributeError at the end (until
+    2026-11-28, a helper)."""
+    script = {name: os.path.join(ROOT, name) for name in ("train.py", "test.py")}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, script["train.py"], "--data-dir", tiny, "--run-name", "full", "--epochs",
+                               "1", *TRAIN_FAST], stdout=full, stderr=subprocess.PIPE, text=True, cwd=tiny, timeout=300)
+    assert done.returncode == 1 and done.stderr.splitlines()[-1] == "train.py: error: No space left on device; the " \
+        "checkpoints saved are kept" and "Traceback" not in done.stderr, done.stderr[-3000:]
+    image = os.path.join(tiny, "test", "cross", "000.png")
+    for argv in ([script["train.py"], "--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST],
+                 [script["test.py"], "logs_train/r", image]):
+        done = subprocess.run([sys.executable, *argv], stderr=subprocess.PIPE, text=True, cwd=tiny, timeout=300,
+                              preexec_fn=lambda: os.close(1))
+        assert done.returncode == 0 and "Error" not in done.stderr, done.stderr[-3000:]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, script["test.py"], "logs_train/r", image], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=tiny, timeout=300)
+    assert done.returncode == 1 and done.stderr == "test.py: error: No space left on device\n", done.stderr
+
+
 def test_a_program_of_ones_own_that_imports_train_py_keeps_its_own_ctrl_c_and_sigterm(workdir, tiny):
     """Its handlers, as it imports the scripts and after their run() (which left Python's own Ctrl-C in
     its place, until 2026-11-27: a review)."""
