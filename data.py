@@ -27,13 +27,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps
 from torch.utils.data import DataLoader, Dataset
-from torchvision.datasets import CIFAR10
-from torchvision.datasets.folder import IMG_EXTENSIONS
-from torchvision.datasets.utils import check_integrity
 
 import interrupt
 
 IMAGE_SIZE = 32
+# The files torchvision's ImageFolder takes as images (its IMG_EXTENSIONS: a test keeps the two the same). Copied,
+# not imported: torchvision, only needed for CIFAR-10, takes as long to import as torch itself (1.7 s on a 2-core
+# VM), which `python test.py CHECKPOINT dog.png`, and every decoding process started by spawn, would pay.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}  # normalize() with these: pixels left in [0, 1]
 CACHE_DIR = os.path.join("data", "cache")
 # In every cache's key: raised when decoding or the cache changes, so older caches are rebuilt (2: EXIF turned
@@ -122,6 +123,7 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
         raise UserError(f"data directory {root} does not exist.{where_data_goes(splits)}")
     if os.path.exists(root):  # (a file, a folder that cannot be read)
         require_directory(root)
+    from torchvision.datasets import CIFAR10  # (here: IMAGE_EXTENSIONS says why)
     cifar_there = os.path.isdir(os.path.join(root, CIFAR10.base_folder)) or \
         os.path.exists(os.path.join(root, CIFAR10.filename))
     if not cifar_there and not download:
@@ -155,6 +157,8 @@ def load_image_folder(root, data_path, num_workers, with_train):
 def load_cifar10(root, download, with_train=True):
     """CIFAR-10 through torchvision: already an array, so always in memory. An archive put in `root`
     by hand is unpacked there; only with `download` is one fetched."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity
     archive = os.path.join(root, CIFAR10.filename)
 
     def read_split(train, fetch):
@@ -209,6 +213,7 @@ def datasets_inside(root):
 
 def where_data_goes(splits):
     """The hint for a folder with nothing of a dataset in it: what to put there, or what to pass."""
+    from torchvision.datasets import CIFAR10
     folders = " and ".join(f"DIR/{split}/<class>/" for split in splits)
     pass_dir = f"pass --data-dir DIR with {folders} image folders"
     choices = f"or {pass_dir}" if "train" in splits else f"{pass_dir}, or give images to classify"  # (test.py)
@@ -310,7 +315,7 @@ def list_image_folder(split_dir, listed=None, fewest=2):
             empty.append(name)
     if empty:
         raise UserError(f"{split_dir}: no images in the class folder(s) {', '.join(empty)} "
-                        f"(images end in {', '.join(IMG_EXTENSIONS)})")
+                        f"(images end in {', '.join(IMAGE_EXTENSIONS)})")
     warn_ignored(ignored, split_dir)
     return classes, files, torch.tensor(labels, dtype=torch.long)
 
@@ -347,7 +352,7 @@ def warn_ignored(ignored, where):
     if ignored:
         kinds = sorted({printable(os.path.splitext(p)[1].lower()) or "no extension" for p in ignored})
         say(f"note: ignored {len(ignored)} file(s) in {printable(where)} that are not images by their extension "
-            f"({', '.join(kinds)}); images end in {', '.join(IMG_EXTENSIONS)}")
+            f"({', '.join(kinds)}); images end in {', '.join(IMAGE_EXTENSIONS)}")
 
 
 def walk_class_folder(folder, listed):
@@ -400,8 +405,8 @@ def is_hidden(path):
 
 
 def has_image_extension(name):
-    """The files ImageFolder takes as images: .jpg, .png and the like (IMG_EXTENSIONS)."""
-    return name.lower().endswith(IMG_EXTENSIONS)
+    """The files ImageFolder takes as images: .jpg, .png and the like (IMAGE_EXTENSIONS)."""
+    return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
 # ---------------------------------------------------------------- decoding a split, once: the cache

@@ -7,7 +7,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid
 
 TILE = 96        # 32x32 images shown 3x larger
 CAPTION = 28     # pixels of text under each tile
@@ -37,6 +36,7 @@ def image_grid(images, labels, classes, preds=None, probs=None):
     x = F.interpolate(x, size=(TILE, TILE), mode="nearest")
     caption = CAPTION if preds is not None else 0
     x = F.pad(x, (0, 0, 0, caption), value=1.0)  # white band for the caption
+    from torchvision.utils import make_grid  # (here: data.IMAGE_EXTENSIONS says why)
     grid = make_grid(x, nrow=PER_ROW, padding=2, pad_value=1.0)
     canvas = Image.fromarray((grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
     if not caption:

@@ -944,6 +944,13 @@ def test_links_and_files_directly_in_a_split_are_refused_only_when_they_may_be_a
     assert str(e.value).startswith(f"{train_dir}/zebra is a link to /nonexistent/drive/zebra, which does not exist")
 
 
+def test_the_files_taken_as_images_are_torchvisions_image_folders():
+    """data.py keeps a copy of ImageFolder's extensions (importing torchvision costs 1.7 s): a torchvision
+    that takes other files would have the two disagree on what a folder holds."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+    assert data.IMAGE_EXTENSIONS == IMG_EXTENSIONS
+
+
 def test_seeds_draw_their_own_shifts_and_orders_not_those_of_other_epochs():
     """Runs of several seeds are replicates: with the epoch added to the seed itself, seed 1's shifts and order
     in an epoch would be seed 0's of the next (a mutant of 2026-11-28 that every test passed)."""

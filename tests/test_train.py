@@ -1112,7 +1112,7 @@ def test_cifar10_archive_placed_by_hand_trains_offline(workdir, capsys, monkeypa
         def __init__(self, root, train, **kwargs):
             read.append(train)
             super().__init__(root, train, **kwargs)
-    monkeypatch.setattr(data, "CIFAR10", Read)
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Read)  # (data.py imports it where it loads CIFAR-10)
     code, out, err = run_cli(predict, ["logs_train/cifar", "--data-dir", "mine"], capsys)
     # (tried as it is, then unpacked: the test split alone, twice)
     assert code == 0 and "accuracy" in out and os.path.isdir("mine/cifar-10-batches-py") and set(read) == {False}, err
