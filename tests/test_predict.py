@@ -1153,6 +1153,15 @@ def test_save_grid_to_stdout_redirected_to_a_file_keeps_lines_and_picture_whole(
     assert (b"000.png: " if on == "images" else b"test accuracy") in content and os.path.islink(workdir / "stdout")
 
 
+def test_a_name_the_outputs_encoding_cannot_write_is_escaped_not_a_traceback(checkpoint, workdir):
+    """猫.png printed into a file on Windows (cp1252), or under PYTHONIOENCODING=latin-1: a UnicodeEncodeError
+    traceback (until 2026-11-28, a helper)."""
+    Image.new("RGB", (32, 32)).save(workdir / "猫.png")
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "test.py"), checkpoint, "猫.png"], capture_output=True,
+                          timeout=120, env={**os.environ, "PYTHONIOENCODING": "latin-1"})
+    assert done.returncode == 0 and done.stdout.startswith(b"\\u732b.png: "), done.stderr[-2000:]
+
+
 CLASSIFY_AND_LIST_IMPORTS = """
 import sys
 sys.path.insert(0, {root!r})
