@@ -384,7 +384,7 @@ def load_model(ckpt, device="cpu"):
     for k, v in found.items():
         if v.layout != torch.strided or v.is_meta or not v.is_floating_point():  # sparse, quantized, complex, ...
             raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
-        if not torch.isfinite(v).all():  # a diverged run's
+        if not torch.isfinite(v.float()).all():  # a diverged run's (float: float8 has no isfinite of its own)
             raise UserError(f"{ckpt['path']} holds weights that are not finite numbers (NaN or inf) in {k}")
     model = Tudui(len(ckpt["classes"]))
     model.load_state_dict(found)
