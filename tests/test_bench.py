@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 
@@ -46,6 +47,15 @@ def test_bench_piped_into_head_writes_its_json_first_and_ends_quietly(tiny, caps
     monkeypatch.setattr(bench, "report", reader_gone)
     code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--json", "b.json"], capsys)
     assert code == 1 and "Traceback" not in err and json.load(open("b.json"))["pipelines"]
+
+
+def test_bench_writing_to_a_full_disk_is_one_line(tiny, capsys, monkeypatch):
+    """`python bench.py > bench.txt` on a full disk: an OSError traceback (until 2026-11-28, a helper)."""
+    def disk_full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(bench, "dataset_sizes", disk_full)  # (the first thing that writes would fail so)
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick"], capsys)
+    assert code == 1 and err == "bench.py: error: No space left on device\n", err
 
 
 @pytest.mark.parametrize("odd", ["not an image", "a larger image", "one too large to open"])

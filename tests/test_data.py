@@ -951,6 +951,12 @@ def test_the_files_taken_as_images_are_torchvisions_image_folders():
     assert data.IMAGE_EXTENSIONS == IMG_EXTENSIONS
 
 
+def test_spread_picks_each_image_once_from_a_split_smaller_than_asked():
+    """TensorBoard's grid of 32 from a test split of 12 would show some twice (a helper's mutant, 2026-11-28)."""
+    assert data.spread(5, 32).tolist() == [0, 1, 2, 3, 4]
+    assert data.spread(100, 4).tolist() == [0, 33, 66, 99]
+
+
 def test_seeds_draw_their_own_shifts_and_orders_not_those_of_other_epochs():
     """Runs of several seeds are replicates: with the epoch added to the seed itself, seed 1's shifts and order
     in an epoch would be seed 0's of the next (a mutant of 2026-11-28 that every test passed)."""

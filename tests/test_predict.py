@@ -901,6 +901,12 @@ def test_grid_captions_name_the_true_class_and_frame_only_mistakes_in_red():
     coloured[0, 0], coloured[1, 2] = 200, 200  # a red picture, a blue one
     tiles = pictures.image_grid(coloured, None, ["a", "b"])[2:2 + pictures.TILE].reshape(-1, 3)
     assert (tiles == [200, 0, 0]).all(1).sum() == (tiles == [0, 0, 200]).all(1).sum() == pictures.TILE ** 2
+    # Eight to a row, captions under their own tiles: the ninth starts the second row.
+    nine = pictures.image_grid(torch.zeros(9, 3, 32, 32, dtype=torch.uint8), None, ["a"], torch.zeros(9, dtype=int),
+                               torch.full((9,), 0.5))
+    row = pictures.TILE + pictures.CAPTION + 2
+    assert nine.shape == (2 + 2 * row, 2 + 8 * (pictures.TILE + 2), 3)
+    assert (nine[row + pictures.TILE + 2:row + pictures.TILE + 16, 2:pictures.TILE] < 60).all(-1).any()  # its caption
     # Nothing to caption (TensorBoard's augmented training batch): no empty band under each row.
     assert pictures.image_grid(x, None, ["a", "b"]).shape == (pictures.TILE + 4, 2 * pictures.TILE + 6, 3)
     # One's own images have no true class: their captions are neither green (right) nor red (wrong).
@@ -924,7 +930,8 @@ def test_predictions_piped_into_head_still_save_the_grid(checkpoint, workdir, ca
     assert code == 1 and "Traceback" not in err and os.path.getsize("g.png") > 0
 
 
-def test_save_grid_never_replaces_an_image_it_classifies_or_a_globs_first_match(checkpoint, workdir, capsys):
+def test_save_grid_never_replaces_an_image_it_classifies_or_a_globs_first_match(checkpoint, workdir, capsys,
+                                                                                  monkeypatch):
     """`--save-grid photos/*.png` made the glob's first match the picture: the others were classified, the
     first photo replaced, exit 0; and `a.png --save-grid a.png` replaced the photo classified (until
     2026-11-28, a helper)."""
@@ -943,12 +950,23 @@ def test_save_grid_never_replaces_an_image_it_classifies_or_a_globs_first_match(
         code, out, err = run_cli(predict, [checkpoint, *argv], capsys)
         assert code == 2 and out == "" and err.count("\n") == 1 and f"error: argument --save-grid: {said}" in err, err
         assert open("photos/0.png", "rb").read() == before
-    # A grid of an earlier run is replaced, as asked: an image before it in order, or in another folder.
+    # As the shell passes it: the command line is sys.argv (every case above passes argv to run()).
+    monkeypatch.setattr(sys, "argv", ["test.py", checkpoint, "--save-grid", "photos/0.png", "photos/1.png"])
+    code, _, err = run_cli(predict, None, capsys)
+    assert code == 2 and "photos/0.png is an image, and the images after it" in err and \
+        open("photos/0.png", "rb").read() == before, err
+    # A grid of an earlier run is replaced, as asked: an image before it in order, or in another folder, or
+    # after the flag but out of order, or of another extension, or in a folder given but of no image's
+    # extension; an image that is missing is said so, the others classified.
+    Image.new("RGB", (32, 32)).save("photos/grid.gif")
     for argv in (["photos/3.png", "--save-grid", "photos/2.png"], ["photos/1.png", "--save-grid", "grid.png"],
-                 ["photos/1.png", "--save-grid", "grid.png"]):
+                 ["photos/1.png", "--save-grid", "grid.png"], ["--save-grid", "grid.png", "photos/1.png"],
+                 ["--save-grid", "photos/3.png", "photos/1.png"], ["photos", "--save-grid", "photos/grid.gif"]):
         code, _, err = run_cli(predict, [checkpoint, *argv], capsys)
         assert code == 0, err
     assert open("photos/2.png", "rb").read() != open("photos/3.png", "rb").read()  # (replaced by a grid)
+    code, out, err = run_cli(predict, [checkpoint, "photos/1.png", "missing.png", "--save-grid", "grid.png"], capsys)
+    assert code == 1 and "photos/1.png: " in out and err.endswith("missing.png: no such file\n"), err
 
 
 def test_an_output_in_a_folder_that_cannot_be_written_is_refused_before_the_work(checkpoint, workdir, capsys,
@@ -959,7 +977,8 @@ def test_an_output_in_a_folder_that_cannot_be_written_is_refused_before_the_work
     Image.new("RGB", (32, 32)).save("x.png")
     os.mkdir("ro")
     real_access = os.access
-    monkeypatch.setattr(cli.os, "access", lambda path, mode: path not in ("ro", "/dev") and real_access(path, mode))
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: (path not in ("ro", "/dev") or not mode & os.W_OK)
+                        and real_access(path, mode))  # (readable: a read-only file system is)
     code, out, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "ro/g.png"], capsys)
     assert code == 2 and out == "" and "error: argument --save-grid: cannot write in folder ro (see" in err, err
     code, out, err = run_cli(bench, ["--json", "ro/b.json"], capsys)

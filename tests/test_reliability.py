@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import bench
 import checkpoint
 import data
+import interrupt
 import runs
 import test as predict
 import train
@@ -358,9 +359,11 @@ def test_output_to_a_full_disk_or_to_no_stdout_at_all_is_one_line_or_none(tiny):
     first line (train.py); started with stdout closed (`>&-`), an AttributeError at the end (until
     2026-11-28, a helper)."""
     script = {name: os.path.join(ROOT, name) for name in ("train.py", "test.py")}
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # (as the pipe's test above says)
     with open("/dev/full", "w") as full:
         done = subprocess.run([sys.executable, script["train.py"], "--data-dir", tiny, "--run-name", "full", "--epochs",
-                               "1", *TRAIN_FAST], stdout=full, stderr=subprocess.PIPE, text=True, cwd=tiny, timeout=300)
+                               "1", *TRAIN_FAST], stdout=full, stderr=subprocess.PIPE, text=True, cwd=tiny, timeout=300,
+                              env=buffered)
     assert done.returncode == 1 and done.stderr.splitlines()[-1] == "train.py: error: No space left on device; the " \
         "checkpoints saved are kept" and "Traceback" not in done.stderr, done.stderr[-3000:]
     image = os.path.join(tiny, "test", "cross", "000.png")
@@ -371,8 +374,15 @@ def test_output_to_a_full_disk_or_to_no_stdout_at_all_is_one_line_or_none(tiny):
         assert done.returncode == 0 and "Error" not in done.stderr, done.stderr[-3000:]
     with open("/dev/full", "w") as full:
         done = subprocess.run([sys.executable, script["test.py"], "logs_train/r", image], stdout=full,
-                              stderr=subprocess.PIPE, text=True, cwd=tiny, timeout=300)
+                              stderr=subprocess.PIPE, text=True, cwd=tiny, timeout=300, env=buffered)
     assert done.returncode == 1 and done.stderr == "test.py: error: No space left on device\n", done.stderr
+
+
+def test_an_os_error_that_names_a_file_names_it(capsys):
+    with pytest.raises(SystemExit) as e:
+        interrupt.failed("train.py", OSError(errno.ENOSPC, "No space left on device", "logs_train/r/x"))
+    said = capsys.readouterr().err
+    assert e.value.code == 1 and said == "train.py: error: No space left on device (logs_train/r/x)\n"
 
 
 def test_a_program_of_ones_own_that_imports_train_py_keeps_its_own_ctrl_c_and_sigterm(workdir, tiny):
