@@ -683,6 +683,8 @@ def load_splits(config, rank, world, device, resume_ckpt=None):
                              download=os.path.normpath(config["data_dir"]) == DEFAULTS["data_dir"])
     # Process 0 first: it downloads or decodes and caches, then the others read its cache.
     train, test, classes = rank_0_first(load, rank, world, device)
+    if config["data_path"] == "auto" and train.images is None:  # over 2 GiB: config.json says so, for test.py
+        config["data_path"] = "stream"
     data_id = runs.training_data_id(train, os.path.join(config["data_dir"], "train"))
     if world > 1:  # (process 0 says why, in one line)
         ids = [None] * world

@@ -1308,15 +1308,20 @@ def test_a_class_none_of_whose_test_images_could_be_read_has_no_accuracy_not_zer
     assert all(0 <= report["per_class_accuracy"][i] <= 1 for i in (0, 2))
 
 
-def test_a_streamed_run_is_scored_as_it_scored_itself_though_a_class_has_no_readable_test_image(tiny, capsys):
+@pytest.mark.parametrize("streamed_by", [["--data-path", "stream"], []])
+def test_a_streamed_run_is_scored_as_it_scored_itself_though_a_class_has_no_readable_test_image(tiny, capsys,
+                                                                                               monkeypatch,
+                                                                                               streamed_by):
     """A run given --data-path stream scored such a class as unread and printed its test accuracy; test.py
-    read the small split into memory and refused the class folder (until 2026-11-28, a helper)."""
+    read the small split into memory and refused the class folder (until 2026-11-28 morning, a helper). So
+    did a run streamed by auto, its training split over the limit, its test split under it (until 08:10)."""
     for path in glob.glob(os.path.join(tiny, "test", "cross", "*.png")):
         with open(path, "wb") as f:
             f.write(b"not a png")
+    monkeypatch.setattr(data, "MEMORY_LIMIT_BYTES", 50_000)  # the 24 training images over it, the 12 test ones not
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST,
-                                   "--data-path", "stream"], capsys)
-    assert code == 0, err
+                                   *streamed_by], capsys)
+    assert code == 0 and json.load(open("logs_train/r/config.json"))["data_path"] == "stream", err
     code, out, err = run_cli(predict, ["logs_train/r", "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["per_class_accuracy"][1] is None, err
