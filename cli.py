@@ -75,7 +75,7 @@ def log_folder(text):
     data loads, not at the run folder's making)."""
     blocked = runs.file_in_the_way(utf8_path(folder_path(text)))
     if blocked:
-        raise argparse.ArgumentTypeError(f"{blocked} is a file, not a folder")
+        raise argparse.ArgumentTypeError(runs.not_a_folder(blocked))
     return text
 
 

@@ -63,7 +63,8 @@ def flush_output():
 
 def failed(script, e, note=""):
     """An OSError that reached run(), such as stdout on a full disk (> log): one line, exit 1."""
-    where = f" ({os.fsencode(e.filename).decode(errors='replace')})" if isinstance(e.filename, str) else ""
+    # (a name as bytes, as TensorBoard's writer gives it, or as text; printed as text either way)
+    where = f" ({os.fsencode(e.filename).decode(errors='replace')})" if isinstance(e.filename, (str, bytes)) else ""
     print(f"{script}: error: {e.strerror or e}{where}{note}", file=sys.stderr)
     output_closed()
 

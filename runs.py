@@ -84,11 +84,11 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
         raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
     blocked = file_in_the_way(run_dir) if new_run else None
     if blocked and blocked != run_dir:  # the default logs_train: a given --log-dir is a flag error
-        raise UserError(f"{blocked} is a file, not a folder, where runs go (--log-dir); pass another --log-dir")
+        raise UserError(f"{not_a_folder(blocked)}, where runs go (--log-dir); pass another --log-dir")
     if new_run and "run_name" not in explicit:  # a time-stamped name: if taken, claim_run_dir adds a suffix
         return run_dir, new_run
     if blocked:
-        raise UserError(f"{run_dir} is a file, not a folder; pass another --run-name")
+        raise UserError(f"{not_a_folder(run_dir)}; pass another --run-name")
     if new_run and holds_checkpoints(run_dir):
         raise already_holds_a_run(run_dir)
     # A run that stopped before its first checkpoint leaves an empty checkpoints/ (its TensorBoard
@@ -100,11 +100,19 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
 
 
 def file_in_the_way(path):
-    """The file that stands where the folder `path`, or one above it, would be made; None if none does."""
+    """The file, or link to nothing, that stands where the folder `path`, or one above it, would be made;
+    None if none does."""
     existing = path
-    while existing and not os.path.exists(existing):  # the first name on the way up that exists
+    while existing and not os.path.lexists(existing):  # the first name on the way up that is there
         existing = os.path.dirname(existing)
     return existing if existing and not os.path.isdir(existing) else None
+
+
+def not_a_folder(path):
+    """Why `path`, which file_in_the_way found, is no folder: for its one line."""
+    if os.path.islink(path) and not os.path.exists(path):  # a folder on a drive not mounted, say
+        return f"{path} is a link to {printable(os.readlink(path))}, which does not exist"
+    return f"{path} is a file, not a folder"
 
 
 def resumed_run_dir(resume, ckpt, config, explicit):

@@ -761,8 +761,11 @@ def resume_from(ckpt, model, optimizer, state, config, batches_per_epoch):
     load_optimizer_state(optimizer, ckpt["optimizer"])
     state.update({k: ckpt[k] for k in state if k in ckpt})
     if state["batch"] > batches_per_epoch:  # a mid-epoch checkpoint, on other data
+        at_end = os.path.join(os.path.dirname(ckpt["path"]), f"epoch_{state['epoch']:03d}.pth")  # (in its run)
+        how = (f"continue from the end of epoch {state['epoch']} in a new run: --resume {shell_word(at_end)} "
+               "--run-name NEW") if os.path.isfile(at_end) else "resume from a checkpoint saved at an epoch's end"
         raise UserError(f"{ckpt['path']} stopped at batch {state['batch']} of epoch {state['epoch'] + 1}, "
-                        f"but the training split now has {batches_per_epoch} batches; resume from the end of an epoch")
+                        f"but the training split now has {batches_per_epoch} batches; {how}")
     if state["epoch"] >= config["epochs"]:
         raise UserError(f"the run already has {state['epoch']} epoch{'s' * (state['epoch'] != 1)}; pass --epochs N "
                         f"(N > {state['epoch']}) to extend it")

@@ -378,11 +378,14 @@ def test_output_to_a_full_disk_or_to_no_stdout_at_all_is_one_line_or_none(tiny):
     assert done.returncode == 1 and done.stderr == "test.py: error: No space left on device\n", done.stderr
 
 
-def test_an_os_error_that_names_a_file_names_it(capsys):
+@pytest.mark.parametrize("name", ["logs_train/r/x", b"logs_train/r/x"])
+def test_an_os_error_that_names_a_file_names_it(capsys, name):
+    """As bytes, as TensorBoard's writer names its file (a run folder moved as it trains): not named (until
+    2026-11-28, a helper)."""
     with pytest.raises(SystemExit) as e:
-        interrupt.failed("train.py", OSError(errno.ENOSPC, "No space left on device", "logs_train/r/x"))
+        interrupt.failed("train.py", OSError(errno.ENOENT, "No such file or directory", name))
     said = capsys.readouterr().err
-    assert e.value.code == 1 and said == "train.py: error: No space left on device (logs_train/r/x)\n"
+    assert e.value.code == 1 and said == "train.py: error: No such file or directory (logs_train/r/x)\n"
 
 
 def test_a_program_of_ones_own_that_imports_train_py_keeps_its_own_ctrl_c_and_sigterm(workdir, tiny):
@@ -606,6 +609,23 @@ def test_a_failed_best_pth_write_is_made_good_by_the_resume(tiny, capsys, monkey
     code, _, err = run_cli(train, ["--resume", "logs_train/v"], capsys)  # space freed
     assert code == 0, err
     assert torch.load("logs_train/v/checkpoints/best.pth", weights_only=True)["epoch"] == best_epoch
+
+
+def test_a_log_dir_or_run_folder_linked_to_a_drive_not_mounted_is_named_so_before_the_data_loads(tiny, capsys):
+    """logs_train linked to a folder that is not there: "could not create …: logs_train is a file, not a
+    folder" after the data had loaded (a run folder so linked: "No such file or directory", exit 1; until
+    2026-11-28, a helper)."""
+    os.symlink("/nonexistent/drive/logs_train", "logs_train")
+    code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
+    assert code == 2 and err == "train.py: error: logs_train is a link to /nonexistent/drive/logs_train, which does " \
+        "not exist, where runs go (--log-dir); pass another --log-dir\n", err  # (no "decoding …" before it)
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "logs_train", *TRAIN_FAST], capsys)
+    assert code == 2 and "argument --log-dir: logs_train is a link to /nonexistent/drive/logs_train" in err, err
+    os.makedirs("logs")
+    os.symlink("/nonexistent/drive/run", "logs/r")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "logs", "--run-name", "r", *TRAIN_FAST], capsys)
+    assert code == 2 and err == "train.py: error: logs/r is a link to /nonexistent/drive/run, which does not exist; " \
+        "pass another --run-name\n", err
 
 
 def test_a_log_dir_that_cannot_be_made_or_written_is_one_line(tiny, capsys, monkeypatch):

@@ -422,6 +422,22 @@ def test_a_rank_left_in_the_environment_without_torchrun_is_one_line(tiny, capsy
         "several processes with torchrun (README, 'Many processes'), or unset RANK to train in one\n", err
 
 
+def test_a_mid_epoch_checkpoint_past_a_shrunk_split_names_the_epoch_to_continue_from(tiny, capsys):
+    """"resume from the end of an epoch" sent --resume RUN/checkpoints/last.pth to a refusal ("a later resume
+    of the run would go on from interrupt.pth"), and nothing said how to go on (until 2026-11-28, a helper)."""
+    run_dir, _ = train_run(capsys, tiny, "r", "--epochs", "1")
+    ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    torch.save({**ckpt, "batch": 5, "step": 11}, f"{run_dir}/checkpoints/interrupt.pth")  # 5 batches into epoch 2
+    for name in sorted(glob.glob(os.path.join(tiny, "train", "*", "*.png")))[::2]:
+        os.remove(name)  # 12 images left: 3 batches
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
+    said = f"continue from the end of epoch 1 in a new run: --resume {run_dir}/checkpoints/epoch_001.pth --run-name NEW"
+    assert code == 2 and err.endswith(f"3 batches; {said}\n"), err
+    code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth", "--run-name", "r2", "--epochs",
+                                   "2"], capsys)
+    assert code == 0 and os.path.isfile("logs_train/r2/checkpoints/epoch_002.pth"), err
+
+
 def test_an_existing_run_is_never_overwritten(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "mine", "--epochs", "1")
     before = hashlib.sha256(open(f"{run_dir}/checkpoints/last.pth", "rb").read()).digest()
