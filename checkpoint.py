@@ -245,8 +245,8 @@ def load_safely(path):
         reason = refusal_reason(e)
         if reason == "Unsupported operand 149":  # FRAME, which pickle protocols 4 and 5 write and the safe loader lacks
             raise UserError(f"cannot read {path} safely: it was saved with pickle_protocol 4 or higher, which "
-                            "torch.load(weights_only=True) does not read; save it again with torch.save()'s default "
-                            "protocol") from None
+                            "torch.load(weights_only=True) does not read; where it was made, save it again with "
+                            "torch.save()'s default protocol") from None
         raise UserError(f"refusing to load {path}: it holds something other than weights ({reason})"
                         f"{refusal_hint(reason, zipped=head.startswith(b'PK'))}") from None
     except PermissionError as e:

@@ -240,8 +240,8 @@ def already_holds_a_run(run_dir):
 
 
 def holds_checkpoints(run_dir):
-    """Whether a run saved a checkpoint there: the checkpoints --resume takes (a partial write or
-    macOS's ._last.pth alone is none, or the one would send to the other)."""
+    """Whether a run saved a checkpoint there: one that --resume would take (macOS's ._last.pth alone is
+    none: otherwise --run-name would send the user to --resume, and --resume back to --run-name)."""
     folder = os.path.join(run_dir, "checkpoints")
     return os.path.isdir(folder) and bool(checkpoint_files(folder))
 

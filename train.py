@@ -271,9 +271,10 @@ def torchrun_numbers():
     missing = [name for name in names if not os.environ.get(name)]
     numbers = [os.environ.get(name, "") for name in names[:3]]
     if missing or not all(n.isdigit() for n in numbers):
-        wrong = f"{', '.join(missing)} not set" if missing else f"RANK, WORLD_SIZE, LOCAL_RANK = {', '.join(numbers)}"
-        raise UserError(f"RANK is set, as torchrun sets it for each process, but {wrong}: start several processes "
-                        "with torchrun (README, 'Many processes'), or unset RANK to train in one")
+        wrong = f"{', '.join(missing)} unset or empty" if missing else \
+            f"RANK, WORLD_SIZE, LOCAL_RANK = {', '.join(numbers)}"
+        raise UserError(f"RANK is in the environment, as torchrun puts it for each process, but {wrong}: start "
+                        "several processes with torchrun (README, 'Many processes'), or unset RANK to train in one")
     return tuple(int(n) for n in numbers)
 
 
@@ -298,15 +299,15 @@ def max_over_processes(value, device):
 
 def on_rank_0(work, rank, world, device):
     """`work()` in process 0 alone, its result returned there (None in the others). Under torchrun
-    the others wait for it; if it fails with a UserError (or its output's pipe has closed), they
-    stop quietly and process 0 says why in one line (in their next collective call they would
-    fail, each with a traceback). They exit with 0, so that torchrun names process 0, the one that
+    the others wait for it; if it fails with a UserError (or an OSError: its output's pipe closed,
+    its disk full), they stop quietly and process 0 says why in one line (in their next collective
+    call they would fail, each with a traceback). They exit with 0, so that torchrun names process 0, the one that
     says why, as the run's root cause."""
     result, error = None, None
     if rank == 0:
         try:
             result = work()
-        except (UserError, BrokenPipeError) as e:  # (BrokenPipeError: printing the epoch's line into | head)
+        except (UserError, OSError) as e:  # (OSError: the epoch's line into | head, or into a file on a full disk)
             error = e
     if world > 1 and any_process(error is not None, device) and rank != 0:
         sys.exit(0)
@@ -921,7 +922,7 @@ def run(argv=None):
                 pass
             interrupt.output_closed()
         except OSError as e:  # not a checkpoint's (atomic_write says which): TensorBoard's log or stdout on a full disk
-            interrupt.failed("train.py", e, note="; the checkpoints saved are kept")
+            interrupt.failed("train.py", e, note="; any checkpoints saved are kept")
         except Diverged as e:
             # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
             print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "

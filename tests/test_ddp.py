@@ -301,3 +301,16 @@ def test_torchruns_processes_end_with_their_exit_code_without_pythons_shutdown(t
     done = subprocess.run([*launch, *COMMON, "--data-dir", "missing"], capture_output=True, text=True, timeout=300)
     assert "train.py: error: data directory missing does not exist." in done.stderr, done.stderr[-3000:]
     assert re.search(r"exitcode\s*: 2 ", done.stderr) and "python's shutdown ran" not in done.stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full (Linux's) here")
+def test_output_to_a_full_disk_under_torchrun_is_process_0s_one_line(tiny):
+    """Process 0's OSError (its line into a file on a full disk) reached none of the others: process 1 failed in
+    its next all-reduce, "[rank1]: Traceback … gloo … Connection closed by peer" (until 2026-11-28, a helper)."""
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                               os.path.join(ROOT, "train.py"), *COMMON, "--data-dir", tiny, "--epochs", "1"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=300, env=buffered)
+    assert "train.py: error: No space left on device; any checkpoints saved are kept" in done.stderr, done.stderr
+    assert "[rank1]" not in done.stderr and "RuntimeError" not in done.stderr, done.stderr[-3000:]

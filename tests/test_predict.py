@@ -550,8 +550,8 @@ def test_a_checkpoint_pickled_with_protocol_4_says_how_to_save_it_again(workdir,
             pass
         code, _, err = run_cli(predict, ["p4.pth", "x.png"], capsys)
         assert code == 2 and err == ("test.py: error: cannot read p4.pth safely: it was saved with pickle_protocol 4 "
-                                     "or higher, which torch.load(weights_only=True) does not read; save it again "
-                                     "with torch.save()'s default protocol\n"), err
+                                     "or higher, which torch.load(weights_only=True) does not read; where it was made, "
+                                     "save it again with torch.save()'s default protocol\n"), err
 
 
 def test_a_checkpoint_of_another_architecture_names_the_shapes(workdir, capsys):

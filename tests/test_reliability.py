@@ -364,7 +364,7 @@ def test_output_to_a_full_disk_or_to_no_stdout_at_all_is_one_line_or_none(tiny):
         done = subprocess.run([sys.executable, script["train.py"], "--data-dir", tiny, "--run-name", "full", "--epochs",
                                "1", *TRAIN_FAST], stdout=full, stderr=subprocess.PIPE, text=True, cwd=tiny, timeout=300,
                               env=buffered)
-    assert done.returncode == 1 and done.stderr.splitlines()[-1] == "train.py: error: No space left on device; the " \
+    assert done.returncode == 1 and done.stderr.splitlines()[-1] == "train.py: error: No space left on device; any " \
         "checkpoints saved are kept" and "Traceback" not in done.stderr, done.stderr[-3000:]
     image = os.path.join(tiny, "test", "cross", "000.png")
     for argv in ([script["train.py"], "--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST],
@@ -580,7 +580,7 @@ def test_a_full_disk_under_tensorboards_log_is_one_line(tiny, capsys, monkeypatc
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(gfile.LocalFileSystem, "append", full)
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
-    assert code == 1 and err.endswith("train.py: error: No space left on device; the checkpoints saved are kept\n")
+    assert code == 1 and err.endswith("train.py: error: No space left on device; any checkpoints saved are kept\n")
     assert "Traceback" not in err and "Exception in thread" not in err, err
 
 

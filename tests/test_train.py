@@ -405,10 +405,11 @@ def test_a_run_folder_whose_checkpoints_are_only_macos_copies_is_started_in_not_
 
 
 @pytest.mark.parametrize("env, said", [
-    ({"RANK": "0"}, "but WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT not set"),
+    ({"RANK": "0"}, "but WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT unset or empty"),
+    ({"RANK": ""}, "but RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT unset or empty"),
     ({"RANK": "x", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"},
      "but RANK, WORLD_SIZE, LOCAL_RANK = x, 1, 0"),
-    ({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}, "but MASTER_ADDR, MASTER_PORT not set"),
+    ({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}, "but MASTER_ADDR, MASTER_PORT unset or empty"),
 ])
 def test_a_rank_left_in_the_environment_without_torchrun_is_one_line(tiny, capsys, monkeypatch, env, said):
     """A notebook's DDP lesson, or a scheduler's partial set: KeyError: 'WORLD_SIZE', ValueError "MASTER_ADDR
@@ -418,8 +419,9 @@ def test_a_rank_left_in_the_environment_without_torchrun_is_one_line(tiny, capsy
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
-    assert code == 2 and err == f"train.py: error: RANK is set, as torchrun sets it for each process, {said}: start " \
-        "several processes with torchrun (README, 'Many processes'), or unset RANK to train in one\n", err
+    assert code == 2 and err == "train.py: error: RANK is in the environment, as torchrun puts it for each " \
+        f"process, {said}: start several processes with torchrun (README, 'Many processes'), or unset RANK to train " \
+        "in one\n", err
 
 
 def test_a_mid_epoch_checkpoint_past_a_shrunk_split_names_the_epoch_to_continue_from(tiny, capsys):
