@@ -301,8 +301,8 @@ def on_rank_0(work, rank, world, device):
     """`work()` in process 0 alone, its result returned there (None in the others). Under torchrun
     the others wait for it; if it fails with a UserError (or an OSError: its output's pipe closed,
     its disk full), they stop quietly and process 0 says why in one line (in their next collective
-    call they would fail, each with a traceback). They exit with 0, so that torchrun names process 0, the one that
-    says why, as the run's root cause."""
+    call they would fail, each with a traceback). They exit with 0, so that torchrun names process
+    0, the one that says why, as the run's root cause."""
     result, error = None, None
     if rank == 0:
         try:
