@@ -85,7 +85,9 @@ def run_as_script(run, skip_shutdown=False):
     run()'s own clean-up, as torchrun's processes part. Called in each script's __main__ block: a
     program that calls run() keeps its own Ctrl-C. With `skip_shutdown`, the process ends as run()
     does, with its exit code, and Python's own shutdown is skipped (train.py under torchrun)."""
-    if sys.stdout:  # a name its encoding cannot write (a class 猫 into a Windows file, cp1252): escaped, not fatal
+    # A name its encoding cannot write (a class 猫 into a Windows file, cp1252): escaped, not fatal. (No
+    # reconfigure where stdout is no text file: a notebook's, under %run.)
+    if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         run()

@@ -6,6 +6,7 @@ import math
 import os
 import pickle
 import shutil
+import signal
 import stat
 import struct
 import subprocess
@@ -23,6 +24,7 @@ from PIL import Image
 import bench
 import cli
 import data
+import interrupt
 import pictures
 import test as predict
 import train
@@ -1189,6 +1191,21 @@ def test_a_name_the_outputs_encoding_cannot_write_is_escaped_not_a_traceback(che
     done = subprocess.run([sys.executable, os.path.join(ROOT, "test.py"), checkpoint, "猫.png"], capture_output=True,
                           timeout=120, env={**os.environ, "PYTHONIOENCODING": "latin-1"})
     assert done.returncode == 0 and done.stdout.startswith(b"\\u732b.png: "), done.stderr[-2000:]
+
+
+def test_a_stdout_that_cannot_be_reconfigured_is_left_as_it_is(monkeypatch):
+    """A notebook's stdout, under `%run test.py`, has no reconfigure(): an AttributeError before anything ran
+    (07:34-08:35 UTC on 2026-11-28, found by rereading the change)."""
+    class NotebookStdout(io.TextIOBase):
+        def write(self, text):
+            return len(text)
+    monkeypatch.setattr(sys, "stdout", NotebookStdout())
+    ran, ctrl_c = [], signal.getsignal(signal.SIGINT)
+    try:
+        interrupt.run_as_script(lambda: ran.append(True))
+    finally:
+        signal.signal(signal.SIGINT, ctrl_c)  # (run_as_script leaves a quiet Ctrl-C for the exit)
+    assert ran == [True]
 
 
 CLASSIFY_AND_LIST_IMPORTS = """
