@@ -888,16 +888,18 @@ def main(argv=None):
               f"images with: python test.py {shell_word(run_dir)} IMAGE ...", flush=True)
 
 
-def quiet_tensorboard_thread(args, report=threading.excepthook):
-    """TensorBoard writes from a thread of its own, which meets a full disk first: the run says so in one
-    line (run: OSError) when it next logs or closes the writer, without a traceback from the thread."""
+def quiet_tensorboard_thread(args, report):
+    """threading.excepthook during run(): TensorBoard writes from a thread of its own, which meets a full
+    disk first; the run says so in one line (run: OSError) when it next logs or closes the writer, without
+    a traceback from the thread. Any other thread's exception goes to `report`, the hook before."""
     if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
         report(args)
 
 
 def run(argv=None):
     """main() with user errors as one line and an exit code, never a traceback."""
-    threading.excepthook = quiet_tensorboard_thread
+    previous_hook = threading.excepthook  # (set back after: a program that calls run() keeps its own)
+    threading.excepthook = functools.partial(quiet_tensorboard_thread, report=previous_hook)
     with interrupt.taken_over():
         try:
             main(argv)
@@ -931,6 +933,7 @@ def run(argv=None):
                   "--run-name NEW).", file=sys.stderr)
             sys.exit(3)
         finally:  # (stop_on_signal's handlers go as taken_over ends)
+            threading.excepthook = previous_hook
             if dist.is_initialized():
                 dist.destroy_process_group()
 

@@ -579,9 +579,11 @@ def test_a_full_disk_under_tensorboards_log_is_one_line(tiny, capsys, monkeypatc
     def full(*_):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(gfile.LocalFileSystem, "append", full)
+    hook = threading.excepthook
     code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST], capsys)
     assert code == 1 and err.endswith("train.py: error: No space left on device; any checkpoints saved are kept\n")
     assert "Traceback" not in err and "Exception in thread" not in err, err
+    assert threading.excepthook is hook  # set back: a program that calls train.run() keeps its own
 
 
 def test_a_failed_best_pth_write_is_made_good_by_the_resume(tiny, capsys, monkeypatch):
