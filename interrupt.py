@@ -5,6 +5,7 @@ stopped() or output_closed() when Ctrl-C stops them later, or what they print to
 reading (train.py's says how it stopped itself); run_as_script() lets a second Ctrl-C end the
 exit at once, without a traceback."""
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -89,24 +90,30 @@ def run_as_script(run, skip_shutdown=False):
     # reconfigure where stdout is no text file: a notebook's, under %run.)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
+    code = 0
     try:
         run()
     except KeyboardInterrupt:
         exit_now()
     except SystemExit as e:
-        if skip_shutdown:
-            exit_now(code=e.code or 0)  # (run() exits with numbers only)
-        raise
+        if not skip_shutdown:
+            raise
+        code = e.code or 0  # (run() exits with numbers only)
     finally:
         signal.signal(signal.SIGINT, exit_now)
     if skip_shutdown:
-        exit_now(code=0)
+        # Here, past the except clause, the exception and with it run()'s frames are let go: what they held shuts
+        # down as Python's exit would have done it (decoding processes, which would outlive a stopped run; the
+        # collection: also what a reference cycle holds).
+        gc.collect()
+        exit_now(code=code)
 
 
 def exit_now(*_, code=130):
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # (None: started with it closed, >&-)
+                stream.flush()
         except (OSError, ValueError):  # (a closed pipe, a closed file)
             pass
     os._exit(code)
