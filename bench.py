@@ -487,6 +487,9 @@ def run(argv=None):
             interrupt.stopped("bench.py", e)
         except OSError as e:  # stdout on a full disk (> bench.txt), say
             interrupt.failed("bench.py", e)
+        except torch.OutOfMemoryError as e:
+            interrupt.out_of_memory("bench.py", e, "Free the GPU's memory (nvidia-smi lists what uses it) or run "
+                                    "it with --device cpu.")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ exit at once, without a traceback."""
 import contextlib
 import gc
 import os
+import re
 import signal
 import sys
 
@@ -68,6 +69,14 @@ def failed(script, e, note=""):
     where = f" ({os.fsencode(e.filename).decode(errors='replace')})" if isinstance(e.filename, (str, bytes)) else ""
     print(f"{script}: error: {e.strerror or e}{where}{note}", file=sys.stderr)
     output_closed()
+
+
+def out_of_memory(script, e, advice):
+    """A GPU's memory full (torch.OutOfMemoryError: a batch too large, or another program using it): one
+    line, exit 1. Of torch's message, the first sentences: what was asked for and what is free."""
+    said = " ".join(re.split(r"(?<=\.)\s+", str(e).strip())[:3])
+    print(f"{script}: error: {said} {advice}", file=sys.stderr)
+    sys.exit(1)
 
 
 def stopped(script, reason):

@@ -342,6 +342,9 @@ def run(argv=None):
             interrupt.stopped("test.py", e)
         except OSError as e:  # stdout on a full disk (> results.txt), say
             interrupt.failed("test.py", e)
+        except torch.OutOfMemoryError as e:
+            interrupt.out_of_memory("test.py", e, "Free the GPU's memory (nvidia-smi lists what uses it) or run "
+                                    "it with --device cpu.")
 
 
 if __name__ == "__main__":

@@ -405,6 +405,30 @@ def test_output_left_in_stdouts_buffer_for_a_full_disk_is_one_line(module, scrip
     assert code == 1 and err == f"{script}: error: No space left on device{note}\n", err
 
 
+# torch 2.14's, as a GPU that another program uses gives it
+CUDA_OUT_OF_MEMORY = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 7.63 GiB of which "
+                      "1.06 GiB is free. Process 4242 has 6.55 GiB memory in use. Of the allocated memory 6.20 GiB is "
+                      "allocated by PyTorch, and 210.00 MiB is reserved by PyTorch but unallocated. If reserved but "
+                      "unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to "
+                      "avoid fragmentation.  See documentation for Memory Management  "
+                      "(https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)")
+
+
+@pytest.mark.parametrize("module,script,advice", [
+    (train, "train.py", "try a smaller --batch-size; any checkpoints saved are kept."),
+    (predict, "test.py", "run it with --device cpu."), (bench, "bench.py", "run it with --device cpu.")])
+def test_a_gpu_out_of_memory_is_one_line_saying_what_was_asked_and_what_is_free(module, script, advice, capsys,
+                                                                               monkeypatch):
+    """A traceback ending in torch's paragraph (until 2026-11-28; no GPU here: the error raised as torch raises it)."""
+    def out_of_memory(argv):
+        raise torch.OutOfMemoryError(CUDA_OUT_OF_MEMORY)
+    monkeypatch.setattr(module, "main", out_of_memory)
+    code, _, err = run_cli(module, [], capsys)
+    assert code == 1 and err == f"{script}: error: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total " \
+        f"capacity of 7.63 GiB of which 1.06 GiB is free. Free the GPU's memory (nvidia-smi lists what uses it) or " \
+        f"{advice}\n", err
+
+
 def as_under_torchrun(run, monkeypatch):
     """interrupt.run_as_script(run) as train.py's __main__ block calls it under torchrun; returns what happened,
     the process's end as ("exit", code)."""
