@@ -473,23 +473,11 @@ def main(argv=None):
 
 def run(argv=None):
     """main() with user errors as one line on stderr and an exit code, never a traceback."""
-    with interrupt.taken_over():
+    with interrupt.taken_over(), cli.errors_in_one_line("bench.py"):
         try:
             main(argv)
-            interrupt.flush_output()
-        except data.UserError as e:
-            print(f"bench.py: error: {e}", file=sys.stderr)
-            sys.exit(e.code)
         except train.Diverged as e:  # the timings of a diverged run mean nothing
-            print(f"bench.py: error: training diverged on this data: {e}", file=sys.stderr)
-            sys.exit(3)
-        except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing half written: the JSON is written once, atomically
-            interrupt.stopped("bench.py", e)
-        except OSError as e:  # stdout on a full disk (> bench.txt), say
-            interrupt.failed("bench.py", e)
-        except torch.OutOfMemoryError as e:
-            interrupt.out_of_memory("bench.py", e, "Free the GPU's memory (nvidia-smi lists what uses it) or run "
-                                    "it with --device cpu.")
+            raise data.UserError(f"training diverged on this data: {e}", code=3)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,19 @@
 """The checks of command-line values that train.py, test.py and bench.py share: a value a user
 can get wrong (a negative --lr, an unset shell variable, a --log-dir that is a file) is refused
-in one line, with exit code 2, before any data loads."""
+in one line, with exit code 2, before any data loads. And how test.py and bench.py end when
+something goes wrong later: one line too."""
 import argparse
+import contextlib
 import math
 import os
+import sys
 
+import torch
+
+import interrupt
 import runs
 from checkpoint import is_stream
-from data import is_utf8
+from data import UserError, is_utf8
 
 
 class Parser(argparse.ArgumentParser):
@@ -100,3 +106,21 @@ def output_file(path):
     if len(os.fsencode(os.path.basename(path))) > 255:  # the limit of nearly every file system
         raise argparse.ArgumentTypeError(f"file name too long (over 255 bytes): {os.path.basename(path)[:40]}…")
     return path
+
+
+@contextlib.contextmanager
+def errors_in_one_line(script):
+    """test.py's and bench.py's run(): what main() meets that the user can fix or that fails it, one
+    line and an exit code, never a traceback."""
+    try:
+        yield
+        interrupt.flush_output()
+    except UserError as e:
+        print(f"{script}: error: {e}", file=sys.stderr)
+        sys.exit(e.code)
+    except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing is half written: files are written atomically
+        interrupt.stopped(script, e)
+    except OSError as e:  # stdout on a full disk (> results.txt), say
+        interrupt.failed(script, e)
+    except torch.OutOfMemoryError as e:
+        interrupt.out_of_memory(script, e, "run it with --device cpu")

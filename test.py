@@ -22,7 +22,7 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
-from cli import Parser, checked, folder_path, output_file
+from cli import Parser, checked, errors_in_one_line, folder_path, output_file
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
                   list_folder, load_dataset, load_image, printable, say, warn_ignored)
 from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_device, prepare
@@ -330,21 +330,10 @@ def main(argv=None):
 
 
 def run(argv=None):
-    with interrupt.taken_over():
-        try:
-            status = main(argv)
-            interrupt.flush_output()
-            sys.exit(status)
-        except UserError as e:
-            print(f"test.py: error: {e}", file=sys.stderr)
-            sys.exit(e.code)
-        except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing is being written that could be left half done
-            interrupt.stopped("test.py", e)
-        except OSError as e:  # stdout on a full disk (> results.txt), say
-            interrupt.failed("test.py", e)
-        except torch.OutOfMemoryError as e:
-            interrupt.out_of_memory("test.py", e, "Free the GPU's memory (nvidia-smi lists what uses it) or run "
-                                    "it with --device cpu.")
+    """main() with user errors as one line on stderr and an exit code, never a traceback."""
+    with interrupt.taken_over(), errors_in_one_line("test.py"):
+        status = main(argv)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -926,8 +926,7 @@ def run(argv=None):
         except OSError as e:  # not a checkpoint's (atomic_write says which): TensorBoard's log or stdout on a full disk
             interrupt.failed("train.py", e, note="; any checkpoints saved are kept")
         except torch.OutOfMemoryError as e:
-            interrupt.out_of_memory("train.py", e, "Free the GPU's memory (nvidia-smi lists what uses it) or try a "
-                                    "smaller --batch-size; any checkpoints saved are kept.")
+            interrupt.out_of_memory("train.py", e, "try a smaller --batch-size; any checkpoints saved are kept")
         except Diverged as e:
             # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
             print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "
