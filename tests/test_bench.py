@@ -241,6 +241,18 @@ def test_bench_quick_skips_the_cold_decode_and_says_so_and_when_the_machine_is_b
     assert cold == cached != data.CACHE_DIR and f"a fresh cache in {cold}" in err
 
 
+def test_bench_calls_a_machine_busy_above_a_load_of_half_as_readme_says(tiny, capsys, monkeypatch):
+    """A load of 0.6 got no note with the threshold at 1 (a helper's mutants, 2026-11-28). Stopped after the
+    note: nothing is timed."""
+    def stop(*_):
+        raise data.UserError("stopped after the note")
+    monkeypatch.setattr(bench, "bench_floor", stop)
+    for load, busy in ((0.6, True), (0.5, False)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick"], capsys)
+        assert code == 2 and ("note: the machine is busy (load 0.6)" in err) == busy, err
+
+
 @pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="Linux restarts the peak RSS count only")
 def test_bench_peak_memory_is_each_pipelines_own_in_mib():
     cpu = torch.device("cpu")

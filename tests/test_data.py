@@ -890,6 +890,21 @@ def test_a_whitened_image_is_the_image_itself_decorrelated_in_place_across_and_d
                                              corr(whitened[..., 1:, :], x[..., :-1, :]))
 
 
+def test_whitening_pads_each_image_with_its_own_reflection():
+    """Each whitened image is its standardized self, padded by reflection, convolved with the filter: a
+    replicated border instead changed every image's outer 2 pixels in training and test.py alike and
+    passed every test (a helper's mutants, 2026-11-28), a recipe other than the one measured."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=g)
+    weight = torch.randn(3, 3, data.WHITEN_SIZE, data.WHITEN_SIZE, generator=g)
+    stats = {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "whiten": weight.flatten().tolist()}
+    standardized = (images.float() / 255 - torch.tensor(stats["mean"]).view(1, 3, 1, 1)) / \
+        torch.tensor(stats["std"]).view(1, 3, 1, 1)
+    pad = (data.WHITEN_SIZE // 2,) * 4
+    expected = torch.nn.functional.conv2d(torch.nn.functional.pad(standardized, pad, mode="reflect"), weight)
+    torch.testing.assert_close(data.normalize(images, stats), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_pictures_show_images_from_across_the_split_not_its_first_class():
     """An image folder lists its images class by class: the first 32 were all one class."""
     labels = torch.arange(3).repeat_interleave(40)  # 40 of class 0, then of 1, then of 2

@@ -1,4 +1,5 @@
 """test.py: images of every kind, the tutorial's own checkpoints, foreign and malicious files."""
+import argparse
 import glob
 import io
 import json
@@ -1027,6 +1028,14 @@ def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoin
     code, _, err = run_cli(predict, [checkpoint, "x.png", "--save-grid", "grid.blp"], capsys)
     assert code == 1 and "could not write grid.blp: Unsupported mode" in err and len(err.strip().splitlines()) == 1
     assert not [f for f in os.listdir() if f.startswith((".tmp-", "grid.msp", "grid.xbm", "grid.h5", "grid.blp"))]
+
+
+def test_a_file_name_of_255_bytes_is_taken_and_one_of_256_refused_as_the_command_starts(workdir):
+    """255 bytes is the longest name Linux's file systems take: a limit one byte off let a name
+    of 256 through, to fail with exit 1 after all the work (a helper's mutants, 2026-11-28)."""
+    assert cli.output_file("a" * 251 + ".png")
+    with pytest.raises(argparse.ArgumentTypeError, match="file name too long"):
+        cli.output_file("a" * 252 + ".png")
 
 
 def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoint, workdir, capsys):

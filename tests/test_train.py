@@ -393,6 +393,19 @@ def test_a_resume_takes_the_checkpoint_with_the_most_steps_and_a_run_with_only_i
     assert code == 2 and "already holds a run; pass --resume" in err, err
 
 
+def test_a_run_name_that_holds_a_run_is_refused_before_the_data_loads(tiny, capsys, monkeypatch):
+    """Refused only once the data had loaded (claim_run_dir's check), the default data/ was first downloaded
+    or decoded, and offline the data's error came instead: passed every test (a helper's mutants, 2026-11-28)."""
+    os.makedirs("logs_train/taken/checkpoints")
+    open("logs_train/taken/checkpoints/epoch_001.pth", "wb").close()
+
+    def load_splits(*_):
+        pytest.fail("the data was loaded before the run folder was refused")
+    monkeypatch.setattr(train, "load_splits", load_splits)
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "taken", "--num-workers", "0"], capsys)
+    assert code == 2 and "logs_train/taken already holds a run; pass --resume" in err, err
+
+
 def test_a_run_folder_whose_checkpoints_are_only_macos_copies_is_started_in_not_sent_in_a_circle(tiny, capsys):
     """checkpoints/ holding macOS's ._last.pth alone: --run-name said "already holds a run; pass --resume",
     and --resume "no checkpoints …: give its command --run-name=r" (until 2026-11-28, a helper)."""
