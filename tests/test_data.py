@@ -775,6 +775,18 @@ def test_epoch_order_is_a_seeded_shuffle_split_over_processes():
     assert [b.tolist() for b in one] == [b.tolist() for b in whole[1:]]
 
 
+@pytest.mark.parametrize("n, batch_size, world", [(9, 4, 2), (10, 8, 4)])
+def test_a_last_batch_of_fewer_images_than_processes_still_gives_each_process_its_share(n, batch_size, world):
+    """Batches: under torchrun every process gets every batch (or the others would wait for it in the
+    all-reduce), its share empty where the last batch has fewer images than there are processes."""
+    whole = list(data.Batches(n, batch_size, seed=1, shuffle=True))
+    shards = [list(data.Batches(n, batch_size, seed=1, shuffle=True, rank=r, world=world)) for r in range(world)]
+    assert all(len(s) == len(whole) for s in shards)
+    for i, batch in enumerate(whole):
+        sizes = [len(s[i]) for s in shards]
+        assert torch.cat([s[i] for s in shards]).tolist() == batch.tolist() and max(sizes) - min(sizes) <= 1
+
+
 def test_augment_crops_and_flips_each_image():
     x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
     centre = torch.tensor([[1, 1], [1, 1]])

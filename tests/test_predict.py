@@ -623,7 +623,8 @@ def test_a_missing_checkpoint_or_one_that_is_no_file_is_named_so(workdir, capsys
     {"mean": [0.5] * 3, "std": [0.2] * 3, "whiten": [0.1] * 10}, {"mean": [0.5] * 3, "std": [float("nan")] * 3},
     # Until 2026-11-26 12:55 UTC an OverflowError, and NaN predictions from numbers float32 cannot hold:
     {"mean": [0.5] * 3, "std": [10**400] * 3}, {"mean": [0.5] * 3, "std": [1e-320] * 3},
-    {"mean": [1e308] * 3, "std": [0.2] * 3}, {"mean": [True] * 3, "std": [0.2] * 3}])
+    {"mean": [1e308] * 3, "std": [0.2] * 3}, {"mean": [True] * 3, "std": [0.2] * 3},
+    {"mean": [0.5] * 3, "std": [0.2] * 3, "scale": [2.0]}])  # an entry of its own: a KeyError (a mutant)
 def test_a_malformed_normalization_is_named(workdir, capsys, normalize):
     torch.save({"model": Tudui().state_dict(), "normalize": normalize}, workdir / "odd.pth")
     Image.new("RGB", (32, 32)).save(workdir / "x.png")
@@ -1127,6 +1128,29 @@ def test_ctrl_c_is_one_line_and_exit_130(checkpoint, workdir, capsys, monkeypatc
     monkeypatch.setattr(predict, "load_image", interrupted)
     code, out, err = run_cli(predict, [checkpoint, str(workdir / "a.png")], capsys)
     assert code == 130 and err == "test.py: interrupted\n" and out == ""
+
+
+def test_ctrl_c_inside_run_is_test_pys_own_whatever_handler_the_program_had(checkpoint, workdir, capsys, monkeypatch):
+    """interrupt.taken_over(): within run(), Ctrl-C is a KeyboardInterrupt (one line, exit 130), also in a
+    program whose own handler would let it go on; after run(), that handler is back."""
+    Image.new("RGB", (32, 32)).save(workdir / "a.png")
+    called = []
+
+    def mine(*_):
+        called.append(1)
+    previous = signal.signal(signal.SIGINT, mine)
+    try:
+        load_image = predict.load_image
+
+        def pressed(path):
+            os.kill(os.getpid(), signal.SIGINT)  # (Python runs the handler before the next line)
+            return load_image(path)
+        monkeypatch.setattr(predict, "load_image", pressed)
+        code, out, err = run_cli(predict, [checkpoint, str(workdir / "a.png")], capsys)
+        assert code == 130 and err == "test.py: interrupted\n" and out == "" and not called
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("on", ["images", "test split"])

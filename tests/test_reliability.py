@@ -857,6 +857,33 @@ def test_an_empty_path_is_refused_not_taken_for_none_or_here(script, flag, capsy
     assert code == 2 and f"{flag}: must name a" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("script, flag", [(train, "--log-dir"), (train, "--data-dir"), (predict, "--data-dir"),
+                                          (bench, "--data-dir")])
+def test_a_path_of_spaces_alone_is_refused_as_an_empty_one_is(script, flag, capsys, tiny):
+    """cli.folder_path: a path of spaces alone names no folder either (a --log-dir of " " made one, a helper's
+    mutant, 2026-11-28)."""
+    args = ["some.pth"] if script is predict else ["--data-dir", tiny, *TRAIN_FAST, "--epochs", "1"] \
+        if flag == "--log-dir" else []
+    code, _, err = run_cli(script, [*args, flag, " "], capsys)
+    assert code == 2 and f"{flag}: must name a folder, got ' '" in err and not os.path.exists(" "), err
+
+
+@pytest.mark.parametrize("env, said", [({"RANK": "1"}, "train.py: interrupted\n"),
+                                       ({"RANK": "1", "TORCHELASTIC_RUN_ID": "x"}, "")])
+def test_a_rank_left_in_the_environment_without_torchrun_silences_no_ctrl_c(capsys, monkeypatch, env, said):
+    """interrupt.speaks(): torchrun's processes other than 0 are quiet; a RANK that something else left (a
+    notebook's DDP lesson, a scheduler) is no torchrun, and the line is said."""
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def pressed(argv):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train, "main", pressed)
+    code, _, err = run_cli(train, [], capsys)
+    assert code == 130 and err == said
+
+
 def test_a_write_goes_through_a_temporary_file_beside_what_it_replaces(workdir, monkeypatch):
     """Made in the system's temporary folder instead, the rename onto a checkpoint on another file
     system fails (EXDEV), every save of a run whose /tmp is a tmpfs: a helper's mutant passed every

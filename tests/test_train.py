@@ -549,6 +549,15 @@ def test_a_run_that_stopped_in_its_first_epoch_can_be_started_again_under_its_na
     run_dir, _ = train_run(capsys, tiny, "made", "--epochs", "1")
 
 
+def test_a_run_started_again_after_stopping_in_its_first_epoch_says_so(tiny, capsys):
+    """runs.claim_run_dir's note: the folder was a run's that saved no checkpoint, and the run starts again."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "first", *TRAIN_FAST, "--lr", "1e12"], capsys)
+    assert code == 3, err
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", "first", *TRAIN_FAST, "--epochs", "1"], capsys)
+    assert code == 0 and err == f"note: {os.path.join('logs_train', 'first')} holds no checkpoint (its run stopped " \
+        "in its first epoch); starting it again\n", err
+
+
 def test_a_run_resumed_at_the_last_batch_of_an_epoch_reports_no_training_metrics_not_zero(tiny, capsys):
     """Nothing was left to train in that epoch: its loss and accuracy were printed and logged as 0."""
     run_dir, _ = train_run(capsys, tiny, "edge", "--epochs", "1")
