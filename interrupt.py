@@ -72,7 +72,7 @@ def failed(script, e, note=""):
 
 
 def out_of_memory(script, e, otherwise):
-    """A GPU's memory full (torch.OutOfMemoryError: a batch too large, or another program using it): one
+    """A CUDA GPU's memory full (torch.OutOfMemoryError: a batch too large, or another program using it): one
     line, exit 1. Of torch's message, the first sentences: what was asked for and what is free."""
     said = " ".join(re.split(r"(?<=\.)\s+", str(e).strip())[:3])
     print(f"{script}: error: {said} Free the GPU's memory (nvidia-smi lists what uses it) or {otherwise}.",
