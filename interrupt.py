@@ -5,7 +5,6 @@ stopped() or output_closed() when Ctrl-C stops them later, or what they print to
 reading (train.py's says how it stopped itself); run_as_script() lets a second Ctrl-C end the
 exit at once, without a traceback."""
 import contextlib
-import gc
 import os
 import re
 import signal
@@ -102,20 +101,19 @@ def run_as_script(run, skip_shutdown=False):
         sys.stdout.reconfigure(errors="backslashreplace")
     code = 0
     try:
-        run()
+        try:
+            run()
+        finally:  # from here on, a Ctrl-C ends the exit at once and quietly
+            signal.signal(signal.SIGINT, exit_now)
     except KeyboardInterrupt:
         exit_now()
     except SystemExit as e:
         if not skip_shutdown:
             raise
         code = e.code or 0  # (run() exits with numbers only)
-    finally:
-        signal.signal(signal.SIGINT, exit_now)
     if skip_shutdown:
-        # Here, past the except clause, the exception and with it run()'s frames are let go: what they held shuts
-        # down as Python's exit would have done it (decoding processes, which would outlive a stopped run; the
-        # collection: also what a reference cycle holds).
-        gc.collect()
+        # Past the except clause, the exception and with it run()'s frames are let go: what they held shuts down
+        # here, as Python's exit would have shut it down (decoding processes, which would outlive a stopped run).
         exit_now(code=code)
 
 
