@@ -319,3 +319,64 @@ def test_bench_run_on_a_mac_times_the_cpu(tiny, capsys, monkeypatch):
     monkeypatch.setattr(bench, "machine", stop)
     code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick"], capsys)
     assert code == 2 and "stopped here" in err and seen == [torch.device("cpu")]
+
+
+def fake_pipelines(monkeypatch):
+    """bench.main with each pipeline's timing replaced by one second: what main() asks of them (the test images
+    evaluated, whether the load is timed cold) goes into `asked`, and its report and JSON are its own."""
+    asked = {}
+
+    def timed_row(name):
+        def bench_pipeline(*args):
+            asked[name] = args
+            return bench.row(name, 1.0, 1.0, args[-3] if name != "floor" else args[1], 0.0)
+        return bench_pipeline
+    floor = timed_row("floor")
+    monkeypatch.setattr(bench, "bench_floor", lambda *args: {**floor(*args), "layouts": {
+        "default": {"train_s": 1.0, "eval_s": 1.0, "epoch_s": 2.0}}})
+    monkeypatch.setattr(bench, "bench_tutorial", timed_row("tutorial"))
+    monkeypatch.setattr(bench, "bench_project", lambda *args: (timed_row("project")(*args), None))
+    monkeypatch.setattr(bench, "bench_batches", lambda *args: [])
+    monkeypatch.setattr(bench, "bench_decode", lambda data_dir, cold: asked.update(cold=cold) or
+                        {"first_run_s": 1.0 if cold else None, "cached_s": 0.5})
+    return asked
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_bench_evaluates_no_more_test_images_than_there_are_and_times_the_cold_load_unless_quick(
+        tiny, capsys, monkeypatch, quick):
+    """--quick on a test split of fewer than 2,000 images: eval_images said 2,000, and each pipeline's
+    evaluation, timed on the 12 there are, was divided by 2,000 (an epoch's evaluation 167 times too fast);
+    without --quick, the cold decode was skipped and said to be skipped "(--quick without --decode)" (two of a
+    helper's mutants, 2026-11-28, that every test passed)."""
+    asked = fake_pipelines(monkeypatch)
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--json", "b.json", "--device", "cpu",
+                                     *(["--quick"] if quick else [])], capsys)
+    assert code == 0, err
+    r = json.load(open("b.json"))
+    assert r["eval_images"] == 12 and asked["tutorial"][-1] == asked["project"][-1] == asked["floor"][-1] == 12
+    assert asked["cold"] is not quick and (r["decode"]["first_run_s"] is None) is quick
+    assert ("skipped (--quick without --decode)" in out) is quick
+
+
+def test_bench_report_counts_the_images_of_both_splits_it_loads(tiny, capsys, monkeypatch):
+    """The load line said "loading 24 images" for a dataset of 24 training and 12 test images, both of which
+    data.load_dataset loads and the time is of (a helper's mutant, 2026-11-28, that every test passed)."""
+    fake_pipelines(monkeypatch)
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "loading 36 images (data.load_dataset)" in out
+
+
+def test_bench_times_each_larger_batch_on_three_steps_at_least(monkeypatch):
+    """--steps 2: batch 1024's row was timed on a single step, where the rows promise 3 at least (a helper's
+    mutant, 2026-11-28, that every test passed)."""
+    timed_steps = {}
+
+    def project_train_seconds(loaded, device, sizes, batch_size, steps):
+        timed_steps[batch_size] = steps
+        return 1.0, None
+    monkeypatch.setattr(bench, "project_train_seconds", project_train_seconds)
+    rows = bench.bench_batches(None, torch.device("cpu"), (24, 12), 2, {"train_s": 1.0, "eval_s": 0.5})
+    assert [b["batch"] for b in rows] == list(bench.SCALING_BATCHES)
+    assert timed_steps == {128: 3, 256: 3, 1024: 3}

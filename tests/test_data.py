@@ -2,6 +2,7 @@ import errno
 import glob
 import inspect
 import json
+import math
 import os
 import shutil
 import signal
@@ -305,6 +306,7 @@ def test_a_class_folder_without_one_readable_image_is_refused_as_an_empty_one_is
     ([0.5, 0.5], np.float32, ".tiff", 128),
     ([32768, 32768], np.int32, ".tiff", 128),  # 32-bit integers above 255: by the 16-bit range
     ([128, 128], np.int32, ".tiff", 128),  # ... and within 0-255, as 8-bit values
+    ([255, 255], np.int32, ".tiff", 255),  # ... up to 255 itself: white, not black (a mutant, 2026-11-28)
 ])
 def test_16_bit_and_float_images_keep_their_brightness(workdir, values, dtype, suffix, expected):
     """Until 2026-11-26 15:11 UTC the scale followed the brightest pixel (of a 16-bit PGM, until
@@ -995,3 +997,78 @@ def test_seeds_draw_their_own_shifts_and_orders_not_those_of_other_epochs():
             batches.set_epoch(e)
             orders.append(torch.cat(list(batches)))
         assert not torch.equal(*orders)
+
+
+def test_a_note_on_two_loose_files_says_it_names_only_the_first(tiny, capsys):
+    """Two files directly in train/: the note named one, with no '…', as if it were the only one (a helper's
+    mutant, 2026-11-28, that every test passed)."""
+    for name in ("a.txt", "b.txt"):
+        open(os.path.join(tiny, "train", name), "w").close()
+    data.load_dataset(tiny)
+    err = capsys.readouterr().err
+    assert "2 file(s) directly in " in err and "(a.txt, …)" in err
+
+
+def test_files_left_out_for_their_extension_are_named_by_kind_whatever_its_case(tiny, capsys):
+    """A camera's CLIP.GIF beside a download's anim.gif: the note listed .GIF and .gif as two kinds (a helper's
+    mutant, 2026-11-28, that every test passed)."""
+    for name in ("CLIP.GIF", "anim.gif"):
+        open(os.path.join(tiny, "train", "cross", name), "w").close()
+    data.load_dataset(tiny)
+    err = capsys.readouterr().err
+    assert "ignored 2 file(s)" in err and "(.gif); images end in" in err
+
+
+def test_the_image_folders_found_are_listed_with_a_dots_only_when_some_are_left_unnamed(workdir):
+    """A folder holding four datasets: all four were named and a '…' still said that there were more (a
+    helper's mutant, 2026-11-28, that every test passed)."""
+    for name in ("d1", "d2", "d3", "d4"):
+        for split in ("train", "test"):
+            os.makedirs(os.path.join("all", name, split))
+    with pytest.raises(data.UserError) as e:
+        data.load_dataset("all")
+    assert str(e.value).endswith("pass --data-dir all/d1 (or all/d2, all/d3, all/d4).")
+
+
+def test_a_cache_that_cannot_be_written_costs_time_not_the_run(tiny, capsys):
+    """The cache's file blocked (a folder where it goes): the write failed as a UserError, "could not write
+    data/cache/…", and the run stopped where a warning should let it decode without a cache (a helper's
+    mutant, 2026-11-28, that every test passed)."""
+    os.makedirs(data.cache_path(os.path.join(tiny, "train")))
+    train_split, _, _ = data.load_dataset(tiny)
+    assert len(train_split) == 24 and "are not cached" in capsys.readouterr().err
+
+
+def test_class_folders_without_a_readable_image_are_counted_right(tiny):
+    """Two classes of nothing readable: the error named one "(and 2 more)" (a helper's mutant, 2026-11-28,
+    that every test passed)."""
+    for cls in ("cross", "stripes"):
+        for path in glob.glob(os.path.join(tiny, "train", cls, "*.png")):
+            with open(path, "wb") as f:
+                f.write(b"not a png")
+    with pytest.raises(data.UserError, match=r"class folder cross in .*train has no readable images \(and 1 more\)$"):
+        data.load_dataset(tiny)
+
+
+def test_three_unreadable_images_are_all_named_and_no_more_said(tiny, capsys):
+    """Three unreadable images: the warning named them "and 0 more" (a helper's mutant, 2026-11-28, that
+    every test passed)."""
+    for i in range(3):
+        with open(os.path.join(tiny, "train", "cross", f"bad{i}.png"), "wb") as f:
+            f.write(b"not a png")
+    data.load_dataset(tiny)
+    err = capsys.readouterr().err
+    assert "cross/bad0.png, cross/bad1.png, cross/bad2.png\n" in err and "more" not in err
+
+
+def test_whitening_a_channel_that_never_varies_gives_a_finite_filter():
+    """Images with no blue at all (a constant channel, as channel_stats allows for): the filter divided that
+    channel by its variance, 0, and every number of it was NaN or infinite, a run's loss with it (a helper's
+    mutant, 2026-11-28, that every test passed)."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (50, 3, 32, 32), generator=g, dtype=torch.uint8)
+    images[:, 2] = 0
+    split = data.Split(torch.zeros(50, dtype=torch.long), images=images)
+    stats = data.channel_stats(split)
+    assert stats["std"][2] == 1.0
+    assert all(math.isfinite(v) for v in data.whitening_filter(split, stats))

@@ -1440,3 +1440,46 @@ def test_the_evaluation_table_keeps_its_columns_for_fullwidth_class_names(capsys
     out = capsys.readouterr().out.splitlines()
     assert out[3:5] == ["  ｄｏｇ  1.0000", "  cat     0.0000"]
     assert out[-2:] == ["0 ｄｏｇ    1  0", "1 cat       1  0"]
+
+
+def test_a_dataset_whose_train_split_links_to_its_test_split_is_still_scored(tiny, workdir, capsys):
+    """DIR/train a link to DIR/test (a dataset shipped with its test split alone): training refuses it, but
+    test.py, which reads the test split alone, refused to score it too (a helper's mutant, 2026-11-28, that
+    every test passed)."""
+    shutil.rmtree(os.path.join(tiny, "train"))
+    os.symlink("test", os.path.join(tiny, "train"))
+    torch.save({"model": Tudui(3).state_dict(), "classes": CLASSES}, "r.pth")
+    code, out, err = run_cli(predict, ["r.pth", "--data-dir", tiny], capsys)
+    assert code == 0 and "test accuracy" in out, err
+
+
+def test_the_confusion_tables_column_numbers_stay_apart_for_over_a_hundred_classes(capsys):
+    """101 classes of few images: the columns were sized by the largest count alone, and the header's
+    numbers ran together ("99100") (a helper's mutant, 2026-11-28, that every test passed)."""
+    n = 101
+    predict.print_evaluation({"classes": [f"c{i}" for i in range(n)], "accuracy": 1.0, "correct": n, "images": n,
+                              "loss": 0.1, "per_class_accuracy": [1.0] * n,
+                              "confusion_matrix": torch.eye(n, dtype=torch.long).tolist()})
+    out = capsys.readouterr().out.splitlines()
+    assert out[-n - 1].split() == [str(i) for i in range(n)]
+
+
+def test_json_names_the_checkpoint_file_a_run_folder_gave(tiny, workdir, capsys):
+    """`test.py runs/r --json` scores runs/r/checkpoints/last.pth: the report named the folder given, not the
+    file scored (a helper's mutant, 2026-11-28, that every test passed)."""
+    os.makedirs(os.path.join("runs", "r", "checkpoints"))
+    torch.save({"model": Tudui(3).state_dict(), "classes": CLASSES},
+               os.path.join("runs", "r", "checkpoints", "last.pth"))
+    code, out, err = run_cli(predict, [os.path.join("runs", "r"), "--data-dir", tiny, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["checkpoint"] == os.path.join("runs", "r", "checkpoints", "last.pth")
+
+
+def test_a_confusion_picture_of_more_classes_than_its_size_gives_each_one_pixel():
+    """More classes than the picture's size: cells of 0 pixels, and no picture at all (a helper's
+    mutant, 2026-11-28, that every test passed)."""
+    n = 60
+    picture = pictures.confusion_image(torch.eye(n, dtype=torch.long), [f"c{i}" for i in range(n)], size=50)
+    margin = 36
+    assert picture.shape == (margin + n + 2, margin + n + 2, 3)
+    assert picture[margin + 5, margin + 5].tolist() == [0, 0, 255]  # the diagonal, a pixel a class
