@@ -1,17 +1,21 @@
 """Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
-line and exit 130, not a traceback through importlib. Each script imports this module before
+line and exit 130, not a traceback through importlib; a requirement not installed, or a
+torchvision made for another torch: one line and exit 1. Each script imports this module before
 anything else, and its run() works inside taken_over(); test.py's and bench.py's run() end in
 stopped() or output_closed() when Ctrl-C stops them later, or what they print to has stopped
 reading (train.py's says how it stopped itself); run_as_script() lets a second Ctrl-C end the
 exit at once, without a traceback."""
 import contextlib
+import functools
 import os
 import re
 import signal
 import sys
+import traceback
 
 MAIN = getattr(sys.modules["__main__"], "__file__", None)  # None in a notebook
 SCRIPTS = ("train.py", "test.py", "bench.py")
+REQUIREMENTS = ("torch", "torchvision", "tensorboard", "tqdm", "PIL", "numpy")  # what the scripts import
 
 
 def speaks():
@@ -127,6 +131,31 @@ def exit_now(*_, code=130):
     os._exit(code)
 
 
+def broken_install(exc_type, exc, tb, report):
+    """sys.excepthook of the scripts: an exception that says the install is broken is one line (exit
+    1, as for any exception that ends a script), any other goes to `report`, the hook before."""
+    said = install_problem(exc, tb)
+    if said is None:
+        report(exc_type, exc, tb)
+    elif speaks():
+        print(f"{os.path.basename(MAIN)}: error: {said}", file=sys.stderr)
+
+
+def install_problem(exc, tb):
+    """What is wrong with the install, where `exc` comes of one: a requirement missing (its import
+    fails with ModuleNotFoundError), or torchvision failing as it loads, as one made for another
+    torch does ("operator torchvision::nms does not exist"); None for any other exception."""
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").partition(".")[0] in REQUIREMENTS:
+        return f"{exc}: install the requirements (pip install -r requirements.txt)"
+    loading = [frame.f_code.co_filename for frame, _ in traceback.walk_tb(tb) if frame.f_code.co_name == "<module>"]
+    if any(f"{os.sep}torchvision{os.sep}" in name for name in loading):
+        torch = sys.modules.get("torch")
+        return (f"torchvision could not be loaded ({type(exc).__name__}: {exc}): it must be the version made for "
+                f"the torch installed ({getattr(torch, '__version__', 'unknown')}); "
+                "pip install --upgrade torch torchvision installs a pair made for each other")
+    return None
+
+
 def started_as_a_script():
     """One of SCRIPTS is running (through a link, too), not a test, a notebook or a program of
     one's own that imports them, whose Ctrl-C stays its own."""
@@ -139,3 +168,4 @@ def started_as_a_script():
 
 if started_as_a_script():
     signal.signal(signal.SIGINT, exit_at_once)
+    sys.excepthook = functools.partial(broken_install, report=sys.excepthook)

@@ -25,6 +25,7 @@ import bench
 import checkpoint
 import data
 import interrupt
+import model
 import runs
 import test as predict
 import train
@@ -321,6 +322,44 @@ def test_ctrl_c_while_torch_loads_is_one_line(workdir, script):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err == f"{script}: interrupted\n", err[-2000:]
+
+# Packages put first on the path in place of those installed, as a broken install has them.
+BROKEN = {
+    "tqdm missing": ("tqdm", 'raise ModuleNotFoundError("No module named \'tqdm\'", name="tqdm")'),
+    # What torchvision 0.29 does under torch 2.8 (tried, 2026-11-28): its operators are registered as it loads.
+    "torchvision for another torch": ("torchvision", 'raise RuntimeError("operator torchvision::nms does not exist")'),
+    "a bug in tqdm": ("tqdm", 'raise ValueError("a bug, not the install")'),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN)
+def test_a_requirement_missing_or_a_torchvision_made_for_another_torch_is_one_line(workdir, broken):
+    """A traceback ending in "No module named 'tqdm'", or in "operator torchvision::nms does not exist"
+    (a torchvision made for another torch), until 2026-11-28. test.py loads torchvision only for
+    --save-grid: inside run(), whose own except clauses let it through. Other exceptions keep their traceback."""
+    package, raises = BROKEN[broken]
+    os.makedirs(f"fake/{package}")
+    with open(f"fake/{package}/__init__.py", "w") as f:
+        f.write(raises + "\n")
+    torch.save(model.Tudui().state_dict(), "weights.pth")
+    make_dataset(workdir / "images", n_train=1, n_test=0, classes=["one"])
+    script = ["test.py", "weights.pth", "images/train/one/000.png", "--save-grid", "grid.png"]
+    if package == "tqdm":  # (test.py imports train.py, which imports tqdm)
+        script = ["train.py", "--data-dir", "images"]
+    done = subprocess.run([sys.executable, os.path.join(ROOT, script[0]), *script[1:]], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.path.abspath("fake")})
+    assert done.returncode == 1, done.stderr[-2000:]
+    if broken == "a bug in tqdm":
+        assert done.stderr.startswith("Traceback") and done.stderr.endswith("ValueError: a bug, not the install\n")
+    elif broken == "tqdm missing":
+        assert done.stderr == ("train.py: error: No module named 'tqdm': install the requirements "
+                               "(pip install -r requirements.txt)\n")
+    else:
+        assert done.stderr.splitlines()[1:] == ["test.py: error: torchvision could not be loaded (RuntimeError: operator torchvision::"
+                               f"nms does not exist): it must be the version made for the torch installed "
+                               f"({torch.__version__}); pip install --upgrade torch torchvision installs a pair "
+                               "made for each other"]  # (after a note on weights alone)
+        assert not os.path.exists("grid.png")
 
 
 def test_output_piped_into_head_ends_in_one_line_keeping_the_checkpoints_saved(tiny):
