@@ -355,10 +355,10 @@ def test_a_requirement_missing_or_a_torchvision_made_for_another_torch_is_one_li
         assert done.stderr == ("train.py: error: No module named 'tqdm': install the requirements "
                                "(pip install -r requirements.txt)\n")
     else:
-        assert done.stderr.splitlines()[1:] == ["test.py: error: torchvision could not be loaded (RuntimeError: operator torchvision::"
-                               f"nms does not exist): it must be the version made for the torch installed "
-                               f"({torch.__version__}); pip install --upgrade torch torchvision installs a pair "
-                               "made for each other"]  # (after a note on weights alone)
+        assert done.stderr.splitlines()[1:] == [  # (after a note on weights alone)
+            "test.py: error: torchvision could not be loaded (RuntimeError: operator torchvision::nms does not exist): "
+            f"it must be the version made for the torch installed ({torch.__version__}); pip install --upgrade torch "
+            "torchvision installs a pair made for each other"]
         assert not os.path.exists("grid.png")
 
 
