@@ -32,7 +32,7 @@ NORMALIZE_SIZES = {"mean": 3, "std": 3, "whiten": 3 * 3 * WHITEN_SIZE**2}  # "wh
 
 # The other entries of this project's checkpoints that are read back, and the type each must have.
 ENTRY_TYPES = {"classes": list, "config": dict, "optimizer": dict, "epoch": int, "batch": int, "step": int,
-               "best_val_accuracy": (int, float), "training_data": dict}
+               "best_val_accuracy": (int, float), "training_data": dict, "epoch_sums": list}
 
 
 class Uncallable(type):
@@ -291,6 +291,8 @@ def check_entries(obj, path):
         del obj["training_data"]  # its first form (2026-11-27 00:26-00:43 UTC), of the labels alone: not compared
     if "training_data" in obj and not valid_training_data(obj["training_data"]):
         raise UserError(f"{path} has a malformed 'training_data' entry")
+    if "epoch_sums" in obj and not valid_epoch_sums(obj["epoch_sums"]):
+        raise UserError(f"{path} has a malformed 'epoch_sums' entry")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
     if "classes" not in obj:  # the tutorial's checkpoints: CIFAR-10's classes; class_0, ... when not 10
@@ -348,6 +350,12 @@ def valid_training_data(data_id):
     """What runs.training_data_id makes, and a resume compares: an image count and a SHA-256 in hex."""
     return (data_id.keys() == {"images", "sha256"} and type(data_id["images"]) is int and data_id["images"] >= 0
             and isinstance(data_id["sha256"], str) and re.fullmatch("[0-9a-f]{64}", data_id["sha256"]) is not None)
+
+
+def valid_epoch_sums(sums):
+    """What train.train_one_epoch keeps: the epoch's training loss, right answers and images so far,
+    finite and not negative."""
+    return len(sums) == 3 and all(type(v) in (int, float) and 0 <= v <= FLOAT32.max for v in sums)
 
 
 def valid_normalize(stats):

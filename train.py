@@ -170,8 +170,8 @@ def saved_settings(ckpt):
     for key, value in ckpt["config"].items():
         if key not in DEFAULTS or key in LOCATIONS or (value is None and DEFAULTS[key] is None) or \
                 (type(value) is type(DEFAULTS[key]) and value == DEFAULTS[key]):
-            # Not a flag: a setting this version lacks (an older version's compile), one left unset, or a
-            # default (no flag spells cuda_graphs "auto").
+            # Not a flag: a setting this version lacks (an older version's compile), where the run lies (never
+            # the checkpoint's to say), one left unset, or a default (no flag spells cuda_graphs "auto").
             continue
         if value is None:
             refuse(f"{key} is unset")
@@ -468,11 +468,12 @@ def stop_agreed(ctx, step=None):
 
 
 def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
-    """Trains one epoch (or its rest, after a mid-epoch resume); returns loss, accuracy and the
-    number of images on the training batches. `state` holds epoch, step and batch and is updated
-    as training goes."""
+    """Trains one epoch (or its rest, after a mid-epoch resume); returns the loss and accuracy on the
+    epoch's training batches, and the number of images it trained. `state` holds epoch, step, batch
+    and the epoch's sums, and is updated as training goes."""
     config, device = ctx["config"], ctx["device"]
     n, batch_size = loader.batches.n, config["batch_size"]
+    resumed_inside = state["batch"] > 0
     loader.batches.set_epoch(state["epoch"], skip=state["batch"])
     shifts, flips = (t.to(device) for t in augment_params(n, config["seed"], state["epoch"], config["crop_pad"]))
     total_steps = config["epochs"] * math.ceil(n / batch_size)
@@ -523,15 +524,20 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     bar.close()
     sums = torch.stack([loss_total, correct, torch.tensor(float(seen), device=device)])
     all_sum(sums)
-    loss_total, correct, seen = sums.tolist()
-    if seen == 0 and len(loader) > 0:  # (--data-path stream: unreadable files are found only as they are read)
+    trained = sums.tolist()  # loss, right answers and images of this call, over all processes
+    if trained[2] == 0 and len(loader) > 0:  # (--data-path stream: unreadable files are found only as they are read)
         raise UserError("none of the training images could be read")
+    # The epoch's sums so far, kept in `state` for a checkpoint inside it: resumed there, the epoch's
+    # loss and accuracy count the batches trained before the stop too.
+    earlier = state["epoch_sums"] if resumed_inside else [0.0, 0.0, 0.0]
+    state["epoch_sums"] = [a + b for a, b in zip(earlier, trained)]
+    loss_total, correct, seen = state["epoch_sums"]
     if not math.isfinite(loss_total):
         raise Diverged(f"loss became {loss_total} in epoch {state['epoch'] + 1}")
     # Nothing trained (a mid-epoch checkpoint resumed on a training split that has since shrunk to
     # its batch count): no loss or accuracy, rather than 0.
     return {"loss": loss_total / seen if seen else math.nan, "accuracy": correct / seen if seen else math.nan,
-            "images": seen}
+            "images": trained[2]}
 
 
 @torch.no_grad()
@@ -647,7 +653,7 @@ def make_checkpoint(model, optimizer, state, config, classes, stats, data_id, me
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer_state_on_cpu(optimizer),
         "epoch": state["epoch"], "batch": state["batch"], "step": state["step"],
-        "best_val_accuracy": state["best_val_accuracy"],
+        "best_val_accuracy": state["best_val_accuracy"], "epoch_sums": state["epoch_sums"],
         # "normalize": the input statistics themselves (input_stats), not the --normalize setting
         "config": config, "classes": classes, "normalize": stats, "training_data": data_id, "metrics": metrics,
     }
@@ -748,8 +754,7 @@ def build_model(config, num_classes, device, world=1, graphs=False):
 
 
 def resumed_at(state):
-    """Where a resumed run goes on from. Inside an epoch, that epoch's training loss and accuracy
-    will cover the batches trained from here on."""
+    """Where a resumed run goes on from."""
     if state["batch"]:
         return f"resumed in epoch {state['epoch'] + 1} after step {state['step']}; "
     return f"resumed after epoch {state['epoch']}; "
@@ -807,7 +812,8 @@ def main(argv=None):
     train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank, world=world)
     train_loader = BatchLoader(train, train_batches, device, config["num_workers"])
     model, train_model, optimizer, criterion = build_model(config, len(classes), device, world, graphs)
-    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0}  # in every checkpoint: a resume's start
+    # In every checkpoint: a resume's start. epoch_sums: the epoch's training loss, right answers and images so far.
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0, "epoch_sums": [0.0, 0.0, 0.0]}
     batches_per_epoch = math.ceil(len(train) / config["batch_size"])
     if resume_ckpt is not None:
         resume_from(resume_ckpt, model, optimizer, state, config, batches_per_epoch)
@@ -865,8 +871,7 @@ def main(argv=None):
             if not math.isfinite(test_result["loss"]):
                 raise Diverged(f"test loss became {test_result['loss']} in epoch {state['epoch'] + 1}")
             metrics = epoch_metrics(train_result, test_result, val_result, train_s, time.perf_counter() - t0)
-            state["epoch"] += 1
-            state["batch"] = 0
+            state.update(epoch=state["epoch"] + 1, batch=0, epoch_sums=[0.0, 0.0, 0.0])
 
             def save_epoch():  # the checkpoints (torch.save), TensorBoard, then the epoch's printed line
                 preview = preview_predictions(model, test, stats, device, config["amp"])

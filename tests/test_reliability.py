@@ -125,6 +125,13 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
         at = f"in epoch {saved['epoch'] + 1} after step {saved['step']}"
     assert out.startswith(f"run {run}: resumed {at}; ")
     assert same_tensors(tensors("logs_train/straight/checkpoints/last.pth"), tensors(f"{run}/checkpoints/last.pth"))
+    # The epoch resumed inside counts the batches trained before the stop too: its training loss and accuracy
+    # are the uninterrupted run's (until 2026-11-28, those of the batches after the resume alone).
+    for epoch in range(1, 6):
+        straight, resumed = (torch.load(f"{r}/checkpoints/epoch_{epoch:03d}.pth", weights_only=True)["metrics"]
+                             for r in ("logs_train/straight", run))
+        assert resumed["train/accuracy"] == straight["train/accuracy"], epoch
+        assert resumed["train/epoch_loss"] == pytest.approx(straight["train/epoch_loss"], rel=1e-6), epoch
 
 
 @contextlib.contextmanager
@@ -171,8 +178,12 @@ def test_ctrl_c_or_sigterm_inside_an_epoch_saves_where_it_stopped_in_interrupt_p
     code, out, err = run_cli(train, ["--resume", "logs_train/r"], capsys)
     assert code == 0 and "epoch 2/2" in out, err
     assert torch.load("logs_train/r/checkpoints/last.pth", weights_only=True)["step"] == 12
-    # Over the 3 batches trained after the resume, not the epoch's 6:
-    assert torch.load("logs_train/r/checkpoints/epoch_001.pth", weights_only=True)["metrics"]["train/accuracy"] == 1
+    # Over the epoch's 6 batches: the 3 trained before the stop, whose sums interrupt.pth holds, and the 3 after the
+    # resume (until 2026-11-28, those 3 alone: an accuracy of 1).
+    loss_before, right_before, images_before = saved["epoch_sums"]
+    assert images_before == 12 and right_before < 12
+    metrics = torch.load("logs_train/r/checkpoints/epoch_001.pth", weights_only=True)["metrics"]
+    assert metrics["train/accuracy"] == (right_before + 12) / 24
 
 
 def test_a_second_ctrl_c_stops_at_once(tiny, capsys, monkeypatch):
