@@ -708,7 +708,7 @@ def whitening_filter(split, stats, num_workers=0):
     rows = centre * (eigenvalues + eps).rsqrt() @ u.T
     variance = (centre * (eigenvalues / (eigenvalues + eps)) @ centre.T).diag()
     # A channel that does not vary (see channel_stats) has nothing to scale either; one that
-    # varies keeps a variance far above 1e-6 here (CIFAR-10's: about 0.2 standardized, 0.08 in [0, 1]).
+    # varies keeps a variance far above 1e-6 here (CIFAR-10's: about 0.2, standardized or in [0, 1]: eps scales).
     scale = variance.sqrt().where(variance > 1e-6, torch.ones_like(variance))
     return (rows / scale[:, None]).flatten().tolist()
 

@@ -185,7 +185,7 @@ def claim_run_dir(run_dir, new_run, named, stamps):
     """Makes the run's folder this process's own for as long as it lives, so that a second train.py
     on the same run stops at once instead of overwriting its checkpoints. A time-stamped default
     name that a run started in the same second took gets a suffix. Returns the folder and the
-    open lock file."""
+    open lock file (None where the folder cannot be locked)."""
     base, n = run_dir, 1
     try:
         # Outside the loop: a --log-dir that is a file (/dev/null) raises FileExistsError too, for ever.

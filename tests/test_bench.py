@@ -322,8 +322,9 @@ def test_bench_run_on_a_mac_times_the_cpu(tiny, capsys, monkeypatch):
 
 
 def fake_pipelines(monkeypatch):
-    """bench.main with each pipeline's timing replaced by one second: what main() asks of them (the test images
-    evaluated, whether the load is timed cold) goes into `asked`, and its report and JSON are its own."""
+    """bench.main with each pipeline's timing replaced by one second of training and one of evaluation: what
+    main() asks of them (the test images evaluated, whether the load is timed cold) goes into `asked`, and its
+    report and JSON are its own."""
     asked = {}
 
     def timed_row(name):

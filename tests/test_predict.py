@@ -1011,8 +1011,8 @@ def test_save_grid_writes_the_format_its_name_asks_for_or_says_why_not(checkpoin
         assert code == 2 and out == "" and err.count("\n") == 1
         assert f"error: argument --save-grid: {message} (see" in err
     # On the test split, the confusion matrix's name beside it too (until 2026-11-27 one that was too long
-    # failed after the whole evaluation, exit 1, the report never printed; a helper's review). 245 bytes:
-    # the grid's own name fits, its _confusion one does not.
+    # failed after the whole evaluation, exit 1, the report never printed; a helper's review). 249 bytes
+    # (245 g's and .png): the grid's own name fits, its _confusion one (259) does not.
     code, out, err = run_cli(predict, [checkpoint, "--data-dir", "nowhere", "--save-grid", "g" * 245 + ".png"], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1 and "argument --save-grid: file name too long" in err, err
     # Formats Pillow lists but cannot write an RGB picture in (MSP, XBM), or without a plug-in (HDF5): refused

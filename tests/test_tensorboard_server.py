@@ -1,8 +1,9 @@
 """What train.py logs, read back through the real TensorBoard server's HTTP API, as the web page reads it.
 
-Two tiny runs are trained in-process (one plain, one with --val-split), then `python -m tensorboard.main`
-serves their log directory on a free loopback port and every dashboard the runs use is queried:
-runs, scalars, images, graphs and hparams.
+Three tiny runs are trained in-process (one plain, one with --val-split, one stopped by Ctrl-C in its first
+epoch), then `python -m tensorboard.main` serves their log directory on a free loopback port and every
+dashboard the first two use is queried: runs, scalars, images, graphs and hparams; the stopped one is
+listed, and not as a success in HParams.
 """
 import contextlib
 import io
@@ -190,7 +191,7 @@ def check_hparams(tb, configs, lasts):
             assert metric_values[tag]["trainingStep"] == EPOCHS
             assert metric_values[tag]["value"] == pytest.approx(lasts[run][tag], rel=1e-6)
     # TensorBoard takes the HParams tab's columns from one run's summary: every run declares the
-    # val metrics too (train.py, open_writer), so a --val-split run's show beside one without.
+    # val metrics too (train.py, hparams_summaries), so a --val-split run's show beside one without.
     val_values = {m["name"]["tag"]: m["value"] for m in groups["val"]["metricValues"]}
     for tag in VAL_TAGS:
         assert val_values[tag] == pytest.approx(lasts["val"][tag], rel=1e-6)

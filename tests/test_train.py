@@ -1106,7 +1106,7 @@ def test_a_broken_cifar_archive_or_a_file_named_data_is_one_line_offline(workdir
 
 def fake_cifar10_archive(path, per_batch=3):
     """A cifar-10-python.tar.gz in the real archive's layout, with a few random images per batch file;
-    returns the md5 sums torchvision checks, by file name."""
+    returns the class names and the md5 sums torchvision checks, by file name (the archive's under "archive")."""
     rng = np.random.default_rng(0)
     names = [f"class{i}" for i in range(10)]
     files = {"batches.meta": {"label_names": names}}
@@ -1412,7 +1412,7 @@ def test_a_run_with_a_val_split_resumes_on_a_copy_of_its_data_elsewhere(tiny, ca
 def test_a_run_with_no_checkpoint_yet_named_with_a_slash_or_a_space_gets_a_run_name_to_paste(tiny, capsys):
     """Its name from the folder as it is, not as typed: 'logs_train/x/' (a shell's completion) named
     no run (a mutation check's survivor, abspath dropped: --run-name ''), and a name with a space was
-    two words (survivor: shell_word dropped)."""
+    two words (survivor: the quoting, shlex.quote, dropped)."""
     os.makedirs("logs_train/my run/checkpoints")
     code, _, err = run_cli(train, ["--resume", "logs_train/my run/"], capsys)
     assert code == 2 and err.endswith("to start it again in its folder, give its command --run-name='my run'\n"), err
