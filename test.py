@@ -29,6 +29,9 @@ from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_d
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
 MISTAKES_SHOWN = 32  # on the test split, --save-grid draws its most confident mistakes, at most this many
+# What --save-grid's pictures say they are, in EXIF's Software tag (where the format has EXIF: PNG, JPEG, WebP,
+# TIFF), so that a rerun may replace its own picture where a glob's first match would be refused.
+EXIF_SOFTWARE, MADE_BY = 0x0131, "test.py --save-grid"
 
 
 def picture_format(path):
@@ -91,6 +94,8 @@ def refuse_overwriting_an_image(parser, grid, images, argv):
         if os.path.exists(path) and (os.path.samefile(path, grid) or os.path.isdir(path) and
                                      os.path.samefile(path, folder) and has_image_extension(grid)):
             parser.error(f"argument --save-grid: {grid} is one of the images to classify; name another file")
+    if made_by_save_grid(grid):  # an earlier run's picture, which a rerun of the same command replaces
+        return
     # A glob's matches: in order, in one folder, with one extension, the rest right after the first.
     named = [grid, *images]
     alike = {(os.path.dirname(path), os.path.splitext(path)[1]) for path in named}
@@ -99,6 +104,14 @@ def refuse_overwriting_an_image(parser, grid, images, argv):
         parser.error(f"argument --save-grid: {grid} is an image, and the images after it are its neighbours in "
                      "order, as a glob after --save-grid gives them (its first match would be replaced by the "
                      "picture); name a new file")
+
+
+def made_by_save_grid(path):
+    try:
+        with Image.open(path) as picture:
+            return picture.getexif().get(EXIF_SOFTWARE) == MADE_BY
+    except Exception:  # (no image, or one Pillow cannot read: not a picture of ours either way)
+        return False
 
 
 def confusion_file(path):
@@ -208,8 +221,10 @@ def print_evaluation(report):
 
 
 def save_picture(array, path):
+    exif = Image.Exif()
+    exif[EXIF_SOFTWARE] = MADE_BY  # (formats without EXIF, such as BMP and GIF, leave it out)
     try:
-        atomic_write(path, lambda f: Image.fromarray(array).save(f, format=picture_format(path)))
+        atomic_write(path, lambda f: Image.fromarray(array).save(f, format=picture_format(path), exif=exif))
     except ValueError as e:  # a writer that refuses the picture itself (picture_file tried only a 2×2 one)
         raise UserError(f"could not write {path}: {e}", code=1) from None
 

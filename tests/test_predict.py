@@ -959,6 +959,16 @@ def test_save_grid_never_replaces_an_image_it_classifies_or_a_globs_first_match(
     code, _, err = run_cli(predict, None, capsys)
     assert code == 2 and "photos/0.png is an image, and the images after it" in err and \
         open("photos/0.png", "rb").read() == before, err
+    # A rerun of `--save-grid r/grid.png r/photo.png` replaces the picture the first run drew, which says in its
+    # EXIF that it is one (until 2026-11-28 taken for a glob's first match and refused); in JPEG too.
+    os.mkdir("r")
+    for grid, photo in (("r/grid.png", "r/photo.png"), ("r/grid.jpg", "r/photo.jpg")):
+        Image.new("RGB", (32, 32)).save(photo)
+        code, _, err = run_cli(predict, [checkpoint, "--save-grid", grid, photo], capsys)
+        assert code == 0, err
+        first = os.stat(grid).st_ino
+        code, _, err = run_cli(predict, [checkpoint, "--save-grid", grid, photo], capsys)
+        assert code == 0 and os.stat(grid).st_ino != first, err  # (written anew: a file of its own, renamed over)
     # A grid of an earlier run is replaced, as asked: an image before it in order, or in another folder, or
     # after the flag but out of order, or of another extension, or in a folder given but of no image's
     # extension; an image that is missing is said so, the others classified.
