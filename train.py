@@ -44,12 +44,14 @@ from data import (IDENTITY, IMAGE_SIZE, UserError, BatchLoader, Batches, augment
                   load_dataset, normalize, printable, shell_word, spread, whitening_filter)
 from model import Tudui
 
+# The CPUs this process may run on (taskset, a container's cpuset): DataLoader warns of more workers than that.
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 # The default recipe, found by measurement (README, "Accuracy"). Explicit flags override it.
 DEFAULTS = dict(
     epochs=10, batch_size=128, optimizer="sgd", lr=0.03, momentum=0.9, nesterov=True, weight_decay=5e-4,
     schedule="onecycle", warmup=0.1, label_smoothing=0.1, normalize=True, whiten=True, crop_pad=2, flip=True,
     seed=0, val_split=0, device="auto", amp=False, cuda_graphs="auto", deterministic=False,
-    num_workers=min(4, os.cpu_count() or 1), data_dir="data", data_path="auto",
+    num_workers=min(4, CPUS), data_dir="data", data_path="auto",
     log_dir="logs_train", run_name=None, log_every=100, preset=None,
 )
 PRESETS = {

@@ -646,6 +646,18 @@ import train, test
 """
 
 
+@pytest.mark.skipif(not shutil.which("taskset") or train.CPUS < 2, reason="needs taskset and two CPUs")
+def test_the_default_decoding_processes_are_no_more_than_the_cpus_the_process_may_use(tiny):
+    """Under `taskset -c 0` (or a container's cpuset) the default counted the machine's CPUs: 2 workers on
+    one CPU, and two warnings of several lines each from DataLoader (until 2026-11-28, a helper)."""
+    done = subprocess.run(["taskset", "-c", "0", sys.executable, os.path.join(ROOT, "train.py"), "--data-dir", tiny,
+                           "--epochs", "1", "--batch-size", "4", "--log-every", "2"],
+                          capture_output=True, text=True, cwd=tiny, timeout=120)
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr[-2000:]
+    assert torch.load(glob.glob(f"{tiny}/logs_train/*/checkpoints/last.pth")[0], weights_only=True)["config"][
+        "num_workers"] == 1
+
+
 def test_decoding_workers_work_when_started_by_spawn_as_on_macos_and_windows(tiny, capsys):
     flags = ["--data-dir", tiny, "--epochs", "2", *TRAIN_FAST, "--device", "cpu"]
     code, _, err = run_cli(train, [*flags, "--run-name", "forked"], capsys)
