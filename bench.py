@@ -75,7 +75,22 @@ def parse_args(argv=None):
                         f"at most {MAX_STEPS:,}); larger batches are timed on about as many images")
     p.add_argument("--decode", action="store_true", help="with --quick, still time the first (cold) decode")
     p.add_argument("--json", metavar="FILE", type=cli.output_file, help="also write the results to FILE")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.json:
+        cli.keep_others_file(p, "--json", args.json, written_by_bench, "results bench.py wrote")
+    return args
+
+
+def written_by_bench(path):
+    """What a rerun may replace: bench.py's JSON (a few kB, with its "pipelines" and "ratios")."""
+    try:
+        if os.path.getsize(path) > 1_000_000:
+            return False
+        with open(path, "rb") as f:
+            results = json.loads(f.read())
+    except (OSError, ValueError):  # (not UTF-8, not JSON: ValueErrors)
+        return False
+    return isinstance(results, dict) and {"pipelines", "ratios"} <= results.keys()
 
 
 # ---------------------------------------------------------------- helpers

@@ -108,6 +108,13 @@ def output_file(path):
     return path
 
 
+def keep_others_file(parser, flag, path, written_here, what, note=""):
+    """A file at `path` that this project did not write (`written_here(path)` says whether it did) is
+    never replaced: an image, a checkpoint or a dataset's file named by mistake. One line, exit 2."""
+    if os.path.isfile(path) and not is_stream(path) and not written_here(path):
+        parser.error(f"argument {flag}: {path} exists and is not {what}{note}; name a new file (or delete it)")
+
+
 @contextlib.contextmanager
 def errors_in_one_line(script):
     """test.py's and bench.py's run(): what main() meets that the user can fix or that fails it, one

@@ -22,7 +22,7 @@ from PIL import Image
 
 import pictures
 from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
-from cli import Parser, checked, errors_in_one_line, folder_path, output_file
+from cli import Parser, checked, errors_in_one_line, folder_path, keep_others_file, output_file
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
                   list_folder, load_dataset, load_image, printable, say, warn_ignored)
 from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_device, prepare
@@ -30,7 +30,7 @@ from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_d
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
 MISTAKES_SHOWN = 32  # on the test split, --save-grid draws its most confident mistakes, at most this many
 # What --save-grid's pictures say they are, in EXIF's Software tag (where the format has EXIF: PNG, JPEG, WebP,
-# TIFF), so that a rerun may replace its own picture where a glob's first match would be refused.
+# TIFF): a rerun replaces its own picture, and no other file.
 EXIF_SOFTWARE, MADE_BY = 0x0131, "test.py --save-grid"
 
 
@@ -79,34 +79,31 @@ def parse_args(argv=None):
             output_file(confusion_file(args.save_grid))
         except argparse.ArgumentTypeError as e:
             p.error(f"argument --save-grid: {e} (the confusion matrix's picture, beside FILE)")
-    if args.images and args.save_grid and os.path.isfile(args.save_grid):
-        refuse_overwriting_an_image(p, args.save_grid, args.images, sys.argv[1:] if argv is None else argv)
+        keep_others_file(p, "--save-grid", confusion_file(args.save_grid), made_by_save_grid, "a picture test.py drew",
+                         " (the confusion matrix's picture, beside FILE)")
+    if args.save_grid:
+        refuse_overwriting_an_image(p, args.save_grid, args.images)
     args.topk = args.topk or 1
     args.num_workers = DEFAULTS["num_workers"] if args.num_workers is None else args.num_workers
     return args
 
 
-def refuse_overwriting_an_image(parser, grid, images, argv):
-    """--save-grid naming one of the images to classify (in a folder given, too), or the first of a glob's
-    matches (--save-grid photos/*.png: the others classified, the first one replaced by the picture)."""
+def refuse_overwriting_an_image(parser, grid, images):
+    """--save-grid naming one of the images to classify (in a folder given, too), or a file that is not
+    a picture test.py drew: a photo, or the first of a glob's matches (--save-grid photos/*.png: the
+    shell makes it the picture, the others the images)."""
     folder = os.path.dirname(grid) or "."
     for path in images:
-        if os.path.exists(path) and (os.path.samefile(path, grid) or os.path.isdir(path) and
-                                     os.path.samefile(path, folder) and has_image_extension(grid)):
+        if os.path.exists(path) and os.path.exists(grid) and (
+                os.path.samefile(path, grid) or os.path.isdir(path) and os.path.samefile(path, folder)
+                and has_image_extension(grid)):
             parser.error(f"argument --save-grid: {grid} is one of the images to classify; name another file")
-    if made_by_save_grid(grid):  # an earlier run's picture, which a rerun of the same command replaces
-        return
-    # A glob's matches: in order, in one folder, with one extension, the rest right after the first.
-    named = [grid, *images]
-    alike = {(os.path.dirname(path), os.path.splitext(path)[1]) for path in named}
-    after = [i + 2 for i in range(len(argv) - 1) if argv[i] == "--save-grid" and argv[i + 1] == grid]
-    if len(alike) == 1 and named == sorted(named) and after and argv[after[-1]:after[-1] + len(images)] == images:
-        parser.error(f"argument --save-grid: {grid} is an image, and the images after it are its neighbours in "
-                     "order, as a glob after --save-grid gives them (its first match would be replaced by the "
-                     "picture); name a new file")
+    keep_others_file(parser, "--save-grid", grid, made_by_save_grid, "a picture test.py drew",
+                     " (a glob put after --save-grid makes its first match the picture)")
 
 
 def made_by_save_grid(path):
+    """What a rerun may replace: a picture whose EXIF says test.py drew it."""
     try:
         with Image.open(path) as picture:
             return picture.getexif().get(EXIF_SOFTWARE) == MADE_BY

@@ -10,7 +10,7 @@ from PIL import Image
 import bench
 import data
 import train
-from conftest import make_dataset, run_cli, within
+from conftest import CLASSES, make_dataset, run_cli, within
 from model import Tudui
 
 
@@ -342,6 +342,28 @@ def fake_pipelines(monkeypatch):
     monkeypatch.setattr(bench, "bench_decode", lambda data_dir, cold: asked.update(cold=cold) or
                         {"first_run_s": 1.0 if cold else None, "cached_s": 0.5})
     return asked
+
+
+def test_bench_json_never_replaces_a_file_it_did_not_write(tiny, capsys, monkeypatch):
+    """`--json` named by mistake after an image of the dataset or a checkpoint replaced it, exit 0 (until
+    2026-11-28, a helper's probe). Its own results, from an earlier run, are replaced."""
+    fake_pipelines(monkeypatch)
+    image = os.path.join(tiny, "train", CLASSES[0], "000.png")
+    torch.save({"model": Tudui().state_dict()}, "last.pth")
+    with open("other.json", "w") as f:
+        json.dump({"ratios": {}}, f)  # JSON, but not bench.py's
+    for path in (image, "last.pth", "other.json"):
+        before = open(path, "rb").read()
+        code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--json", path], capsys)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"argument --json: {path} exists and is not results bench.py wrote; name a new file" in err
+        assert open(path, "rb").read() == before
+    inodes = []
+    for attempt in range(2):
+        code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--json", "b.json"], capsys)
+        assert code == 0, err
+        inodes.append(os.stat("b.json").st_ino)
+    assert inodes[1] != inodes[0]  # (written anew, renamed over the first)
 
 
 @pytest.mark.parametrize("quick", [True, False])
