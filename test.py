@@ -201,8 +201,10 @@ def padded(name, width):
 
 def print_evaluation(report):
     classes = report["classes"]
-    print(f"test accuracy {report['accuracy']:.4f} ({report['correct']}/{report['images']} images), "
-          f"mean loss {report['loss']:.4f}")
+    # Where, in full: a run's data_dir (as it was typed) is looked for from the current folder, which may hold
+    # another dataset of that name.
+    print(f"test accuracy {report['accuracy']:.4f} ({report['correct']}/{report['images']} images of the test split "
+          f"in {printable(os.path.abspath(report['data_dir']))}), mean loss {report['loss']:.4f}")
     width = max(map(columns, classes)) + 2
     print("\nper class:")
     for name, acc in zip(classes, report["per_class_accuracy"]):
