@@ -24,7 +24,7 @@ import pictures
 from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
 from cli import Parser, checked, errors_in_one_line, folder_path, keep_others_file, output_file
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
-                  list_folder, load_dataset, load_image, printable, say, warn_ignored)
+                  list_folder, load_dataset, load_image, printable, say, shown, warn_ignored)
 from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -185,8 +185,9 @@ def print_predictions(results):
     for r in results:
         if "predictions" in r:
             # The four digits --json holds: three would round twice (0.92254 -> 0.9225 -> 0.922, not 0.923).
-            shown = ", ".join(f"{p['class']} {p['probability']:.4f}" for p in r["predictions"])
-            print(f"{r['image']}: {shown}")
+            # (shown: a newline or tab in a name, quoted, keeps each image on a line of its own)
+            predictions = ", ".join(f"{shown(p['class'])} {p['probability']:.4f}" for p in r["predictions"])
+            print(f"{shown(r['image'])}: {predictions}")
 
 
 def columns(name):
@@ -200,7 +201,7 @@ def padded(name, width):
 
 
 def print_evaluation(report):
-    classes = report["classes"]
+    classes = [shown(name) for name in report["classes"]]  # (a newline in a name would break the table)
     # Where, in full: a run's data_dir (as it was typed) is looked for from the current folder, which may hold
     # another dataset of that name.
     print(f"test accuracy {report['accuracy']:.4f} ({report['correct']}/{report['images']} images of the test split "
@@ -332,7 +333,7 @@ def main(argv=None):
         note_weights_alone(ckpt)
     for r in results:
         if "error" in r:
-            print(f"test.py: error: {r['image']}: {r['error']}", file=sys.stderr)
+            print(f"test.py: error: {shown(r['image'])}: {r['error']}", file=sys.stderr)
     if args.save_grid and images is not None:  # first: printing fails when the output's reader has gone (| head)
         conf, pred = probs[:GRID_IMAGES].max(1)
         save_picture(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), args.save_grid)

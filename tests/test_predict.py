@@ -1277,16 +1277,16 @@ def test_the_confusion_picture_stays_small_for_many_classes_and_the_table_keeps_
     assert picture[margin + 40, margin + 40].tolist() == [63, 63, 255]
     assert picture[margin + 40, margin + cell + 40].tolist() == [255, 191, 191]
     names = ["american_bulldog", "american_pit_bull_terrier"]
-    predict.print_evaluation({"classes": names, "accuracy": 0.875, "correct": 7, "images": 8, "loss": 0.5,
-                              "per_class_accuracy": [0.75, 1.0], "confusion_matrix": confusion.tolist()})
+    predict.print_evaluation({"data_dir": "d", "classes": names, "accuracy": 0.875, "correct": 7, "images": 8,
+                              "loss": 0.5, "per_class_accuracy": [0.75, 1.0], "confusion_matrix": confusion.tolist()})
     out = capsys.readouterr().out.splitlines()
     assert out[-3].split() == ["0", "1"]
     assert out[-2].split() == ["0", "american_bulldog", "3", "1"]
     assert out[-1].split() == ["1", "american_pit_bull_terrier", "0", "4"]
     # Chinese names take two columns a character, café as macOS writes it four: the numbers stay in line
     # (shifted one column a character until 2026-11-27, a helper's walkthrough).
-    predict.print_evaluation({"classes": ["猫", "cafe\u0301", "dog"], "accuracy": 0.5, "correct": 4, "images": 8,
-                              "loss": 0.5, "per_class_accuracy": [0.5, 0.5, None],
+    predict.print_evaluation({"data_dir": "d", "classes": ["猫", "cafe\u0301", "dog"], "accuracy": 0.5, "correct": 4,
+                              "images": 8, "loss": 0.5, "per_class_accuracy": [0.5, 0.5, None],
                               "confusion_matrix": [[1, 1, 0], [1, 1, 0], [0, 0, 0]]})
     out = capsys.readouterr().out.splitlines()
     assert out[3:6] == ["  猫    0.5000", "  cafe\u0301  0.5000", "  dog   no image of it could be read"]
@@ -1383,10 +1383,28 @@ def test_a_streamed_run_is_scored_as_it_scored_itself_though_a_class_has_no_read
     assert report["accuracy"] == trained
 
 
+def test_a_newline_or_tab_in_a_name_is_shown_quoted_and_keeps_each_line_whole(workdir, capsys):
+    """A file or class named with a newline split test.py's lines in two, a tab pushed the table's columns
+    (until 2026-11-28, a helper's probe): such a name is shown as Python writes it, quoted."""
+    classes = ["t\tab", "x\ny", "z"]  # (in sorted order, as the folders list)
+    torch.save({"model": Tudui(3).state_dict(), "classes": classes}, "net.pth")
+    make_dataset(workdir / "d", n_train=1, n_test=1, classes=classes)
+    os.rename("d/test/z/000.png", "d/test/z/bad\nname.png")
+    code, out, err = run_cli(predict, ["net.pth", "d/test/z/bad\nname.png", "d/test/z", "missing\n.png",
+                                       "--topk", "3"], capsys)
+    lines = out.splitlines()
+    assert code == 1 and len(lines) == 2 and lines[0] == lines[1].replace("'d/test/z'", "'d/test/z/bad\\nname.png'")
+    assert lines[0].startswith("'d/test/z/bad\\nname.png': ") and {"'t\\tab'", "'x\\ny'", "z"} == {
+        p.rsplit(" ", 1)[0] for p in lines[0].split(": ", 1)[1].split(", ")}
+    assert err.splitlines()[-1] == "test.py: error: 'missing\\n.png': no such file", err
+    code, out, err = run_cli(predict, ["net.pth", "--data-dir", "d"], capsys)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[3:6]] == ["'t\\tab'", "'x\\ny'", "z"], err
+
+
 def test_the_confusion_tables_columns_are_as_wide_as_its_largest_count(capsys):
     """Not the largest of each row's smallest (a mutant of a review, 2026-11-27, that every test passed)."""
-    predict.print_evaluation({"classes": ["a", "b"], "accuracy": 0.99, "correct": 105, "images": 106, "loss": 0.5,
-                              "per_class_accuracy": [1.0, 5 / 6], "confusion_matrix": [[100, 0], [1, 5]]})
+    predict.print_evaluation({"data_dir": "d", "classes": ["a", "b"], "accuracy": 0.99, "correct": 105, "images": 106,
+                              "loss": 0.5, "per_class_accuracy": [1.0, 5 / 6], "confusion_matrix": [[100, 0], [1, 5]]})
     assert capsys.readouterr().out.splitlines()[-3:] == ["         0    1", "0 a    100    0", "1 b      1    5"]
 
 
@@ -1439,8 +1457,9 @@ def test_a_subfolder_of_a_folder_of_images_is_not_called_a_file_left_out_for_its
 def test_the_evaluation_table_keeps_its_columns_for_fullwidth_class_names(capsys):
     """Fullwidth letters and digits (Ｄｏｇ, 犬１, as Japanese keyboards type them) take two columns, as
     Chinese characters do (a mutation check's survivor: east_asian_width "W" alone, not "F", passed)."""
-    predict.print_evaluation({"classes": ["ｄｏｇ", "cat"], "accuracy": 0.5, "correct": 1, "images": 2, "loss": 0.5,
-                              "per_class_accuracy": [1.0, 0.0], "confusion_matrix": [[1, 0], [1, 0]]})
+    predict.print_evaluation({"data_dir": "d", "classes": ["ｄｏｇ", "cat"], "accuracy": 0.5, "correct": 1,
+                              "images": 2, "loss": 0.5, "per_class_accuracy": [1.0, 0.0],
+                              "confusion_matrix": [[1, 0], [1, 0]]})
     out = capsys.readouterr().out.splitlines()
     assert out[3:5] == ["  ｄｏｇ  1.0000", "  cat     0.0000"]
     assert out[-2:] == ["0 ｄｏｇ    1  0", "1 cat       1  0"]
@@ -1461,8 +1480,8 @@ def test_the_confusion_tables_column_numbers_stay_apart_for_over_a_hundred_class
     """101 classes of few images: the columns were sized by the largest count alone, and the header's
     numbers ran together ("99100") (a helper's mutant, 2026-11-28, that every test passed)."""
     n = 101
-    predict.print_evaluation({"classes": [f"c{i}" for i in range(n)], "accuracy": 1.0, "correct": n, "images": n,
-                              "loss": 0.1, "per_class_accuracy": [1.0] * n,
+    predict.print_evaluation({"data_dir": "d", "classes": [f"c{i}" for i in range(n)], "accuracy": 1.0, "correct": n,
+                              "images": n, "loss": 0.1, "per_class_accuracy": [1.0] * n,
                               "confusion_matrix": torch.eye(n, dtype=torch.long).tolist()})
     out = capsys.readouterr().out.splitlines()
     assert out[-n - 1].split() == [str(i) for i in range(n)]
