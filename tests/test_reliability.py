@@ -881,10 +881,11 @@ def test_no_warm_up_asked_of_a_constant_lr_is_no_error(flags):
     assert config["schedule"] == "constant" and config["warmup"] == 0
 
 
-@pytest.mark.parametrize("name", ["", " ", ".", "..", "./", "../", "../x", "a/b", "/tmp/x"])
+@pytest.mark.parametrize("name", ["", " ", ".", "..", "./", "../", "../x", "a/b", "/tmp/x", "r1 ", " r1"])
 def test_a_run_name_that_is_no_folder_of_its_own_exits_2(name, capsys):
-    """The run would land in --log-dir itself (later runs inside it) or outside it (the last four
-    were let through until 2026-11-26 12:50 UTC)."""
+    """The run would land in --log-dir itself (later runs inside it) or outside it (the four paths were let
+    through until 2026-11-26 12:50 UTC), or beside a run that looks the same ("r1 ", until 2026-11-28, a
+    helper's probe)."""
     code, _, err = run_cli(train, ["--run-name", name, "--data-dir", "nowhere"], capsys)
     assert code == 2 and "--run-name" in err and len(err.strip().splitlines()) == 1
 
