@@ -324,7 +324,8 @@ def class_folders(split_dir, fewest=2):
     """The class folders in `split_dir`, sorted (a note names files beside them); UserError where it is missing,
     has a broken link, fewer than `fewest` classes, or one name in two Unicode forms."""
     if not os.path.isdir(split_dir):
-        raise UserError(f"missing split folder {split_dir} (expected {split_dir}/<class>/<images>)")
+        what = "a file, not a split folder" if os.path.exists(split_dir) else "a missing split folder"
+        raise UserError(f"{split_dir} is {what} (expected {split_dir}/<class>/<images>)")
     names = [name for name in list_folder(split_dir) if not is_hidden(name)]
     classes = sorted(name for name in names if os.path.isdir(os.path.join(split_dir, name)))
     loose = sorted(set(names) - set(classes))
