@@ -88,7 +88,7 @@ def written_by_bench(path):
             return False
         with open(path, "rb") as f:
             results = json.loads(f.read())
-    except (OSError, ValueError):  # (not UTF-8, not JSON: ValueErrors)
+    except (OSError, ValueError, RecursionError):  # (not UTF-8, not JSON: ValueErrors; [[[[…: RecursionError)
         return False
     return isinstance(results, dict) and {"pipelines", "ratios"} <= results.keys()
 

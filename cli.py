@@ -59,7 +59,7 @@ def folder_name(text):
         raise argparse.ArgumentTypeError(f"must be a folder name, not a path (--log-dir says where runs go), "
                                          f"got {text!r}")
     if text != text.strip():  # "r1 " beside r1: two runs that look like one
-        raise argparse.ArgumentTypeError(f"must not begin or end with a space, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must not begin or end with whitespace, got {text!r}")
     return utf8_path(text)
 
 

@@ -7,6 +7,7 @@ reading (train.py's says how it stopped itself); run_as_script() lets a second C
 exit at once, without a traceback."""
 import contextlib
 import functools
+import importlib.util
 import os
 import re
 import signal
@@ -143,17 +144,30 @@ def broken_install(exc_type, exc, tb, report):
 
 def install_problem(exc, tb):
     """What is wrong with the install, where `exc` comes of one: a requirement missing (its import
-    fails with ModuleNotFoundError), or torchvision failing as it loads, as one made for another
-    torch does ("operator torchvision::nms does not exist"); None for any other exception."""
+    fails with ModuleNotFoundError), or torchvision's own code failing as it loads, as one made for
+    another torch does ("operator torchvision::nms does not exist"); None for any other exception (an
+    ImportError of a broken Pillow that torchvision imports, say, keeps its traceback)."""
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").partition(".")[0] in REQUIREMENTS:
         return f"{exc}: install the requirements (pip install -r requirements.txt)"
+    if isinstance(exc, ImportError):
+        return None
     loading = [frame.f_code.co_filename for frame, _ in traceback.walk_tb(tb) if frame.f_code.co_name == "<module>"]
-    if any(f"{os.sep}torchvision{os.sep}" in name for name in loading):
+    folders = [os.path.join(os.path.abspath(folder), "") for folder in package_folders("torchvision")]
+    if any(os.path.abspath(name).startswith(folder) for name in loading for folder in folders):
         torch = sys.modules.get("torch")
         return (f"torchvision could not be loaded ({type(exc).__name__}: {exc}): it must be the version made for "
                 f"the torch installed ({getattr(torch, '__version__', 'unknown')}); "
                 "pip install --upgrade torch torchvision installs a pair made for each other")
     return None
+
+
+def package_folders(name):
+    """Where the installed package `name` lies (found, not imported); none when it cannot be found."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return []
+    return list(spec.submodule_search_locations or []) if spec else []
 
 
 def started_as_a_script():

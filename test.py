@@ -24,7 +24,7 @@ import pictures
 from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
 from cli import Parser, checked, errors_in_one_line, folder_path, keep_others_file, output_file
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
-                  list_folder, load_dataset, load_image, printable, say, shown, warn_ignored)
+                  list_folder, load_dataset, load_image, printable, say, warn_ignored)
 from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -32,6 +32,7 @@ MISTAKES_SHOWN = 32  # on the test split, --save-grid draws its most confident m
 # What --save-grid's pictures say they are, in EXIF's Software tag (where the format has EXIF: PNG, JPEG, WebP,
 # TIFF): a rerun replaces its own picture, and no other file.
 EXIF_SOFTWARE, MADE_BY = 0x0131, "test.py --save-grid"
+DRAWN_HERE = "a picture whose EXIF says test.py drew it"
 
 
 def picture_format(path):
@@ -79,7 +80,7 @@ def parse_args(argv=None):
             output_file(confusion_file(args.save_grid))
         except argparse.ArgumentTypeError as e:
             p.error(f"argument --save-grid: {e} (the confusion matrix's picture, beside FILE)")
-        keep_others_file(p, "--save-grid", confusion_file(args.save_grid), made_by_save_grid, "a picture test.py drew",
+        keep_others_file(p, "--save-grid", confusion_file(args.save_grid), made_by_save_grid, DRAWN_HERE,
                          " (the confusion matrix's picture, beside FILE)")
     if args.save_grid:
         refuse_overwriting_an_image(p, args.save_grid, args.images)
@@ -98,7 +99,7 @@ def refuse_overwriting_an_image(parser, grid, images):
                 os.path.samefile(path, grid) or os.path.isdir(path) and os.path.samefile(path, folder)
                 and has_image_extension(grid)):
             parser.error(f"argument --save-grid: {grid} is one of the images to classify; name another file")
-    keep_others_file(parser, "--save-grid", grid, made_by_save_grid, "a picture test.py drew",
+    keep_others_file(parser, "--save-grid", grid, made_by_save_grid, DRAWN_HERE,
                      " (a glob put after --save-grid makes its first match the picture)")
 
 
@@ -185,9 +186,15 @@ def print_predictions(results):
     for r in results:
         if "predictions" in r:
             # The four digits --json holds: three would round twice (0.92254 -> 0.9225 -> 0.922, not 0.923).
-            # (shown: a newline or tab in a name, quoted, keeps each image on a line of its own)
-            predictions = ", ".join(f"{shown(p['class'])} {p['probability']:.4f}" for p in r["predictions"])
-            print(f"{shown(r['image'])}: {predictions}")
+            # (one_line: a newline or tab in a name, quoted, keeps each image on a line of its own)
+            predictions = ", ".join(f"{one_line(p['class'])} {p['probability']:.4f}" for p in r["predictions"])
+            print(f"{one_line(r['image'])}: {predictions}")
+
+
+def one_line(name):
+    """`name` as a line of output shows it: quoted as Python writes it where it holds a newline, a tab or
+    another control character, which would split the line or push the table's columns."""
+    return repr(name) if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name) else name
 
 
 def columns(name):
@@ -201,11 +208,11 @@ def padded(name, width):
 
 
 def print_evaluation(report):
-    classes = [shown(name) for name in report["classes"]]  # (a newline in a name would break the table)
+    classes = [one_line(name) for name in report["classes"]]  # (a newline in a name would break the table)
     # Where, in full: a run's data_dir (as it was typed) is looked for from the current folder, which may hold
     # another dataset of that name.
     print(f"test accuracy {report['accuracy']:.4f} ({report['correct']}/{report['images']} images of the test split "
-          f"in {printable(os.path.abspath(report['data_dir']))}), mean loss {report['loss']:.4f}")
+          f"in {one_line(printable(os.path.abspath(report['data_dir'])))}), mean loss {report['loss']:.4f}")
     width = max(map(columns, classes)) + 2
     print("\nper class:")
     for name, acc in zip(classes, report["per_class_accuracy"]):
@@ -333,7 +340,7 @@ def main(argv=None):
         note_weights_alone(ckpt)
     for r in results:
         if "error" in r:
-            print(f"test.py: error: {shown(r['image'])}: {r['error']}", file=sys.stderr)
+            print(f"test.py: error: {one_line(r['image'])}: {r['error']}", file=sys.stderr)
     if args.save_grid and images is not None:  # first: printing fails when the output's reader has gone (| head)
         conf, pred = probs[:GRID_IMAGES].max(1)
         save_picture(pictures.image_grid(images[:GRID_IMAGES], None, ckpt["classes"], pred, conf), args.save_grid)

@@ -536,8 +536,8 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     loss_total, correct, seen = state["epoch_sums"]
     if not math.isfinite(loss_total):
         raise Diverged(f"loss became {loss_total} in epoch {state['epoch'] + 1}")
-    # Nothing trained (a mid-epoch checkpoint resumed on a training split that has since shrunk to
-    # its batch count): no loss or accuracy, rather than 0.
+    # Nothing trained in the epoch (a mid-epoch checkpoint without epoch_sums, saved before 2026-11-28, resumed on
+    # a training split that has since shrunk to its batch count): no loss or accuracy, rather than 0.
     return {"loss": loss_total / seen if seen else math.nan, "accuracy": correct / seen if seen else math.nan,
             "images": trained[2]}
 

@@ -352,7 +352,9 @@ def test_bench_json_never_replaces_a_file_it_did_not_write(tiny, capsys, monkeyp
     torch.save({"model": Tudui().state_dict()}, "last.pth")
     with open("other.json", "w") as f:
         json.dump({"ratios": {}}, f)  # JSON, but not bench.py's
-    for path in (image, "last.pth", "other.json"):
+    with open("deep.json", "w") as f:
+        f.write("[" * 100_000)  # too deep for Python's parser: a RecursionError traceback (a review, 2026-11-28)
+    for path in (image, "last.pth", "other.json", "deep.json"):
         before = open(path, "rb").read()
         code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--json", path], capsys)
         assert code == 2 and out == "" and err.count("\n") == 1, err

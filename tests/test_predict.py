@@ -949,7 +949,7 @@ def test_save_grid_never_replaces_a_file_it_did_not_draw(checkpoint, workdir, ca
         Image.new("RGB", (32, 32), (60 * i, 0, 0)).save(f"photos/{i}.png")
     Image.new("RGB", (32, 32)).save("photos/g_confusion.png")
     before = {path: open(path, "rb").read() for path in glob.glob("photos/*")}
-    others = "exists and is not a picture test.py drew"
+    others = "exists and is not a picture whose EXIF says test.py drew it"
     in_a_glob = f"{others} (a glob put after --save-grid makes its first match the picture)"
     for argv, said in [(["--save-grid", "photos/0.png", "photos/1.png", "photos/2.png"], f"photos/0.png {in_a_glob}"),
                        (["photos/3.png", "--save-grid", "photos/2.png"], f"photos/2.png {in_a_glob}"),
@@ -1384,21 +1384,28 @@ def test_a_streamed_run_is_scored_as_it_scored_itself_though_a_class_has_no_read
 
 
 def test_a_newline_or_tab_in_a_name_is_shown_quoted_and_keeps_each_line_whole(workdir, capsys):
-    """A file or class named with a newline split test.py's lines in two, a tab pushed the table's columns
-    (until 2026-11-28, a helper's probe): such a name is shown as Python writes it, quoted."""
+    """A file, class or folder named with a newline split test.py's lines in two, a tab pushed the table's
+    columns (until 2026-11-28, a helper's probe): such a name is shown as Python writes it, quoted. Names with
+    other characters that str.isprintable() refuses (a no-break space, the zero-width non-joiner of Persian
+    words, an ideographic space) are shown as they are (quoted for a while that day, a review)."""
     classes = ["t\tab", "x\ny", "z"]  # (in sorted order, as the folders list)
     torch.save({"model": Tudui(3).state_dict(), "classes": classes}, "net.pth")
-    make_dataset(workdir / "d", n_train=1, n_test=1, classes=classes)
-    os.rename("d/test/z/000.png", "d/test/z/bad\nname.png")
-    code, out, err = run_cli(predict, ["net.pth", "d/test/z/bad\nname.png", "d/test/z", "missing\n.png",
-                                       "--topk", "3"], capsys)
+    make_dataset(workdir / "d\n1", n_train=1, n_test=1, classes=classes)
+    os.mkdir("photos")
+    names = {"bad\nname.png": "'photos/bad\\nname.png'", "café\xa0x.png": "photos/café\xa0x.png",
+             "a\u200cb.png": "photos/a\u200cb.png", "写真\u30001.png": "photos/写真\u30001.png"}
+    for name in names:
+        shutil.copy("d\n1/test/z/000.png", f"photos/{name}")
+    code, out, err = run_cli(predict, ["net.pth", "photos", "missing\n.png", "--topk", "3"], capsys)
     lines = out.splitlines()
-    assert code == 1 and len(lines) == 2 and lines[0] == lines[1].replace("'d/test/z'", "'d/test/z/bad\\nname.png'")
-    assert lines[0].startswith("'d/test/z/bad\\nname.png': ") and {"'t\\tab'", "'x\\ny'", "z"} == {
-        p.rsplit(" ", 1)[0] for p in lines[0].split(": ", 1)[1].split(", ")}
+    assert code == 1 and len(lines) == 4 and {line.rsplit(": ", 1)[0] for line in lines} == set(names.values()), out
+    assert {p.rsplit(" ", 1)[0] for p in lines[0].rsplit(": ", 1)[1].split(", ")} == {"'t\\tab'", "'x\\ny'", "z"}
     assert err.splitlines()[-1] == "test.py: error: 'missing\\n.png': no such file", err
-    code, out, err = run_cli(predict, ["net.pth", "--data-dir", "d"], capsys)
-    assert code == 0 and [line.split()[0] for line in out.splitlines()[3:6]] == ["'t\\tab'", "'x\\ny'", "z"], err
+    code, out, err = run_cli(predict, ["net.pth", "--data-dir", "d\n1"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and f"/3 images of the test split in {str(workdir / 'd')!r}"[:-1] + "\\n1'), mean loss " \
+        in lines[0], out
+    assert [line.split()[0] for line in lines[3:6]] == ["'t\\tab'", "'x\\ny'", "z"], err
 
 
 def test_the_confusion_tables_columns_are_as_wide_as_its_largest_count(capsys):

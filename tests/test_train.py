@@ -331,6 +331,7 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         # The sums a resumed epoch adds to its own, to report its training loss and accuracy:
         "epoch sums of two": ({**ours, "epoch_sums": [1.0, 2.0]}, "malformed 'epoch_sums'"),
         "epoch sums infinite": ({**ours, "epoch_sums": [math.inf, 2.0, 4.0]}, "malformed 'epoch_sums'"),
+        "epoch sums negative": ({**ours, "epoch_sums": [1.0, -2.0, 4.0]}, "malformed 'epoch_sums'"),
         "epoch sums as tensors": ({**ours, "epoch_sums": [torch.tensor(1.0), 2.0, 4.0]}, "malformed 'epoch_sums'"),
         "batch beyond the data": ({**ours, "batch": 10**6}, "stopped at batch 1000000"),
         # One past the 6 batches (a traceback from the batch sampler if let through: a mutant of 2026-11-28):
