@@ -20,6 +20,7 @@ import argparse
 import datetime
 import functools
 import glob
+import importlib
 import math
 import os
 import signal
@@ -793,6 +794,9 @@ def epoch_metrics(train_result, test_result, val_result, train_s, epoch_s):
 
 def main(argv=None):
     explicit, resume = parse_args(argv)
+    # TensorBoard's pictures are drawn with torchvision (pictures.py): loaded now rather than after the data,
+    # so that a torchvision made for another torch is said at once (interrupt.install_problem).
+    importlib.import_module("torchvision.utils")
     resume, resume_ckpt, stamps = runs.read_resume(resume)  # all None for a new run
     config = make_config(explicit, resume_ckpt)
     if config["deterministic"]:  # the same command gives the same weights
