@@ -141,9 +141,13 @@ def atomic_write(path, write):
 
 def no_checkpoint_in(folder):
     """Why a folder given as a checkpoint has no last.pth, and what to name instead."""
-    loose = checkpoint_files(folder)
+    loose = [f for f in checkpoint_files(folder) if os.path.exists(os.path.join(folder, f))]  # (no broken link)
+    last = os.path.join(folder, "last.pth")
+    why = f"{printable(folder)} has no last.pth"
+    if os.path.islink(last) and not os.path.exists(last):  # (a link to a file moved away, or a loop)
+        why = f"{printable(last)} is a link to {printable(os.readlink(last))}, which leads to no file"
     if loose:  # e.g. a run stopped in its first epoch: interrupt.pth only
-        return f"{printable(folder)} has no last.pth; name one of its checkpoints: {paths_to_paste(folder, loose)}"
+        return f"{why}; name one of its checkpoints: {paths_to_paste(folder, loose)}"
     runs = [f for f in sorted(list_folder(folder)) if os.path.isdir(os.path.join(folder, f, "checkpoints"))]
     if runs:  # logs_train itself
         return f"{printable(folder)} holds runs, not a checkpoint; name one: {paths_to_paste(folder, runs)}"

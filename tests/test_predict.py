@@ -1059,6 +1059,12 @@ def test_a_run_directory_without_last_pth_names_the_checkpoints_it_has(checkpoin
     shutil.copy(checkpoint, "my copy/epoch_003.pth")  # three: all named, no "…"
     code, _, err = run_cli(predict, ["my copy"], capsys)
     assert err.endswith("'my copy/epoch_002.pth', 'my copy/epoch_003.pth'\n"), err
+    # last.pth a link that leads nowhere was offered as a checkpoint to name (until 2026-11-28, a helper's probe).
+    os.symlink("moved.pth", "my copy/last.pth")
+    code, _, err = run_cli(predict, ["my copy"], capsys)
+    assert code == 2 and err == "test.py: error: my copy/last.pth is a link to moved.pth, which leads to no file; " \
+                                "name one of its checkpoints: 'my copy/epoch_001.pth', 'my copy/epoch_002.pth', " \
+                                "'my copy/epoch_003.pth'\n", err
 
 
 def test_the_log_folder_or_an_empty_one_given_as_a_checkpoint_says_what_to_name(checkpoint, workdir, capsys):
