@@ -332,8 +332,8 @@ def class_folders(split_dir, fewest=2):
     for name in loose:  # a class folder linked to a drive that is not mounted: its class would be left out
         link = os.path.join(split_dir, name)
         if os.path.islink(link) and not os.path.exists(link) and not os.path.splitext(name)[1]:  # (not notes.txt)
-            raise UserError(f"{printable(link)} is a link to {printable(os.readlink(link))}, which does not exist "
-                            "(a class folder on a drive not mounted?); mount it, or remove the link")
+            raise UserError(f"{printable(link)} is a link to {printable(os.readlink(link))}, which leads to no folder "
+                            "(a class folder on a drive not mounted?, or a loop); mount it, or remove the link")
     forms = collections.Counter(unicodedata.normalize("NFC", name) for name in classes)
     twice = sorted(name for name, count in forms.items() if count > 1)
     if twice:  # café as macOS and as Linux write it: two classes that print alike

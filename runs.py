@@ -111,7 +111,7 @@ def file_in_the_way(path):
 def not_a_folder(path):
     """Why `path`, which file_in_the_way found, is no folder: for its one line."""
     if os.path.islink(path) and not os.path.exists(path):  # a folder on a drive not mounted, say
-        return f"{path} is a link to {printable(os.readlink(path))}, which does not exist"
+        return f"{path} is a link to {printable(os.readlink(path))}, which leads to no folder"
     return f"{path} is a file, not a folder"
 
 

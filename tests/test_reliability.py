@@ -767,15 +767,15 @@ def test_a_log_dir_or_run_folder_linked_to_a_drive_not_mounted_is_named_so_befor
     2026-11-28, a helper)."""
     os.symlink("/nonexistent/drive/logs_train", "logs_train")
     code, _, err = run_cli(train, ["--data-dir", tiny, *TRAIN_FAST], capsys)
-    assert code == 2 and err == "train.py: error: logs_train is a link to /nonexistent/drive/logs_train, which does " \
-        "not exist, where runs go (--log-dir); pass another --log-dir\n", err  # (no "decoding …" before it)
+    assert code == 2 and err == "train.py: error: logs_train is a link to /nonexistent/drive/logs_train, which leads " \
+        "to no folder, where runs go (--log-dir); pass another --log-dir\n", err  # (no "decoding …" before it)
     code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "logs_train", *TRAIN_FAST], capsys)
     assert code == 2 and "argument --log-dir: logs_train is a link to /nonexistent/drive/logs_train" in err, err
     os.makedirs("logs")
     os.symlink("/nonexistent/drive/run", "logs/r")
     code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", "logs", "--run-name", "r", *TRAIN_FAST], capsys)
-    assert code == 2 and err == "train.py: error: logs/r is a link to /nonexistent/drive/run, which does not exist; " \
-        "pass another --run-name\n", err
+    assert code == 2 and err == "train.py: error: logs/r is a link to /nonexistent/drive/run, which leads to no " \
+        "folder; pass another --run-name\n", err
 
 
 def test_a_log_dir_that_cannot_be_made_or_written_is_one_line(tiny, capsys, monkeypatch):
