@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import signal
+import stat
 import sys
 import traceback
 
@@ -36,10 +37,12 @@ def exit_at_once(*_):
 @contextlib.contextmanager
 def taken_over():
     """Within it, Ctrl-C is a KeyboardInterrupt, which run() reports (or train.py's handler turns
-    into a checkpoint, as it does SIGTERM); after it, Ctrl-C and SIGTERM do what they did before (a
-    program that calls run() keeps its own handlers)."""
+    into a checkpoint, as it does SIGTERM and SIGHUP); after it, Ctrl-C, SIGTERM and SIGHUP do what
+    they did before (a program that calls run() keeps its own handlers)."""
     previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM),
                 signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
+    if hasattr(signal, "SIGHUP"):  # (not on Windows)
+        previous[signal.SIGHUP] = signal.getsignal(signal.SIGHUP)
     try:
         yield
     finally:
@@ -58,6 +61,19 @@ def output_closed():
     except (OSError, ValueError):  # stdout no file (a program's own StringIO) or closed: nothing to flush
         pass
     sys.exit(1)
+
+
+def quiet_terminal():
+    """After SIGHUP, the terminal has gone and writing to it fails (EIO): stdout and stderr, where they are a
+    terminal, write to /dev/null from here on (a file they are redirected to keeps its lines)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        try:
+            if stat.S_ISCHR(os.fstat(fd).st_mode):
+                os.dup2(devnull, fd)
+        except OSError:  # (closed: nothing to quiet)
+            pass
+    os.close(devnull)
 
 
 def flush_output():

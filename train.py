@@ -86,10 +86,11 @@ class Diverged(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C or SIGTERM: the message says how to continue; exit 130 or 143, as if the signal had killed it."""
+    """Ctrl-C, SIGHUP or SIGTERM: the message says how to continue; exit 130, 129 or 143, as if the signal had
+    killed it."""
     def __init__(self, how, where, command):
         super().__init__(f"{how} {where}; continue with: {command}")
-        self.code = 143 if how == "terminated" else 130
+        self.code = {"interrupted": 130, "hung up": 129, "terminated": 143}[how]
 
 
 # ---------------------------------------------------------------- command line
@@ -435,24 +436,31 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
-STOPS = (None, "interrupted", "terminated")  # ctx["stop_requested"]; under torchrun the later one here wins
+STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"]; under torchrun the later one wins
+HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
 
 
 def stop_on_signal(ctx, streamed_by_workers):
-    """Ctrl-C (SIGINT), or SIGTERM (`kill`, `timeout`, a cluster's scheduler, torchrun stopping its
-    processes): stop after the current step (under torchrun, a step all processes agree on:
-    stop_agreed), save, exit. A second Ctrl-C stops at once; a second SIGTERM changes nothing
-    (torchrun passes on one that has reached its processes already, a millisecond later; schedulers
-    send SIGKILL when they will wait no longer). Where worker processes decode the images, SIGTERM
-    still ends the run at once: `timeout` and schedulers send it to every process, the workers die
-    of it, and the DataLoader would fail the run with a traceback."""
+    """Ctrl-C (SIGINT), SIGHUP (the terminal closed, an ssh session dropped) or SIGTERM (`kill`,
+    `timeout`, a cluster's scheduler, torchrun stopping its processes): stop after the current step
+    (under torchrun, a step all processes agree on: stop_agreed), save, exit. A second Ctrl-C stops at
+    once; a second SIGTERM changes nothing (torchrun passes on one that has reached its processes
+    already, a millisecond later; schedulers send SIGKILL when they will wait no longer). Where
+    worker processes decode the images, SIGTERM and SIGHUP still end the run at once: they reach
+    every process, the workers die of them, and the DataLoader would fail the run with a traceback.
+    A SIGHUP that nohup has set to be ignored stays ignored."""
     def request_stop(signum, _):
-        ctx["stop_requested"] = ctx["stop_requested"] or ("terminated" if signum == signal.SIGTERM else "interrupted")
+        if signum == HANGUP:  # the terminal has gone: what is written to it would fail
+            interrupt.quiet_terminal()
+        how = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}[signum]
+        ctx["stop_requested"] = ctx["stop_requested"] or how
         if signum == signal.SIGINT:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGINT, request_stop)
     if not streamed_by_workers:
         signal.signal(signal.SIGTERM, request_stop)
+        if HANGUP and signal.getsignal(HANGUP) is not signal.SIG_IGN:
+            signal.signal(HANGUP, request_stop)
 
 
 def stop_agreed(ctx, step=None):

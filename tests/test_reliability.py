@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import pty
 import shutil
 import signal
 import stat
@@ -132,6 +133,42 @@ def test_ctrl_c_saves_an_interrupt_checkpoint_and_resume_is_exact(bigger, capsys
                              for r in ("logs_train/straight", run))
         assert resumed["train/accuracy"] == straight["train/accuracy"], epoch
         assert resumed["train/epoch_loss"] == pytest.approx(straight["train/epoch_loss"], rel=1e-6), epoch
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP (Windows)")
+def test_closing_the_terminal_stops_a_run_as_sigterm_does_unless_nohup_ignores_it(bigger):
+    """SIGHUP (the terminal closed, an ssh session dropped) killed the run at once, the epoch under way lost
+    (until 2026-11-28). Now it stops as SIGTERM does, in interrupt.pth; its terminal gone, what it prints then
+    goes to /dev/null rather than failing (EIO). Under nohup, which sets SIGHUP to be ignored, it trains on."""
+    flags = [*DETERMINISTIC, "--data-dir", bigger]
+    terminal, its_end = pty.openpty()
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *flags, "--run-name", "r"],
+                            stdin=its_end, stdout=its_end, stderr=its_end)
+    os.close(its_end)
+    shown = []  # what the terminal shows (read, or the run would wait on a full terminal)
+
+    def read_terminal():
+        with contextlib.suppress(OSError):  # (EIO once the run has ended)
+            while chunk := os.read(terminal, 4096):
+                shown.append(chunk)
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    wait_for("logs_train/r/checkpoints/epoch_001.pth", proc)
+    time.sleep(0.3)  # into epoch 2
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=60) == 129
+    reader.join(timeout=10)
+    os.close(terminal)
+    saved = checkpoint.newest_readable("logs_train/r")  # (interrupt.pth, or epoch 2's at a slow moment)
+    assert saved["step"] > 300 and b"epoch 1/3" in b"".join(shown) and b"hung up" not in b"".join(shown)
+    # nohup python train.py …: SIGHUP ignored, as nohup asks.
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *flags, "--run-name", "n", "--epochs",
+                             "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    wait_for("logs_train/n/checkpoints/epoch_001.pth", proc)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
+    assert torch.load("logs_train/n/checkpoints/last.pth", weights_only=True)["epoch"] == 2
 
 
 @contextlib.contextmanager
