@@ -62,7 +62,8 @@ def parse_args(argv=None):
                    help="dataset for the test split (default: the one the checkpoint was trained on, else data/)")
     p.add_argument("--num-workers", type=checked(int, at_least=0, at_most=MAX_WORKERS),
                    help=f"decoding processes for the test split (default {DEFAULTS['num_workers']})")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu", help="(default cpu)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu",
+                   help="(default cpu, which every machine has and a few images need no more than; auto for a GPU)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--save-grid", metavar="FILE.png", type=picture_file,
                    help=f"save the images (the first {GRID_IMAGES}) with their predictions as a picture "

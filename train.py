@@ -11,8 +11,11 @@ then log to TensorBoard (logs_train/<run>/) and print a line.
 
 Reading it: main(), near the end, is a run from start to finish. The tutorial's loop is
 train_one_epoch() and train_step() (forward, loss, zero_grad, backward, step), its test
-loop evaluate(), its torch.save save_and_report(). The flags and settings come first;
-the code for torchrun, Ctrl-C and resuming sits in small functions named for what they do.
+loop evaluate(), its torch.save save_and_report() (through runs.save_checkpoints: a dict
+with the state_dict, not the whole model). The flags and settings come first; the code for
+torchrun, Ctrl-C and resuming sits in small functions named for what they do. With one
+process (plain `python train.py`), rank is 0 and world 1: on_rank_0(f) and rank_0_first(f)
+just call f(), and every other rank or world line can be skipped on a first read.
 """
 import interrupt  # before all else: Ctrl-C while torch loads is one line
 
@@ -42,7 +45,7 @@ import runs
 from checkpoint import FLOAT32, atomic_save, load_model, load_optimizer_state, optimizer_state_on_cpu
 from cli import Parser, checked, folder_name, folder_path, log_folder, named_path
 from data import (IDENTITY, IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  load_dataset, normalize, printable, shell_word, spread, whitening_filter)
+                  load_dataset, normalize, printable, say, shell_word, spread, whitening_filter)
 from model import Tudui
 
 # The CPUs this process may run on (taskset, a container's cpuset): DataLoader warns of more workers than that.
@@ -194,6 +197,10 @@ def make_config(explicit, resume_ckpt):
         epochs = explicit.get("epochs", preset.get("epochs", DEFAULTS["epochs"]))
         long_run = LONG_RUN if epochs >= LONG_RUN_EPOCHS and not adamw else {}  # (a preset's own come after it)
         config = {**DEFAULTS, **long_run, **preset, **adamw, **explicit}
+        if any(config[k] == v and k not in explicit for k, v in long_run.items()):  # 10 against 20 epochs: two recipes
+            say(f"note: from {LONG_RUN_EPOCHS} epochs on, label smoothing {config['label_smoothing']} and weight decay "
+                f"{config['weight_decay']} (10 epochs: {DEFAULTS['label_smoothing']} and {DEFAULTS['weight_decay']}), "
+                "which long runs gain from; --label-smoothing and --weight-decay choose others")
     else:
         # The run's settings that differ from the defaults (saved_settings); a run saved before --whiten
         # existed has no "whiten" setting: its stats say whether it whitens.
@@ -387,7 +394,8 @@ def prepare(images, stats, aug=None):
 def train_step(model, optimizer, criterion, ctx, scale, images, labels, shifts, flips):
     """One optimizer step on a uint8 batch and its augmentation parameters; returns the batch's
     summed loss and its count of correct predictions, as tensors on the device. `scale` turns
-    the summed loss into the one to minimize."""
+    the summed loss into the one to minimize: with one process 1 / len(batch), the tutorial's
+    mean loss (train_one_epoch says why it is a scale)."""
     config = ctx["config"]
     x = prepare(images, ctx["stats"], (shifts, flips, config["crop_pad"], config["flip"]))
     # No cache of bf16 weight copies, as PyTorch's notes on CUDA graphs ask (each weight is cast once anyway).
@@ -829,6 +837,10 @@ def main(argv=None):
     # In every checkpoint: a resume's start. epoch_sums: the epoch's training loss, right answers and images so far.
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0, "epoch_sums": [0.0, 0.0, 0.0]}
     batches_per_epoch = math.ceil(len(train) / config["batch_size"])
+    steps = config["epochs"] * batches_per_epoch
+    if steps < config["log_every"]:  # a small folder: not one point of train/loss
+        say(f"note: {steps} step{'s' * (steps != 1)} in all, fewer than --log-every {config['log_every']}: no "
+            "train/loss curve in TensorBoard (train/epoch_loss has each epoch's); a lower --log-every draws one")
     if resume_ckpt is not None:
         resume_from(resume_ckpt, model, optimizer, state, config, batches_per_epoch)
         if new_run:  # branched off into a folder of its own: its best.pth is the best of its own epochs
@@ -960,8 +972,9 @@ def run(argv=None):
 
 
 if __name__ == "__main__":
-    # Under torchrun, once run() has ended (its files written and closed, the process group destroyed), the
-    # process ends without Python's shutdown: DDP keeps the group's threads alive after destroy_process_group,
-    # and one that lets go of a tensor as Python shuts down aborts the process, a finished run then reported as
-    # failed (pytorch/pytorch#190489; docs/reliability.md).
+    # main(), with errors as one line and a quiet Ctrl-C (run, interrupt.run_as_script). Under torchrun, once
+    # run() has ended (its files written and closed, the process group destroyed), the process ends without
+    # Python's shutdown: DDP keeps the group's threads alive after destroy_process_group, and one that lets go
+    # of a tensor as Python shuts down aborts the process, a finished run then reported as failed
+    # (pytorch/pytorch#190489; docs/reliability.md).
     interrupt.run_as_script(run, skip_shutdown=dist.is_torchelastic_launched())

@@ -81,6 +81,18 @@ def test_one_epoch_writes_checkpoints_events_and_config(tiny, capsys):
     assert scalars(run_dir, "test/accuracy")[0][1] == pytest.approx(ckpt["metrics"]["test/accuracy"])
 
 
+def test_a_run_of_fewer_steps_than_log_every_says_it_draws_no_train_loss_curve(tiny, capsys):
+    """A small folder of one's own showed no train/loss, the tutorial's curve, and nothing said why (until
+    2026-11-28, a helper's walkthrough): --log-every was explained in README's table alone."""
+    for log_every, said in (("13", "note: 12 steps in all, fewer than --log-every 13: no train/loss curve in "
+                                    "TensorBoard (train/epoch_loss has each epoch's); a lower --log-every draws one"),
+                            ("12", None)):
+        code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", log_every, *TRAIN_FAST, "--epochs", "2",
+                                       "--log-every", log_every], capsys)
+        assert code == 0 and (said in err.splitlines() if said else "--log-every" not in err), err
+        assert len(scalars(f"logs_train/{log_every}", "train/loss")) == (0 if said else 1)
+
+
 def test_training_learns_the_tiny_dataset(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "learn", "--epochs", "6")
     accuracy = [v for _, v in scalars(run_dir, "test/accuracy")]
@@ -938,8 +950,13 @@ def test_preset_tutorial_and_explicit_flags_override_it():
     (["--preset", "tutorial", "--epochs", "30"], dict(label_smoothing=0.0, momentum=0.0, nesterov=False,
                                                       weight_decay=0.0)),
 ])
-def test_the_recipe_reaches_the_loss_and_the_optimizer(flags, expected):
+def test_the_recipe_reaches_the_loss_and_the_optimizer(flags, expected, capsys):
     config = train.make_config(train.parse_args(flags)[0], None)
+    # The long-run values are said where they are taken: 10 against 20 epochs compares two recipes, which a
+    # learner comparing lengths did not know (until 2026-11-28, a helper's walkthrough).
+    said = capsys.readouterr().err
+    assert ("note: from 12 epochs on, label smoothing " in said) == (expected["weight_decay"] == 2e-3 and
+                                                                    "--weight-decay" not in flags), said
     _, _, optimizer, criterion = train.build_model(config, 3, torch.device("cpu"))
     group = optimizer.param_groups[0]
     assert isinstance(optimizer, torch.optim.SGD) and len(optimizer.param_groups) == 1
