@@ -336,6 +336,24 @@ def rank_0_first(work, rank, world, device):
 
 # ---------------------------------------------------------------- model and optimizer
 
+def build_model(config, num_classes, device, world=1, graphs=False):
+    """(model, what to call in training: the model or its DDP wrapper, optimizer, loss)."""
+    # Seeded here, right before the initial weights are drawn: data loading may or may not
+    # have used the global RNG, depending on whether its cache existed.
+    torch.manual_seed(config["seed"])
+    # channels_last: the layout the CPU's and GPU's convolution kernels run fastest in (README, Speed).
+    model = Tudui(num_classes).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config, device, graphs)
+    train_model = model
+    if world > 1:
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    # Summed, then scaled in train_step (train_one_epoch says how): the tutorial's mean, also for a
+    # short last batch and across torchrun's processes.
+    criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
+    return model, train_model, optimizer, criterion
+
+
 def make_optimizer(model, config, device, graphs=False):
     # A CUDA graph replays the step with the values it was captured with: there the learning
     # rate is a tensor on the GPU, set in place (set_lr), and AdamW counts its steps on the GPU.
@@ -380,7 +398,7 @@ def use_cuda_graphs(config, device, world):
     return config["cuda_graphs"]
 
 
-# ---------------------------------------------------------------- one epoch
+# ---------------------------------------------------------------- one epoch: the tutorial's loop
 
 def prepare(images, stats, aug=None):
     """uint8 batch -> normalized float batch in channels_last; augmented when `aug`
@@ -406,84 +424,6 @@ def train_step(model, optimizer, criterion, ctx, scale, images, labels, shifts, 
     (loss_sum * scale).backward()
     optimizer.step()
     return loss_sum.detach(), (logits.argmax(1) == labels).sum()
-
-
-class GraphedStep:
-    """A step function captured once as a CUDA graph, then replayed: one launch per training
-    step instead of dozens of small ones, which take longer than this network's
-    arithmetic. The first WARMUP calls run as they are, on a side stream (capture needs cuDNN's
-    choices and the optimizer's state made first). Every call must pass tensors of the same shapes."""
-    WARMUP = 3
-
-    def __init__(self, step):
-        self.step, self.calls, self.side = step, 0, torch.cuda.Stream()
-        self.graph = self.inputs = self.outputs = None  # made by the capture
-
-    def __call__(self, *inputs):
-        if self.calls < self.WARMUP:
-            self.calls += 1
-            self.side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(self.side):
-                outputs = self.step(*inputs)
-            torch.cuda.current_stream().wait_stream(self.side)
-            return outputs
-        if self.graph is None:  # capturing records the step without running it: replayed below
-            self.inputs = [t.clone() for t in inputs]
-            self.graph = torch.cuda.CUDAGraph()
-            # thread_local: the DataLoader's pin-memory thread may allocate meanwhile.
-            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
-                self.outputs = self.step(*self.inputs)
-        for static, t in zip(self.inputs, inputs):
-            static.copy_(t)
-        self.graph.replay()
-        return self.outputs  # overwritten by the next replay
-
-
-def graphed_train_step(model, optimizer, criterion, ctx):
-    """train_step on full batches of one process, as a CUDA graph."""
-    return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
-
-
-STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"]; under torchrun the later one wins
-HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
-
-
-def stop_on_signal(ctx, streamed_by_workers):
-    """Ctrl-C (SIGINT), SIGHUP (the terminal closed, an ssh session dropped) or SIGTERM (`kill`,
-    `timeout`, a cluster's scheduler, torchrun stopping its processes): stop after the current step
-    (under torchrun, a step all processes agree on: stop_agreed), save, exit. A second Ctrl-C stops at
-    once; a second SIGTERM changes nothing (torchrun passes on one that has reached its processes
-    already, a millisecond later; schedulers send SIGKILL when they will wait no longer). Where
-    worker processes decode the images, SIGTERM and SIGHUP still end the run at once: they reach
-    every process, the workers die of them, and the DataLoader would fail the run with a traceback.
-    A SIGHUP that nohup has set to be ignored stays ignored."""
-    def request_stop(signum, _):
-        if signum == HANGUP:  # the terminal has gone: what is written to it would fail
-            interrupt.quiet_terminal()
-        how = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}[signum]
-        ctx["stop_requested"] = ctx["stop_requested"] or how
-        if signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGINT, request_stop)
-    if not streamed_by_workers:
-        signal.signal(signal.SIGTERM, request_stop)
-        if HANGUP and signal.getsignal(HANGUP) is not signal.SIG_IGN:
-            signal.signal(HANGUP, request_stop)
-
-
-def stop_agreed(ctx, step=None):
-    """Whether to stop here after Ctrl-C or SIGTERM. Under torchrun each process gets it at its own
-    moment: they agree at steps they all pass (every --log-every steps, and epoch ends) before any
-    of them stops, or the others would wait in the next all-reduce for one that has gone; and on
-    what stopped them, as every process says it ("terminated" where any got SIGTERM)."""
-    if ctx["world"] == 1:
-        return bool(ctx["stop_requested"])
-    if step is not None and step % ctx["config"]["log_every"]:
-        return False
-    agreed = STOPS[max_over_processes(STOPS.index(ctx["stop_requested"]), ctx["device"])]
-    if agreed:  # (not set back to None: a signal may come while this waits, for the next agreement)
-        ctx["stop_requested"] = agreed
-    return bool(agreed)
 
 
 def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
@@ -598,6 +538,86 @@ def evaluate(model, split, stats, device, num_classes, rank=0, world=1, amp=Fals
     if keep_probs:
         result["probs"], result["index"] = torch.cat(probs), torch.cat(scored)
     return result
+
+
+# ---------------------------------------------------------------- stops and CUDA graphs (skip on a first read)
+
+class GraphedStep:
+    """A step function captured once as a CUDA graph, then replayed: one launch per training
+    step instead of dozens of small ones, which take longer than this network's
+    arithmetic. The first WARMUP calls run as they are, on a side stream (capture needs cuDNN's
+    choices and the optimizer's state made first). Every call must pass tensors of the same shapes."""
+    WARMUP = 3
+
+    def __init__(self, step):
+        self.step, self.calls, self.side = step, 0, torch.cuda.Stream()
+        self.graph = self.inputs = self.outputs = None  # made by the capture
+
+    def __call__(self, *inputs):
+        if self.calls < self.WARMUP:
+            self.calls += 1
+            self.side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.side):
+                outputs = self.step(*inputs)
+            torch.cuda.current_stream().wait_stream(self.side)
+            return outputs
+        if self.graph is None:  # capturing records the step without running it: replayed below
+            self.inputs = [t.clone() for t in inputs]
+            self.graph = torch.cuda.CUDAGraph()
+            # thread_local: the DataLoader's pin-memory thread may allocate meanwhile.
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                self.outputs = self.step(*self.inputs)
+        for static, t in zip(self.inputs, inputs):
+            static.copy_(t)
+        self.graph.replay()
+        return self.outputs  # overwritten by the next replay
+
+
+def graphed_train_step(model, optimizer, criterion, ctx):
+    """train_step on full batches of one process, as a CUDA graph."""
+    return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
+
+
+STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"]; under torchrun the later one wins
+HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
+
+
+def stop_on_signal(ctx, streamed_by_workers):
+    """Ctrl-C (SIGINT), SIGHUP (the terminal closed, an ssh session dropped) or SIGTERM (`kill`,
+    `timeout`, a cluster's scheduler, torchrun stopping its processes): stop after the current step
+    (under torchrun, a step all processes agree on: stop_agreed), save, exit. A second Ctrl-C stops at
+    once; a second SIGTERM changes nothing (torchrun passes on one that has reached its processes
+    already, a millisecond later; schedulers send SIGKILL when they will wait no longer). Where
+    worker processes decode the images, SIGTERM and SIGHUP still end the run at once: they reach
+    every process, the workers die of them, and the DataLoader would fail the run with a traceback.
+    A SIGHUP that nohup has set to be ignored stays ignored."""
+    def request_stop(signum, _):
+        if signum == HANGUP:  # the terminal has gone: what is written to it would fail
+            interrupt.quiet_terminal()
+        how = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}[signum]
+        ctx["stop_requested"] = ctx["stop_requested"] or how
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, request_stop)
+    if not streamed_by_workers:
+        signal.signal(signal.SIGTERM, request_stop)
+        if HANGUP and signal.getsignal(HANGUP) is not signal.SIG_IGN:
+            signal.signal(HANGUP, request_stop)
+
+
+def stop_agreed(ctx, step=None):
+    """Whether to stop here after Ctrl-C or SIGTERM. Under torchrun each process gets it at its own
+    moment: they agree at steps they all pass (every --log-every steps, and epoch ends) before any
+    of them stops, or the others would wait in the next all-reduce for one that has gone; and on
+    what stopped them, as every process says it ("terminated" where any got SIGTERM)."""
+    if ctx["world"] == 1:
+        return bool(ctx["stop_requested"])
+    if step is not None and step % ctx["config"]["log_every"]:
+        return False
+    agreed = STOPS[max_over_processes(STOPS.index(ctx["stop_requested"]), ctx["device"])]
+    if agreed:  # (not set back to None: a signal may come while this waits, for the next agreement)
+        ctx["stop_requested"] = agreed
+    return bool(agreed)
 
 
 # ---------------------------------------------------------------- logging and checkpoints
@@ -752,24 +772,6 @@ def input_stats(train, config, resume_ckpt=None):
     if config["whiten"]:
         stats = {**stats, "whiten": whitening_filter(train, stats, config["num_workers"])}
     return stats
-
-
-def build_model(config, num_classes, device, world=1, graphs=False):
-    """(model, what to call in training: the model or its DDP wrapper, optimizer, loss)."""
-    # Seeded here, right before the initial weights are drawn: data loading may or may not
-    # have used the global RNG, depending on whether its cache existed.
-    torch.manual_seed(config["seed"])
-    # channels_last: the layout the CPU's and GPU's convolution kernels run fastest in (README, Speed).
-    model = Tudui(num_classes).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config, device, graphs)
-    train_model = model
-    if world > 1:
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    # Summed, then scaled in train_step (train_one_epoch says how): the tutorial's mean, also for a
-    # short last batch and across torchrun's processes.
-    criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
-    return model, train_model, optimizer, criterion
 
 
 def resumed_at(state):
