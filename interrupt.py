@@ -65,7 +65,8 @@ def output_closed():
 
 def quiet_terminal():
     """After SIGHUP, the terminal has gone and writing to it fails (EIO): stdout and stderr, where they are a
-    terminal, write to /dev/null from here on (a file they are redirected to keeps its lines)."""
+    terminal, write to /dev/null from here on (a file or pipe they are redirected to keeps its lines; a
+    terminal still there, after a SIGHUP sent by hand, loses them too)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     for fd in (1, 2):
         try:

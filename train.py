@@ -197,10 +197,6 @@ def make_config(explicit, resume_ckpt):
         epochs = explicit.get("epochs", preset.get("epochs", DEFAULTS["epochs"]))
         long_run = LONG_RUN if epochs >= LONG_RUN_EPOCHS and not adamw else {}  # (a preset's own come after it)
         config = {**DEFAULTS, **long_run, **preset, **adamw, **explicit}
-        if any(config[k] == v and k not in explicit for k, v in long_run.items()):  # 10 against 20 epochs: two recipes
-            say(f"note: from {LONG_RUN_EPOCHS} epochs on, label smoothing {config['label_smoothing']} and weight decay "
-                f"{config['weight_decay']} (10 epochs: {DEFAULTS['label_smoothing']} and {DEFAULTS['weight_decay']}), "
-                "which long runs gain from; --label-smoothing and --weight-decay choose others")
     else:
         # The run's settings that differ from the defaults (saved_settings); a run saved before --whiten
         # existed has no "whiten" setting: its stats say whether it whitens.
@@ -217,6 +213,17 @@ def make_config(explicit, resume_ckpt):
     if config["run_name"] is None:
         config["run_name"] = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S") + f"_{config['preset'] or 'default'}"
     return config
+
+
+def say_what_a_long_run_takes(config, explicit):
+    """The long-run values a new run of LONG_RUN_EPOCHS or more takes by default, said: 10 against 20 epochs
+    compares two recipes, not only two lengths."""
+    taken = [k for k, v in LONG_RUN.items() if config["epochs"] >= LONG_RUN_EPOCHS and k not in explicit
+             and config[k] == v]
+    if taken:
+        say(f"note: from {LONG_RUN_EPOCHS} epochs on, " + " and ".join(
+            f"{k.replace('_', ' ')} {LONG_RUN[k]} (10 epochs: {DEFAULTS[k]})" for k in taken) +
+            ", which long runs gain from; " + " and ".join(f"--{k.replace('_', '-')}" for k in taken) + " to choose")
 
 
 def check_resumed_run_fits_here(config, explicit):
@@ -606,7 +613,7 @@ def stop_on_signal(ctx, streamed_by_workers):
 
 
 def stop_agreed(ctx, step=None):
-    """Whether to stop here after Ctrl-C or SIGTERM. Under torchrun each process gets it at its own
+    """Whether to stop here after Ctrl-C, SIGHUP or SIGTERM. Under torchrun each process gets it at its own
     moment: they agree at steps they all pass (every --log-every steps, and epoch ends) before any
     of them stops, or the others would wait in the next all-reduce for one that has gone; and on
     what stopped them, as every process says it ("terminated" where any got SIGTERM)."""
@@ -839,6 +846,8 @@ def main(argv=None):
     # In every checkpoint: a resume's start. epoch_sums: the epoch's training loss, right answers and images so far.
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0, "epoch_sums": [0.0, 0.0, 0.0]}
     batches_per_epoch = math.ceil(len(train) / config["batch_size"])
+    if resume_ckpt is None:  # (said after the data has loaded: a mistake found before is one line)
+        say_what_a_long_run_takes(config, explicit)
     steps = config["epochs"] * batches_per_epoch
     if steps < config["log_every"]:  # a small folder: not one point of train/loss
         say(f"note: {steps} step{'s' * (steps != 1)} in all, fewer than --log-every {config['log_every']}: no "

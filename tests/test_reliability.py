@@ -142,8 +142,9 @@ def test_closing_the_terminal_stops_a_run_as_sigterm_does_unless_nohup_ignores_i
     goes to /dev/null rather than failing (EIO). Under nohup, which sets SIGHUP to be ignored, it trains on."""
     flags = [*DETERMINISTIC, "--data-dir", bigger]
     terminal, its_end = pty.openpty()
+    # stdout on the terminal; stderr into a pipe, which keeps its lines (as `2> log` would)
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *flags, "--run-name", "r"],
-                            stdin=its_end, stdout=its_end, stderr=its_end)
+                            stdin=its_end, stdout=its_end, stderr=subprocess.PIPE, text=True)
     os.close(its_end)
     shown = []  # what the terminal shows (read, or the run would wait on a full terminal)
 
@@ -156,11 +157,13 @@ def test_closing_the_terminal_stops_a_run_as_sigterm_does_unless_nohup_ignores_i
     wait_for("logs_train/r/checkpoints/epoch_001.pth", proc)
     time.sleep(0.3)  # into epoch 2
     proc.send_signal(signal.SIGHUP)
-    assert proc.wait(timeout=60) == 129
+    _, err = proc.communicate(timeout=60)
     reader.join(timeout=10)
     os.close(terminal)
+    assert proc.returncode == 129 and err.splitlines()[-1].startswith("train.py: hung up "), err[-2000:]
+    assert "; continue with: " in err.splitlines()[-1]
     saved = checkpoint.newest_readable("logs_train/r")  # (interrupt.pth, or epoch 2's at a slow moment)
-    assert saved["step"] > 300 and b"epoch 1/3" in b"".join(shown) and b"hung up" not in b"".join(shown)
+    assert saved["step"] > 300 and b"epoch 1/3" in b"".join(shown)
     # nohup python train.py …: SIGHUP ignored, as nohup asks.
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *flags, "--run-name", "n", "--epochs",
                              "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -947,21 +947,37 @@ def test_preset_tutorial_and_explicit_flags_override_it():
     (["--epochs", "12"], dict(label_smoothing=0.2, momentum=0.9, nesterov=True, weight_decay=2e-3)),
     (["--epochs", "30", "--label-smoothing", "0.15"], dict(label_smoothing=0.15, momentum=0.9, nesterov=True,
                                                           weight_decay=2e-3)),
+    (["--epochs", "20", "--weight-decay", "0.01"], dict(label_smoothing=0.2, momentum=0.9, nesterov=True,
+                                                       weight_decay=0.01)),
     (["--preset", "tutorial", "--epochs", "30"], dict(label_smoothing=0.0, momentum=0.0, nesterov=False,
                                                       weight_decay=0.0)),
 ])
 def test_the_recipe_reaches_the_loss_and_the_optimizer(flags, expected, capsys):
-    config = train.make_config(train.parse_args(flags)[0], None)
-    # The long-run values are said where they are taken: 10 against 20 epochs compares two recipes, which a
+    explicit = train.parse_args(flags)[0]
+    config = train.make_config(explicit, None)
+    # The long-run values a run takes are said, those alone: 10 against 20 epochs compares two recipes, which a
     # learner comparing lengths did not know (until 2026-11-28, a helper's walkthrough).
-    said = capsys.readouterr().err
-    assert ("note: from 12 epochs on, label smoothing " in said) == (expected["weight_decay"] == 2e-3 and
-                                                                    "--weight-decay" not in flags), said
+    train.say_what_a_long_run_takes(config, explicit)
+    notes = {("--epochs", "12"): "label smoothing 0.2 (10 epochs: 0.1) and weight decay 0.002 (10 epochs: 0.0005), "
+                                 "which long runs gain from; --label-smoothing and --weight-decay to choose",
+             ("--epochs", "30", "--label-smoothing", "0.15"): "weight decay 0.002 (10 epochs: 0.0005), which long "
+                                                              "runs gain from; --weight-decay to choose",
+             # (not the user's own weight decay as the long run's: a review, 2026-11-28)
+             ("--epochs", "20", "--weight-decay", "0.01"): "label smoothing 0.2 (10 epochs: 0.1), which long runs "
+                                                          "gain from; --label-smoothing to choose"}
+    note = notes.get(tuple(flags))
+    assert capsys.readouterr().err == (f"note: from 12 epochs on, {note}\n" if note else "")
     _, _, optimizer, criterion = train.build_model(config, 3, torch.device("cpu"))
     group = optimizer.param_groups[0]
     assert isinstance(optimizer, torch.optim.SGD) and len(optimizer.param_groups) == 1
     assert {"label_smoothing": criterion.label_smoothing, **{k: group[k] for k in ("momentum", "nesterov",
                                                                                    "weight_decay")}} == expected
+
+
+def test_a_mistake_in_a_long_run_is_still_one_line(workdir, capsys):
+    """The long-run note came before the checks of the data and the run folder: two lines (a review, 2026-11-28)."""
+    code, out, err = run_cli(train, ["--data-dir", "nowhere", "--epochs", "20"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "nowhere" in err, err
 
 
 def test_adamw_shrinks_every_weight_by_lr_times_weight_decay_apart_from_the_gradient():
