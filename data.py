@@ -647,6 +647,32 @@ def is_image(path):
             return False
 
 
+# ---------------------------------------------------------------- test images that are training images too
+def warn_of_training_images_in_test(train, test, root):
+    """Says so when test images are also training images, pixel for pixel (a copy, a link, one file
+    hard-linked into both splits): the test accuracy would count images trained on as unseen. Splits
+    in memory only: a streamed one would be read whole once more, an epoch's worth of decoding."""
+    if train.images is None or test.images is None:
+        return
+    trained = {image_digest(image): i for i, image in enumerate(train.images.cpu().numpy())}
+    both = [(i, trained[d]) for i, d in enumerate(map(image_digest, test.images.cpu().numpy())) if d in trained]
+    if both:
+        test_i, train_i = both[0]
+        example = (f"{image_name(test, test_i, root, 'test')} is {image_name(train, train_i, root, 'training')}"
+                   + (f", and {len(both) - 1} more" if len(both) > 1 else ""))
+        say(f"warning: {len(both)} of the {len(test)} test images are also training images, pixel for pixel "
+            f"({example}): the test accuracy is partly measured on images trained on; remove them from one split")
+
+
+def image_digest(image):
+    return hashlib.blake2b(image, digest_size=16).digest()  # (16 bytes: two different images never share one)
+
+
+def image_name(split, i, root, kind):
+    """An image of a split as a message names it: its file from the data folder, or its number."""
+    return printable(os.path.relpath(split.files[i], root)) if split.files else f"{kind} image {i}"
+
+
 # ---------------------------------------------------------------- statistics for normalize()
 def channel_stats(split, num_workers=0):
     """Per-channel mean and std (in [0,1] units) of a split's images. A channel with one value

@@ -168,6 +168,24 @@ def test_a_folder_in_both_splits_through_a_link_is_refused_by_each_script(tiny, 
                                  "would be measured on the images trained on; give test/ images of its own\n")
 
 
+def test_test_images_that_are_also_training_images_are_warned_of(tiny, capsys):
+    """A copy, a hard link or a link of a training image in test/, a slip easily made splitting a folder by
+    hand, was scored as an unseen image without a word (until 2026-11-28)."""
+    train_dir, test_dir = os.path.join(tiny, "train"), os.path.join(tiny, "test")
+    shutil.copy(os.path.join(train_dir, "cross", "003.png"), os.path.join(test_dir, "cross", "copy.png"))
+    os.link(os.path.join(train_dir, "circle", "001.png"), os.path.join(test_dir, "circle", "hard.png"))
+    linked = os.path.abspath(os.path.join(train_dir, "stripes", "002.png"))
+    os.symlink(linked, os.path.join(test_dir, "stripes", "l.png"))
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0 and err.count("warning: 3 of the 15 test images are also training images, pixel for pixel "
+                                    "(test/circle/hard.png is train/circle/001.png, and 2 more): the test accuracy "
+                                    "is partly measured on images trained on; remove them from one split\n") == 1, err
+    for name in ("cross/copy.png", "circle/hard.png", "stripes/l.png"):
+        os.remove(os.path.join(test_dir, name))
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 0 and "warning" not in err
+
+
 def test_a_link_back_up_the_tree_a_folder_of_two_classes_or_an_unreadable_subfolder_is_one_line(tiny, capsys,
                                                                                                   monkeypatch):
     """ImageFolder's os.walk followed a link to a folder above it some 40 times (the class's images
