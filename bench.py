@@ -275,7 +275,7 @@ def project_train_seconds(loaded, device, sizes, batch_size, steps):
     graphs = train.use_cuda_graphs(config, device, 1)
     model, train_model, optimizer, criterion = train.build_model(config, len(loaded["classes"]), device, 1, graphs)
     ctx = {"config": config, "device": device, "stats": loaded["stats"], "world": 1, "writer": None,
-           "show_bar": False, "stop_requested": None}
+           "show_bar": False, "stop_requested": None, "loss_window": [torch.zeros((), device=device), 0]}
     ctx["graphed_step"] = train.graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
     split = loaded["train"]

@@ -446,7 +446,7 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     total_steps = config["epochs"] * math.ceil(n / batch_size)
     # Running sums stay on the device: reading them would wait for the GPU at every step.
     loss_total, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    window_loss, window_seen = torch.zeros((), device=device), 0  # since the last log line
+    window = ctx["loss_window"]  # [loss, images] since the last train/loss point, which may lie in the epoch before
     bar = tqdm(total=len(loader), desc=f"epoch {state['epoch'] + 1}/{config['epochs']}", leave=False,
                disable=not ctx["show_bar"], dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -472,15 +472,15 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
         loss_total += loss_sum
         correct += right
         seen += len(labels)
-        window_loss += loss_sum
-        window_seen += len(labels)
+        window[0] += loss_sum
+        window[1] += len(labels)
         bar.update()
         if state["step"] % config["log_every"] == 0:
-            mean_loss = window_loss.item() / max(window_seen, 1)
+            mean_loss = window[0].item() / max(window[1], 1)
             if not math.isfinite(mean_loss):
                 raise Diverged(f"loss became {mean_loss} at step {state['step']} (lr {lr:.4g})")
-            window_loss.zero_()
-            window_seen = 0
+            window[0].zero_()
+            window[1] = 0
             if ctx["writer"]:
                 ctx["writer"].add_scalar("train/loss", mean_loss, state["step"])
                 ctx["writer"].add_scalar("lr", lr, state["step"])
@@ -885,7 +885,8 @@ def main(argv=None):
             return opened
         writer = on_rank_0(start_logging, rank, world, device)
         ctx = {"config": config, "device": device, "stats": stats, "world": world, "writer": writer,
-               "show_bar": rank == 0 and sys.stderr.isatty(), "stop_requested": None}  # (tqdm draws on stderr)
+               "show_bar": rank == 0 and sys.stderr.isatty(), "stop_requested": None,  # (tqdm draws on stderr)
+               "loss_window": [torch.zeros((), device=device), 0]}
         ctx["graphed_step"] = graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
         stop_on_signal(ctx, streamed_by_workers=train.images is None and config["num_workers"] > 0)

@@ -840,21 +840,24 @@ def test_each_step_descends_the_mean_loss_of_its_batch_also_the_short_last_one(t
 
 
 def test_the_logged_training_loss_and_accuracy_are_means_over_the_images_trained_on(tiny, capsys, monkeypatch):
-    """train/loss: the mean loss of the images since the previous point; train/epoch_loss and train/accuracy:
+    """train/loss: the mean loss of the images since the previous point, also where that point lies in the
+    epoch before (until 2026-11-28 an epoch's first point covered only its own steps, and the steps after
+    the last point of the epoch before were in none: a helper's review); train/epoch_loss and train/accuracy:
     the epoch's, over its images (a short last batch weighs its size). Cumulative points, sums divided by the
     batches or by full batches, the last batch's accuracy alone: each passed every test (a helper's mutants,
     2026-11-27)."""
     steps, _ = record_training(monkeypatch)
-    run_dir, _ = train_run(capsys, tiny, "means", "--epochs", "1", "--device", "cpu", "--val-split", "1")
+    run_dir, _ = train_run(capsys, tiny, "means", "--epochs", "2", "--device", "cpu", "--val-split", "1",
+                           "--log-every", "4")
     sizes, losses = [len(step["labels"]) for step in steps], [step["loss"] for step in steps]
-    assert sizes == [4, 4, 4, 4, 4, 3]
-    windows = [(i + 2, (losses[i] + losses[i + 1]) / (sizes[i] + sizes[i + 1])) for i in (0, 2, 4)]
+    assert sizes == [4, 4, 4, 4, 4, 3] * 2
+    windows = [(i + 4, sum(losses[i:i + 4]) / sum(sizes[i:i + 4])) for i in (0, 4, 8)]  # steps 5-8 span both
     logged = scalars(run_dir, "train/loss")
     assert [s for s, _ in logged] == [s for s, _ in windows]
     assert [v for _, v in logged] == pytest.approx([v for _, v in windows], rel=1e-5)
-    right = sum((step["out"].argmax(1) == step["labels"]).sum().item() for step in steps)
+    right = sum((step["out"].argmax(1) == step["labels"]).sum().item() for step in steps[6:])
     metrics = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["metrics"]
-    assert metrics["train/epoch_loss"] == pytest.approx(sum(losses) / 23, rel=1e-5)
+    assert metrics["train/epoch_loss"] == pytest.approx(sum(losses[6:]) / 23, rel=1e-5)
     assert metrics["train/accuracy"] == pytest.approx(right / 23)
 
 
