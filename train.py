@@ -229,7 +229,10 @@ def say_what_a_long_run_takes(config, explicit):
 
 def check_resumed_run_fits_here(config, explicit):
     """A resumed run keeps its device and data directory unless the flags name others: where this
-    machine lacks them (the run was trained on another one), the error says which flag to add."""
+    machine lacks them (the run was trained on another one), the error says which flag to add. Its
+    --cuda-graphs becomes auto: on where they can be (a CPU or torchrun cannot take them)."""
+    if config["cuda_graphs"] is True and "cuda_graphs" not in explicit:
+        config["cuda_graphs"] = "auto"
     if "device" not in explicit:
         try:
             pick_device(config["device"])
