@@ -657,20 +657,21 @@ def warn_of_training_images_in_test(train, test, root):
     trained = {image_digest(image): i for i, image in enumerate(train.images.cpu().numpy())}
     both = [(i, trained[d]) for i, d in enumerate(map(image_digest, test.images.cpu().numpy())) if d in trained]
     if both:
-        test_i, train_i = both[0]
-        example = (f"{image_name(test, test_i, root, 'test')} is {image_name(train, train_i, root, 'training')}"
-                   + (f", and {len(both) - 1} more" if len(both) > 1 else ""))
-        say(f"warning: {len(both)} of the {len(test)} test images are also training images, pixel for pixel "
-            f"({example}): the test accuracy is partly measured on images trained on; remove them from one split")
+        are, them = ("is also a training image", "it") if len(both) == 1 else ("are also training images", "them")
+        example = ""
+        if test.files and train.files:  # (CIFAR-10's arrays: an image's number would be the one left by --val-split)
+            (test_i, train_i), more = both[0], f", and {len(both) - 1} more" if len(both) > 1 else ""
+            example = f" ({name_in(test.files[test_i], root)} is {name_in(train.files[train_i], root)}{more})"
+        say(f"warning: {len(both)} of the {len(test)} test images {are}, pixel for pixel{example}: the test "
+            f"accuracy is partly measured on images trained on; remove {them} from one split")
 
 
 def image_digest(image):
     return hashlib.blake2b(image, digest_size=16).digest()  # (16 bytes: two different images never share one)
 
 
-def image_name(split, i, root, kind):
-    """An image of a split as a message names it: its file from the data folder, or its number."""
-    return printable(os.path.relpath(split.files[i], root)) if split.files else f"{kind} image {i}"
+def name_in(path, root):
+    return printable(os.path.relpath(path, root))
 
 
 # ---------------------------------------------------------------- statistics for normalize()

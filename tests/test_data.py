@@ -184,6 +184,13 @@ def test_test_images_that_are_also_training_images_are_warned_of(tiny, capsys):
         os.remove(os.path.join(test_dir, name))
     code, _, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST], capsys)
     assert code == 0 and "warning" not in err
+    # CIFAR-10's arrays, without files: no image's number, which --val-split would have shifted
+    images = torch.arange(2, dtype=torch.uint8).view(2, 1, 1, 1).expand(2, 3, 32, 32).contiguous()
+    data.warn_of_training_images_in_test(data.Split(torch.zeros(2), images), data.Split(torch.zeros(1), images[1:]),
+                                         tiny)
+    assert capsys.readouterr().err == ("warning: 1 of the 1 test images is also a training image, pixel for pixel: "
+                                       "the test accuracy is partly measured on images trained on; remove it from "
+                                       "one split\n")
 
 
 def test_a_link_back_up_the_tree_a_folder_of_two_classes_or_an_unreadable_subfolder_is_one_line(tiny, capsys,
