@@ -479,7 +479,10 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
         window[1] += len(labels)
         bar.update()
         if state["step"] % config["log_every"] == 0:
-            mean_loss = window[0].item() / max(window[1], 1)
+            # Over every process's images: each then sees the same loss, and a divergence stops them all here.
+            loss_and_seen = torch.stack([window[0], torch.tensor(float(window[1]), device=device)])
+            all_sum(loss_and_seen)
+            mean_loss = loss_and_seen[0].item() / max(loss_and_seen[1].item(), 1)
             if not math.isfinite(mean_loss):
                 raise Diverged(f"loss became {mean_loss} at step {state['step']} (lr {lr:.4g})")
             window[0].zero_()

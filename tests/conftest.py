@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -78,6 +79,13 @@ def grids_shown(monkeypatch):
     shown, image_grid = [], pictures.image_grid
     monkeypatch.setattr(pictures, "image_grid", lambda *args: shown.append(args) or image_grid(*args))
     return shown
+
+
+def scalars(run_dir, tag):
+    """The (step, value) points of a TensorBoard tag in a run's event files."""
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
 
 
 def run_cli(module, argv, capsys=None):

@@ -18,7 +18,7 @@ import pictures
 import runs
 import train
 from checkpoint import IDENTITY
-from conftest import ROOT, TRAIN_FAST, make_dataset, run_cli, torchrun
+from conftest import ROOT, TRAIN_FAST, make_dataset, run_cli, scalars, torchrun
 from model import Tudui
 
 # Global batch 4: two images per process under torchrun, four in one process. A constant lr, so that a run
@@ -60,6 +60,11 @@ def test_two_processes_train_like_one_and_resume_across_process_counts(tiny, cap
     assert last("two")["metrics"]["test/accuracy"] == last("one")["metrics"]["test/accuracy"]
     for key in ("test/loss", "train/epoch_loss"):  # summed over both processes' images, not rank 0's alone
         assert last("two")["metrics"][key] == pytest.approx(last("one")["metrics"][key], rel=1e-5), key
+    # train/loss too (rank 0's share until 2026-11-28: a divergence that one process alone saw at a point
+    # stopped it alone, and the other waited in its next all-reduce; a helper's review)
+    one, two = (scalars(f"logs_train/{run}", "train/loss") for run in ("one", "two"))
+    assert [s for s, _ in two] == [s for s, _ in one] and len(one) > 1
+    assert [v for _, v in two] == pytest.approx([v for _, v in one], rel=1e-5)
     # 2 processes for 1 epoch, then 1 process to finish; and the reverse.
     torchrun(2, *COMMON, "--data-dir", tiny, "--run-name", "two_then_one", "--epochs", "1")
     code, _, err = run_cli(train, ["--resume", "logs_train/two_then_one", "--epochs", "2"], capsys)

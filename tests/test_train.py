@@ -23,14 +23,8 @@ import pictures
 import runs
 import test as predict
 import train
-from conftest import CLASSES, TRAIN_FAST, make_dataset, run_cli
+from conftest import CLASSES, TRAIN_FAST, make_dataset, run_cli, scalars
 from model import Tudui
-
-
-def scalars(run_dir, tag):
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    return [(e.step, e.value) for e in acc.Scalars(tag)] if tag in acc.Tags()["scalars"] else []
 
 
 def hparams_lr(run_dir):
