@@ -647,27 +647,47 @@ def is_image(path):
             return False
 
 
-# ---------------------------------------------------------------- test images that are training images too
-def warn_of_training_images_in_test(train, test, root):
-    """Says so when test images are also training images, pixel for pixel (a copy, a link, one file
-    hard-linked into both splits): the test accuracy would count images trained on as unseen. Splits
-    in memory only: a streamed one would be read whole once more, an epoch's worth of decoding."""
-    if train.images is None or test.images is None:
+# ---------------------------------------------------------------- scored images that are training images too
+def warn_of_images_trained_on(train, scored, root, flip):
+    """Says so when test or validation images are also training images, pixel for pixel, or mirrored where
+    training flips them (a copy, a link, a file hard-linked into both splits, a folder of images and their
+    mirrors split in two): their accuracy would count images trained on as unseen. `scored`: {"test": split,
+    "validation": split or None}. Splits in memory only: a streamed one would be read whole once more."""
+    if train.images is None:
         return
     trained = {image_digest(image): i for i, image in enumerate(train.images.cpu().numpy())}
-    both = [(i, trained[d]) for i, d in enumerate(map(image_digest, test.images.cpu().numpy())) if d in trained]
-    if both:
-        are, them = ("is also a training image", "it") if len(both) == 1 else ("are also training images", "them")
-        example = ""
-        if test.files and train.files:  # (CIFAR-10's arrays: an image's number would be the one left by --val-split)
-            (test_i, train_i), more = both[0], f", and {len(both) - 1} more" if len(both) > 1 else ""
-            example = f" ({name_in(test.files[test_i], root)} is {name_in(train.files[train_i], root)}{more})"
-        say(f"warning: {len(both)} of the {len(test)} test images {are}, pixel for pixel{example}: the test "
-            f"accuracy is partly measured on images trained on; remove {them} from one split")
+    for kind, split in scored.items():
+        if split is None or split.images is None:
+            continue
+        both = []
+        for i, image in enumerate(split.images.cpu().numpy()):
+            views = (image, image[..., ::-1]) if flip else (image,)
+            found = [trained[d] for d in map(image_digest, views) if d in trained]
+            if found:
+                both.append((i, found[0]))
+        if both:
+            say(images_trained_on_warning(kind, both, split, train, root, flip))
+
+
+def images_trained_on_warning(kind, both, split, train, root, flip):
+    """The warning for the (scored image, training image) pairs `both`."""
+    are = "is also a training image" if len(both) == 1 else "are also training images"
+    how = "pixel for pixel or mirrored" if flip else "pixel for pixel"
+    example = ""
+    if split.files and train.files:  # (CIFAR-10's arrays: an image's number would be the one left by --val-split)
+        (i, j), more = both[0], f", and {len(both) - 1} more" if len(both) > 1 else ""
+        example = f" ({name_in(split.files[i], root)} is {name_in(train.files[j], root)}{more})"
+    if kind == "test":
+        them = "it" if len(both) == 1 else "them"
+        told = f"the test accuracy is partly measured on images trained on; remove {them} from one split"
+    else:  # held out of train/ by --val-split: copies within it
+        told = "best.pth is chosen partly on images trained on; remove the copies from train/"
+    return f"warning: {len(both)} of the {len(split)} {kind} images {are}, {how}{example}: {told}"
 
 
 def image_digest(image):
-    return hashlib.blake2b(image, digest_size=16).digest()  # (16 bytes: two different images never share one)
+    # (16 bytes: two different images never share one; a mirror, a view of the array, is made contiguous)
+    return hashlib.blake2b(np.ascontiguousarray(image), digest_size=16).digest()
 
 
 def name_in(path, root):

@@ -45,7 +45,7 @@ import runs
 from checkpoint import FLOAT32, atomic_save, load_model, load_optimizer_state, optimizer_state_on_cpu
 from cli import Parser, checked, folder_name, folder_path, log_folder, named_path
 from data import (IDENTITY, IMAGE_SIZE, UserError, BatchLoader, Batches, augment, augment_params, channel_stats,
-                  load_dataset, normalize, printable, say, shell_word, spread, warn_of_training_images_in_test,
+                  load_dataset, normalize, printable, say, shell_word, spread, warn_of_images_trained_on,
                   whitening_filter)
 from model import Tudui
 
@@ -846,7 +846,7 @@ def main(argv=None):
 
     train, val, test, classes, data_id = load_splits(config, rank, world, device, resume_ckpt)
     if rank == 0:
-        warn_of_training_images_in_test(train, test, config["data_dir"])
+        warn_of_images_trained_on(train, {"test": test, "validation": val}, config["data_dir"], config["flip"])
     stats = input_stats(train, config, resume_ckpt)
     # Each epoch, a new shuffle of the training images (seed and epoch), each batch cut into one share per process.
     train_batches = Batches(len(train), config["batch_size"], config["seed"], shuffle=True, rank=rank, world=world)

@@ -4,6 +4,7 @@ import inspect
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import struct
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from PIL import Image
 
 import bench
 import data
@@ -168,26 +170,37 @@ def test_a_folder_in_both_splits_through_a_link_is_refused_by_each_script(tiny, 
                                  "would be measured on the images trained on; give test/ images of its own\n")
 
 
-def test_test_images_that_are_also_training_images_are_warned_of(tiny, capsys):
-    """A copy, a hard link or a link of a training image in test/, a slip easily made splitting a folder by
-    hand, was scored as an unseen image without a word (until 2026-11-28)."""
+def test_test_and_validation_images_that_are_also_training_images_are_warned_of(tiny, capsys):
+    """A copy, a hard link, a link or a mirror (trained on where training flips) of a training image in
+    test/, or a validation image held out of train/ with a copy left there: scored as unseen images without
+    a word, and best.pth chosen on them (until 2026-11-28; the last two found by a helper's probe)."""
     train_dir, test_dir = os.path.join(tiny, "train"), os.path.join(tiny, "test")
     shutil.copy(os.path.join(train_dir, "cross", "003.png"), os.path.join(test_dir, "cross", "copy.png"))
     os.link(os.path.join(train_dir, "circle", "001.png"), os.path.join(test_dir, "circle", "hard.png"))
     linked = os.path.abspath(os.path.join(train_dir, "stripes", "002.png"))
     os.symlink(linked, os.path.join(test_dir, "stripes", "l.png"))
+    Image.open(os.path.join(train_dir, "stripes", "004.png")).transpose(Image.FLIP_LEFT_RIGHT).save(
+        os.path.join(test_dir, "stripes", "mirror.png"))
     code, _, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST], capsys)
-    assert code == 0 and err.count("warning: 3 of the 15 test images are also training images, pixel for pixel "
-                                    "(test/circle/hard.png is train/circle/001.png, and 2 more): the test accuracy "
-                                    "is partly measured on images trained on; remove them from one split\n") == 1, err
+    assert code == 0 and err.count("warning: 4 of the 16 test images are also training images, pixel for pixel or "
+                                    "mirrored (test/circle/hard.png is train/circle/001.png, and 3 more): the test "
+                                    "accuracy is partly measured on images trained on; remove them from one split\n"
+                                    ) == 1, err
     for name in ("cross/copy.png", "circle/hard.png", "stripes/l.png"):
         os.remove(os.path.join(test_dir, name))
-    code, _, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST], capsys)
-    assert code == 0 and "warning" not in err
+    for name in glob.glob(os.path.join(train_dir, "*", "*.png")):  # "003 - Copy.png", as Windows names it
+        shutil.copy(name, name[:-4] + " - Copy.png")
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", "--no-flip", "--val-split", "1",
+                                   *TRAIN_FAST], capsys)
+    assert code == 0 and "test images" not in err, err  # the mirror, without --flip: not trained on
+    told = re.findall(r"warning: 1 of the 1 validation images is also a training image, pixel for pixel "
+                      r"\(train/(\w+)/(\d+)( - Copy)?\.png is train/(\w+)/(\d+)( - Copy)?\.png\): best\.pth is chosen "
+                      r"partly on images trained on; remove the copies from train/\n", err)
+    assert len(told) == 1 and told[0][:2] == told[0][3:5] and told[0][2] != told[0][5], err
     # CIFAR-10's arrays, without files: no image's number, which --val-split would have shifted
     images = torch.arange(2, dtype=torch.uint8).view(2, 1, 1, 1).expand(2, 3, 32, 32).contiguous()
-    data.warn_of_training_images_in_test(data.Split(torch.zeros(2), images), data.Split(torch.zeros(1), images[1:]),
-                                         tiny)
+    data.warn_of_images_trained_on(data.Split(torch.zeros(2), images), {"test": data.Split(torch.zeros(1), images[1:])},
+                                   tiny, flip=False)
     assert capsys.readouterr().err == ("warning: 1 of the 1 test images is also a training image, pixel for pixel: "
                                        "the test accuracy is partly measured on images trained on; remove it from "
                                        "one split\n")
