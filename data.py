@@ -35,6 +35,10 @@ IMAGE_SIZE = 32
 # not imported: torchvision, only needed for CIFAR-10, takes as long to import as torch itself (1.7 s on a 2-core
 # VM), which `python test.py CHECKPOINT dog.png`, and every decoding process started by spawn, would pay.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+# Folders without a dot that systems make in a user's: a Synology NAS's thumbnails (@eaDir/, about five for each
+# photo, beside it in its class folder) and recycle bins, macOS's resource forks unzipped, Windows' recycle bin.
+SYSTEM_FOLDERS = {"@eaDir", "#recycle", "#snapshot", "@Recycle", "__MACOSX", "$RECYCLE.BIN",
+                  "System Volume Information"}
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}  # normalize() with these: pixels left in [0, 1]
 CACHE_DIR = os.path.join("data", "cache")
 # In every cache's key: raised when decoding or the cache changes, so older caches are rebuilt (2: EXIF turned
@@ -400,9 +404,11 @@ def list_folder(path):
 
 
 def is_hidden(path):
-    """Names starting with a dot: .ipynb_checkpoints/ that Jupyter leaves, ._x.jpg that macOS
-    leaves beside x.jpg on other file systems. Neither is a class or an image."""
-    return os.path.basename(path).startswith(".")
+    """Names starting with a dot (.ipynb_checkpoints/ that Jupyter leaves, ._x.jpg that macOS leaves
+    beside x.jpg on other file systems), and the folders that systems make in a user's (SYSTEM_FOLDERS).
+    None is a class or an image."""
+    name = os.path.basename(path)
+    return name.startswith(".") or name in SYSTEM_FOLDERS
 
 
 def has_image_extension(name):

@@ -367,7 +367,8 @@ def test_images_whose_extension_is_in_capitals_are_images(tiny):
 
 
 def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
-    """Jupyter's .ipynb_checkpoints/ counted as a class, and macOS's ._x.png files as unreadable images."""
+    """Jupyter's .ipynb_checkpoints/ counted as a class, and macOS's ._x.png files as unreadable images. So
+    would a NAS's thumbnails, as images of their class."""
     os.makedirs(os.path.join(tiny, "train", ".ipynb_checkpoints"))
     with open(os.path.join(tiny, "train", "cross", "._000.png"), "wb") as f:
         f.write(b"\0\5\26\7 AppleDouble")
@@ -375,6 +376,11 @@ def test_hidden_folders_and_files_are_neither_classes_nor_images(tiny, capsys):
     # skipped as unreadable, until 2026-11-26).
     os.makedirs(os.path.join(tiny, "train", "cross", ".@__thumb"))
     make_image(1, 0).save(os.path.join(tiny, "train", "cross", ".@__thumb", "000.png"))
+    # A Synology NAS's thumbnails of each photo, beside it (until 2026-11-28, trained on: a helper's probe), and
+    # an unzipped macOS archive's resource forks.
+    os.makedirs(os.path.join(tiny, "train", "cross", "@eaDir", "000.png"))
+    make_image(1, 0, size=320).save(os.path.join(tiny, "train", "cross", "@eaDir", "000.png", "SYNOPHOTO_THUMB_S.png"))
+    os.makedirs(os.path.join(tiny, "train", "__MACOSX", "cross"))
     os.makedirs(os.path.join(tiny, "train", "cross", ".AppleDouble"))
     with open(os.path.join(tiny, "train", "cross", ".AppleDouble", "000.png"), "wb") as f:
         f.write(b"\0\5\26\7 AppleDouble")
