@@ -202,12 +202,20 @@ def require_directory(root):
 
 
 def datasets_inside(root):
-    """A hint naming the image-folder datasets one level down (data/cifar10_jpeg in data/), if any."""
+    """A hint naming the image-folder datasets one level down (data/cifar10_jpeg in data/), if any, or
+    saying how to lay out class folders each split in two (DIR/cat/train/, DIR/cat/test/)."""
     try:
         found = sorted(os.path.join(root, name) for name in os.listdir(root) if not is_hidden(name)
                        and all(os.path.isdir(os.path.join(root, name, split)) for split in ("train", "test")))
+        split_classes = [f for f in found if not any(os.path.isdir(os.path.join(f, "train", entry))
+                                                     for entry in os.listdir(os.path.join(f, "train")))]
     except OSError:
         return ""
+    if len(split_classes) > 1 and split_classes == found:  # images right inside DIR/<class>/train/
+        example = os.path.basename(found[0])
+        return (f" Its folders are classes, each split in two ({example}/train/, {example}/test/, …): the layout is "
+                f"DIR/train/<class>/ and DIR/test/<class>/; move the images so ({example}/train/* to "
+                f"train/{example}/).")
     if not found:
         return ""
     others = ", ".join(shell_word(printable(f)) for f in found[1:4]) + (", …" if len(found) > 4 else "")
@@ -260,6 +268,11 @@ def list_splits(root, with_train=True):
     """Class names, and the (files, labels) of DIR/train (None unless `with_train`) and of DIR/test;
     UserError when the two splits share a folder or differ in their classes."""
     train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
+    # split-folders and other tools make DIR/val/ (or valid/), which train.py does not read: --val-split does that
+    other = next((name for name in ("val", "valid", "validation") if os.path.isdir(os.path.join(root, name))), None)
+    if other and not os.path.exists(test_dir):
+        raise UserError(f"{root} has a {other}/ split but no test/, the split scored: rename {other}/ to test/ "
+                        "(--val-split N holds out N training images for validation)")
     if with_train and os.path.realpath(train_dir) == os.path.realpath(test_dir):
         raise UserError(f"{printable(test_dir)} is {printable(train_dir)} (through a link): the test accuracy would "
                         "be measured on the images trained on; give test/ images of its own")
@@ -272,6 +285,9 @@ def list_splits(root, with_train=True):
     if train_classes != classes:
         raise UserError(f"train and test class folders differ in {root}: "
                         f"{class_difference(train_classes, classes, 'train/', 'test/')}")
+    if other:
+        say(f"note: {printable(os.path.join(root, other))} is not used: train.py trains on train/ and scores test/ "
+            "(--val-split N holds out N training images for validation)")
     return classes, (train_files, train_labels), (test_files, test_labels)
 
 

@@ -494,6 +494,27 @@ def test_a_data_dir_naming_one_split_or_class_folders_says_what_a_dataset_is(tin
     assert code == 2 and err.endswith(" d/train is one split; the folder above it holds the dataset: --data-dir d\n")
 
 
+def test_a_val_split_folder_and_class_folders_each_split_in_two_are_told_how_to_lay_out(tiny, workdir, capsys):
+    """Two layouts other tools make (a helper's probe, 2026-11-28): split-folders' train/ val/ test/, whose
+    val/ went unused without a word (and, with no test/, was not named in the error), and class folders each
+    split in place, DIR/<class>/{train,test}/, which the hint sent to DIR/<class> and a second error."""
+    shutil.copytree(os.path.join(tiny, "test"), os.path.join(tiny, "val"))
+    data.load_dataset(tiny)
+    assert f"note: {tiny}/val is not used: train.py trains on train/ and scores test/ (--val-split N holds out N " \
+        "training images for validation)\n" in capsys.readouterr().err
+    shutil.rmtree(os.path.join(tiny, "test"))
+    with pytest.raises(data.UserError, match="has a val/ split but no test/, the split scored: rename val/ to"):
+        data.load_dataset(tiny)
+    for name in CLASSES:
+        for split in ("train", "test"):
+            shutil.copytree(os.path.join(tiny, "train", name), os.path.join("mine", name, split))
+    with pytest.raises(data.UserError) as told:
+        data.load_dataset("mine")
+    assert str(told.value).endswith("Its folders are classes, each split in two (circle/train/, circle/test/, …): the "
+                                    "layout is DIR/train/<class>/ and DIR/test/<class>/; move the images so "
+                                    "(circle/train/* to train/circle/).")
+
+
 def test_files_left_out_for_their_extension_are_named_not_silent(tiny, capsys, monkeypatch):
     """A .gif, a .jfif or a file without extension was left out without a word (until 2026-11-26
     15:10 UTC), as ImageFolder leaves them out; a class of GIFs alone said "no valid file"."""
