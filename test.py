@@ -85,6 +85,10 @@ def parse_args(argv=None):
                          " (the confusion matrix's picture, beside FILE)")
     if args.save_grid:
         refuse_overwriting_an_image(p, args.save_grid, args.images)
+    if not args.images and args.save_grid and args.data_dir:  # (a checkpoint's own dataset: load_test_split)
+        in_dataset = grid_in_dataset(args.save_grid, args.data_dir)
+        if in_dataset:
+            p.error(in_dataset)
     args.topk = args.topk or 1
     args.num_workers = DEFAULTS["num_workers"] if args.num_workers is None else args.num_workers
     return args
@@ -102,6 +106,21 @@ def refuse_overwriting_an_image(parser, grid, images):
             parser.error(f"argument --save-grid: {grid} is one of the images to classify; name another file")
     keep_others_file(parser, "--save-grid", grid, made_by_save_grid, DRAWN_HERE,
                      " (a glob put after --save-grid makes its first match the picture)")
+
+
+def grid_in_dataset(grid, data_dir):
+    """Why --save-grid may not write its pictures where it is told: they would lie in the dataset scored (DIR
+    itself or below, links followed) and be among its images at the next scoring, and train.py's. None where
+    they may. (The confusion matrix's picture goes in the grid's folder: the grid's place answers for both.)"""
+    if is_stream(grid):  # written as it is: no file is made
+        return None
+    folder = os.path.realpath(data_dir)
+    # Its folder's real path: a link at the name itself is replaced, not written through (atomic_write).
+    where = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(grid))), os.path.basename(grid))
+    if os.path.commonpath([where, folder]) != folder:
+        return None
+    return (f"argument --save-grid: {printable(grid)} lies inside {printable(data_dir)}, the dataset scored, "
+            "where it would become one of its images; save the picture elsewhere")
 
 
 def made_by_save_grid(path):
@@ -255,6 +274,9 @@ def load_test_split(ckpt, args):
         raise UserError(f"the checkpoint's data directory {saved} does not exist here: pass --data-dir DIR "
                         "to score its test split, or give images to classify")
     data_dir = args.data_dir or saved or DEFAULTS["data_dir"]
+    in_dataset = args.save_grid and grid_in_dataset(args.save_grid, data_dir)  # (--data-dir's: refused already)
+    if in_dataset:  # before the data loads
+        raise UserError(in_dataset)
     # Read as the run read it: streamed, a class none of whose test images can be read is scored without
     # them, where in memory it is refused (the run's own evaluation would not match).
     data_path = ckpt["config"].get("data_path")

@@ -977,6 +977,27 @@ def test_save_grid_never_replaces_a_file_it_did_not_draw(checkpoint, workdir, ca
     assert code == 1 and "photos/1.png: " in out and err.endswith("missing.png: no such file\n"), err
 
 
+def test_save_grid_inside_the_dataset_scored_is_refused_before_the_work(tiny, workdir, capsys):
+    """`--data-dir d --save-grid d/test/circle/mistakes.png` put the grid (and its confusion picture) in the
+    test split: the next scoring counted one image more, and train.py would train on it (until 2026-11-28,
+    a helper). Refused wherever it lands in the dataset: a link to a folder of it counts, and so does the
+    dataset a checkpoint names when --data-dir is not given."""
+    torch.save({"model": Tudui(3).state_dict(), "classes": CLASSES, "config": {"data_dir": tiny}}, "r.pth")
+    os.symlink(os.path.join(tiny, "test", "cross"), "cross")
+    before = sorted(glob.glob(f"{tiny}/**", recursive=True))
+    given = ["--data-dir", tiny]
+    for argv, grid in [(given, f"{tiny}/test/circle/mistakes.png"), (given, f"{tiny}/g.png"), (given, "cross/g.png"),
+                       ([], f"{tiny}/train/stripes/g.jpg")]:  # (the last: the dataset r.pth names)
+        code, out, err = run_cli(predict, ["r.pth", *argv, "--save-grid", grid], capsys)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"error: argument --save-grid: {grid} lies inside {tiny}, the dataset scored, where it would become " \
+            "one of its images; save the picture elsewhere" in err, err
+        assert sorted(glob.glob(f"{tiny}/**", recursive=True)) == before
+    os.mkdir(f"{tiny}_grids")  # a folder beside it, whose name starts as the dataset's
+    code, out, err = run_cli(predict, ["r.pth", "--json", "--save-grid", f"{tiny}_grids/g.png"], capsys)
+    assert code == 0 and json.loads(out)["images"] == 12 and os.path.isfile(f"{tiny}_grids/g_confusion.png"), err
+
+
 def test_an_output_in_a_folder_that_cannot_be_written_is_refused_before_the_work(checkpoint, workdir, capsys,
                                                                                    monkeypatch):
     """A read-only folder for --save-grid (or bench.py's --json) was found after all the work, the results
