@@ -201,8 +201,8 @@ def read_checkpoint(path):
     """The checkpoint at `path` as a dict, never running code from it.
 
     Accepts this project's checkpoints, a bare state_dict (of a wrapped network too), the
-    weights of a general checkpoint of one's own loop, and the tutorial's whole-model
-    pickles. Raises UserError with a one-line reason otherwise."""
+    weights of a general checkpoint of one's own loop (and an ImageFolder's class_to_idx beside
+    them), and the tutorial's whole-model pickles. Raises UserError with a one-line reason otherwise."""
     path = checkpoint_path(path)
     obj = load_safely(path)
     obj = in_project_form(obj, path)
@@ -277,7 +277,10 @@ def in_project_form(obj, path):
         obj = {"model": obj}  # tutorial: torch.save(model.state_dict())
     elif isinstance(obj, dict) and "model" not in obj:  # PyTorch's recipe for a general checkpoint, and others'
         weights = next((obj[k] for k in ("model_state_dict", "state_dict") if is_state_dict(obj.get(k))), None)
-        obj = {"model": weights} if weights else obj  # (their optimizer and epoch are another loop's)
+        if weights:  # (their optimizer and epoch are another loop's)
+            # An ImageFolder's class_to_idx, saved as PyTorch's transfer-learning tutorial saves it, names the outputs.
+            names = {"class_to_idx": obj["class_to_idx"]} if "class_to_idx" in obj else {}
+            obj = {"model": weights, **names}
     if not isinstance(obj, dict) or not is_state_dict(obj.get("model")):
         raise UserError(f"{path} is not a checkpoint of this project or of the tutorial")
     obj["model"] = {unwrapped(k): v for k, v in obj["model"].items()}
@@ -297,6 +300,10 @@ def check_entries(obj, path):
         raise UserError(f"{path} has a malformed 'training_data' entry")
     if "epoch_sums" in obj and not valid_epoch_sums(obj["epoch_sums"]):
         raise UserError(f"{path} has a malformed 'epoch_sums' entry")
+    if "classes" not in obj and "class_to_idx" in obj:  # ({"circle": 0, "cross": 1}: the names in output order)
+        obj["classes"] = names_by_index(obj["class_to_idx"])
+        if obj["classes"] is None:
+            raise UserError(f"{path} has a malformed 'class_to_idx' entry: expected class names numbered 0, 1, …")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
     if "classes" not in obj:  # the tutorial's checkpoints: CIFAR-10's classes; class_0, ... when not 10
@@ -313,6 +320,17 @@ def check_entries(obj, path):
     if not valid_normalize(obj["normalize"]):
         raise UserError(f"{path} has a malformed 'normalize' entry: expected 3 means, 3 positive stds and "
                         f"optionally a whitening filter of {NORMALIZE_SIZES['whiten']} numbers")
+
+
+def names_by_index(class_to_idx):
+    """An ImageFolder's class_to_idx as the list of its names, in the order of their numbers; None unless it
+    maps names (strings) to the numbers 0 to n-1, each once."""
+    if not isinstance(class_to_idx, dict) or not all(isinstance(name, str) and type(i) is int
+                                                     for name, i in class_to_idx.items()):
+        return None
+    if sorted(class_to_idx.values()) != list(range(len(class_to_idx))):
+        return None
+    return sorted(class_to_idx, key=class_to_idx.get)
 
 
 def refusal_reason(error):

@@ -291,13 +291,18 @@ def load_test_split(ckpt, args):
         # otherwise (plane, car, …) gets a low accuracy, and the note says why.
         if classes != ckpt["classes"]:
             say(f"note: {ckpt['path']} holds no class names: its {len(classes)} outputs are taken as "
-                f"{printable(data_dir)}'s classes in sorted order ({', '.join(map(printable, classes[:3]))}, …), "
-                f"not as {ckpt['classes'][0]}, {ckpt['classes'][1]}, …")
+                f"{printable(data_dir)}'s classes in sorted order ({first_names(classes)}), "
+                f"not as {first_names(ckpt['classes'])}")
         ckpt["classes"] = classes
     if classes != ckpt["classes"]:
         raise UserError(f"{data_dir} has other classes than the checkpoint: "
                         f"{class_difference(classes, ckpt['classes'], data_dir, 'the checkpoint')}")
     return data_dir, test, classes
+
+
+def first_names(names):
+    """The first three of `names`, then … where there are more (three alone are the whole list)."""
+    return ", ".join(map(printable, names[:3])) + (", …" if len(names) > 3 else "")
 
 
 def save_mistakes(result, test, classes, path):

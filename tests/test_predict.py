@@ -307,6 +307,40 @@ def test_weights_of_wrapped_networks_and_of_other_loops_checkpoints_load_as_save
     assert code == 0 and out == plain, err
 
 
+def test_class_names_saved_as_an_imagefolders_class_to_idx_name_the_outputs(tiny, workdir, capsys):
+    """PyTorch's transfer-learning tutorial saves an ImageFolder's class_to_idx beside the weights: it was
+    ignored, the outputs called class_0, class_1, … and, scored on a folder, taken as holding no names (until
+    2026-11-28, a helper's probe). The names go in the order of their numbers; a map that is not of names
+    to 0 … n-1 is refused, as a malformed `classes` is."""
+    weights = Tudui(3).state_dict()
+    weights["model.8.weight"].zero_()
+    weights["model.8.bias"].copy_(torch.tensor([1.0, 3.0, 2.0]))  # output 1 the most likely, then 2, then 0
+    Image.new("RGB", (32, 32)).save("x.png")
+    for i, saved in enumerate([{"epoch": 3, "model_state_dict": weights, "optimizer_state_dict": {"state": {}},
+                                "class_to_idx": {"stripes": 0, "circle": 2, "cross": 1}},
+                               {"state_dict": weights, "class_to_idx": {"stripes": 0, "circle": 2, "cross": 1}},
+                               {"model": weights, "class_to_idx": {"stripes": 0, "circle": 2, "cross": 1}}]):
+        torch.save(saved, f"own{i}.pth")
+        code, out, err = run_cli(predict, [f"own{i}.pth", "x.png", "--topk", "3", "--json"], capsys)
+        assert code == 0, err
+        assert [p["class"] for p in json.loads(out)[0]["predictions"]] == ["cross", "circle", "stripes"]
+    # As an ImageFolder of the folder scored numbers them: its names, and no note that there are none.
+    torch.save({"model_state_dict": Tudui(3).state_dict(), "class_to_idx": {name: i for i, name in enumerate(CLASSES)}},
+               "folder.pth")
+    code, out, err = run_cli(predict, ["folder.pth", "--data-dir", tiny, "--json"], capsys)
+    assert code == 0 and json.loads(out)["classes"] == CLASSES and "class names" not in err, err
+    for class_to_idx in ({"circle": 1, "cross": 2, "stripes": 3}, {"circle": 0, "cross": 0, "stripes": 1},
+                         {"circle": 0, "cross": 1, 2: 2}, {"circle": 0, "cross": 1, "stripes": 2.0},
+                         {"circle": False, "cross": True, "stripes": 2}, ["circle", "cross", "stripes"]):
+        torch.save({"model_state_dict": weights, "class_to_idx": class_to_idx}, "bad.pth")
+        code, out, err = run_cli(predict, ["bad.pth", "x.png"], capsys)
+        assert code == 2 and out == "" and err == (
+            "test.py: error: bad.pth has a malformed 'class_to_idx' entry: expected class names numbered 0, 1, …\n")
+    torch.save({"model_state_dict": weights, "class_to_idx": {"circle": 0, "cross": 1}}, "two.pth")
+    code, out, err = run_cli(predict, ["two.pth", "x.png"], capsys)
+    assert code == 2 and err == "test.py: error: two.pth names 2 classes, but its network has 3 outputs\n", err
+
+
 def test_a_checkpoint_with_damaged_bytes_is_named_not_used(checkpoint, workdir, capsys):
     """torch.load does not check the CRC-32s of the zip it reads: bits flipped on a disk or in a copy
     loaded as other weights, and test.py predicted with them at 1.0000 (until 2026-11-27)."""
@@ -363,6 +397,8 @@ def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny,
                                                                                           "class_2"], err
     code, out, err = run_cli(predict, [str(workdir / "sd3.pth"), "--data-dir", tiny, "--json"], capsys)
     assert code == 0 and json.loads(out)["classes"] == CLASSES, err
+    # Three names are the whole list: no … after them (until 2026-11-28, a helper's probe).
+    assert "in sorted order (circle, cross, stripes), not as class_0, class_1, class_2\n" in err, err
     # So does one of 10 classes, CIFAR-10's by default: the tutorial's loop on a 10-class folder of one's own.
     ten = [f"kind{i}" for i in range(10)]
     for split in ("train", "test"):
@@ -375,7 +411,7 @@ def test_a_bare_state_dict_of_other_than_ten_classes_gets_no_cifar10_names(tiny,
     # Said, since the network may have been trained on CIFAR-10 (it was silent until 2026-11-27; a helper
     # scored the tutorial's tudui_29_gpu.pth at 0.23 on a folder naming two classes plane and car):
     assert f"\nnote: {workdir / 'sd10.pth'} holds no class names: its 10 outputs are taken as {workdir / 'ten'}'s " \
-        "classes in sorted order (kind0, kind1, kind2, …), not as airplane, automobile, …\n" in err
+        "classes in sorted order (kind0, kind1, kind2, …), not as airplane, automobile, bird, …\n" in err
     cifar = workdir / "cifar"
     for split in ("train", "test"):
         for name in CIFAR10_CLASSES:
