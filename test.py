@@ -109,18 +109,20 @@ def refuse_overwriting_an_image(parser, grid, images):
 
 
 def grid_in_dataset(grid, data_dir):
-    """Why --save-grid may not write its pictures where it is told: they would lie in the dataset scored (DIR
-    itself or below, links followed) and be among its images at the next scoring, and train.py's. None where
-    they may. (The confusion matrix's picture goes in the grid's folder: the grid's place answers for both.)"""
+    """Why --save-grid may not write its pictures where it is told: they would lie in a split of the dataset
+    scored (DIR/test or DIR/train, or below, links followed) and be among its images at the next scoring, and
+    train.py's. None where they may. (The confusion matrix's picture goes in the grid's folder: the grid's
+    place answers for both.)"""
     if is_stream(grid):  # written as it is: no file is made
         return None
-    folder = os.path.realpath(data_dir)
     # Its folder's real path: a link at the name itself is replaced, not written through (atomic_write).
     where = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(grid))), os.path.basename(grid))
-    if os.path.commonpath([where, folder]) != folder:
-        return None
-    return (f"argument --save-grid: {printable(grid)} lies inside {printable(data_dir)}, the dataset scored, "
-            "where it would become one of its images; save the picture elsewhere")
+    for split in ("test", "train"):
+        folder = os.path.realpath(os.path.join(data_dir, split))
+        if os.path.commonpath([where, folder]) == folder:
+            return (f"argument --save-grid: {printable(grid)} lies inside {printable(os.path.join(data_dir, split))}, "
+                    "a split of the dataset, where it would become one of its images; save the picture elsewhere")
+    return None
 
 
 def made_by_save_grid(path):

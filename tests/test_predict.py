@@ -1022,16 +1022,17 @@ def test_save_grid_inside_the_dataset_scored_is_refused_before_the_work(tiny, wo
     os.symlink(os.path.join(tiny, "test", "cross"), "cross")
     before = sorted(glob.glob(f"{tiny}/**", recursive=True))
     given = ["--data-dir", tiny]
-    for argv, grid in [(given, f"{tiny}/test/circle/mistakes.png"), (given, f"{tiny}/g.png"), (given, "cross/g.png"),
-                       ([], f"{tiny}/train/stripes/g.jpg")]:  # (the last: the dataset r.pth names)
+    for argv, grid, split in [(given, f"{tiny}/test/circle/mistakes.png", "test"), (given, "cross/g.png", "test"),
+                              ([], f"{tiny}/train/stripes/g.jpg", "train")]:  # (the last: the dataset r.pth names)
         code, out, err = run_cli(predict, ["r.pth", *argv, "--save-grid", grid], capsys)
         assert code == 2 and out == "" and err.count("\n") == 1, err
-        assert f"error: argument --save-grid: {grid} lies inside {tiny}, the dataset scored, where it would become " \
-            "one of its images; save the picture elsewhere" in err, err
+        assert f"error: argument --save-grid: {grid} lies inside {tiny}/{split}, a split of the dataset, where it " \
+            "would become one of its images; save the picture elsewhere" in err, err
         assert sorted(glob.glob(f"{tiny}/**", recursive=True)) == before
-    os.mkdir(f"{tiny}_grids")  # a folder beside it, whose name starts as the dataset's
-    code, out, err = run_cli(predict, ["r.pth", "--json", "--save-grid", f"{tiny}_grids/g.png"], capsys)
-    assert code == 0 and json.loads(out)["images"] == 12 and os.path.isfile(f"{tiny}_grids/g_confusion.png"), err
+    os.mkdir(f"{tiny}/test_grids")  # a folder beside the splits, whose name starts as one's
+    for grid in (f"{tiny}/test_grids/g.png", f"{tiny}/g.png"):  # (files beside the splits are no images of theirs)
+        code, out, err = run_cli(predict, ["r.pth", "--json", "--save-grid", grid], capsys)
+        assert code == 0 and json.loads(out)["images"] == 12 and os.path.isfile(grid[:-4] + "_confusion.png"), err
 
 
 def test_an_output_in_a_folder_that_cannot_be_written_is_refused_before_the_work(checkpoint, workdir, capsys,
