@@ -207,8 +207,7 @@ def datasets_inside(root):
     try:
         found = sorted(os.path.join(root, name) for name in os.listdir(root) if not is_hidden(name)
                        and all(os.path.isdir(os.path.join(root, name, split)) for split in ("train", "test")))
-        split_classes = [f for f in found if not any(os.path.isdir(os.path.join(f, "train", entry))
-                                                     for entry in os.listdir(os.path.join(f, "train")))]
+        split_classes = [f for f in found if holds_images_not_folders(os.path.join(f, "train"))]
     except OSError:
         return ""
     if len(split_classes) > 1 and split_classes == found:  # images right inside DIR/<class>/train/
@@ -221,6 +220,12 @@ def datasets_inside(root):
     others = ", ".join(shell_word(printable(f)) for f in found[1:4]) + (", …" if len(found) > 4 else "")
     return f" Image folders found: pass --data-dir {shell_word(printable(found[0]))}" + (
         f" (or {others})." if others else ".")
+
+
+def holds_images_not_folders(folder):
+    """Whether `folder` holds images and no subfolders: a class's folder, not a split's."""
+    entries = os.listdir(folder)
+    return any(map(has_image_extension, entries)) and not any(os.path.isdir(os.path.join(folder, e)) for e in entries)
 
 
 def where_data_goes(splits):

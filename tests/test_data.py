@@ -576,7 +576,7 @@ def test_a_dataset_folder_whose_name_is_not_utf8_trains_and_such_a_class_folder_
     # In both splits: in train/ alone, "only in train/: empty" would pass for it (a helper found it).
     (lambda root: [os.makedirs(os.path.join(root, split, "empty")) for split in ("train", "test")],
      ": no images in the class folder(s) empty (images end in"),
-    (lambda root: os.rename(os.path.join(root, "test"), os.path.join(root, "val")), "test is a missing split folder"),
+    (lambda root: os.rename(os.path.join(root, "test"), os.path.join(root, "eval")), "test is a missing split folder"),
     # A file in its place was "missing" too (until 2026-11-28, a helper's probe).
     (lambda root: shutil.rmtree(os.path.join(root, "test")) or open(os.path.join(root, "test"), "w").close(),
      "test is a file, not a split folder"),
