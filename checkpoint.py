@@ -278,7 +278,7 @@ def in_project_form(obj, path):
     elif isinstance(obj, dict) and "model" not in obj:  # PyTorch's recipe for a general checkpoint, and others'
         weights = next((obj[k] for k in ("model_state_dict", "state_dict") if is_state_dict(obj.get(k))), None)
         if weights:  # (their optimizer and epoch are another loop's)
-            # An ImageFolder's class_to_idx, saved as PyTorch's transfer-learning tutorial saves it, names the outputs.
+            # An ImageFolder's class_to_idx, saved beside them as many transfer-learning projects do, names the outputs.
             names = {"class_to_idx": obj["class_to_idx"]} if "class_to_idx" in obj else {}
             obj = {"model": weights, **names}
     if not isinstance(obj, dict) or not is_state_dict(obj.get("model")):

@@ -37,8 +37,9 @@ IMAGE_SIZE = 32
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # Folders without a dot that systems make in a user's: a Synology NAS's thumbnails (@eaDir/, about five for each
 # photo, beside it in its class folder) and recycle bins, macOS's resource forks unzipped, Windows' recycle bin.
-SYSTEM_FOLDERS = {"@eaDir", "#recycle", "#snapshot", "@Recycle", "__MACOSX", "$RECYCLE.BIN",
+SYSTEM_FOLDERS = {"@eaDir", "#recycle", "#snapshot", "@Recycle", "__MACOSX", "$RECYCLE.BIN", "$Recycle.Bin",
                   "System Volume Information"}
+VAL_FOLDERS = ("val", "valid", "validation")  # made by split-folders and others: train.py reads none
 IDENTITY = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}  # normalize() with these: pixels left in [0, 1]
 CACHE_DIR = os.path.join("data", "cache")
 # In every cache's key: raised when decoding or the cache changes, so older caches are rebuilt (2: EXIF turned
@@ -132,8 +133,8 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
         os.path.exists(os.path.join(root, CIFAR10.filename))
     if not cifar_there and not download:
         needed = "train/ and test/ image folders" if with_train else "a test/ image folder"
-        raise UserError(f"{root} holds neither {needed} nor CIFAR-10."
-                        f"{datasets_inside(root) or split_hint(root, splits) or where_data_goes(splits)}")
+        hint = val_hint(root) or datasets_inside(root) or split_hint(root, splits) or where_data_goes(splits)
+        raise UserError(f"{root} holds neither {needed} nor CIFAR-10.{hint}")
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as e:
@@ -201,6 +202,12 @@ def require_directory(root):
     list_folder(root)
 
 
+def val_hint(root):
+    """A hint for a dataset whose only split is DIR/val/ (an ImageNet-style validation download)."""
+    other = next((name for name in VAL_FOLDERS if os.path.isdir(os.path.join(root, name))), None)
+    return f" It holds a {other}/ split: rename it test/ to score it." if other else ""
+
+
 def datasets_inside(root):
     """A hint naming the image-folder datasets one level down (data/cifar10_jpeg in data/), if any, or
     saying how to lay out class folders each split in two (DIR/cat/train/, DIR/cat/test/)."""
@@ -224,7 +231,7 @@ def datasets_inside(root):
 
 def holds_images_not_folders(folder):
     """Whether `folder` holds images and no subfolders: a class's folder, not a split's."""
-    entries = os.listdir(folder)
+    entries = [entry for entry in os.listdir(folder) if not is_hidden(entry)]
     return any(map(has_image_extension, entries)) and not any(os.path.isdir(os.path.join(folder, e)) for e in entries)
 
 
@@ -273,11 +280,11 @@ def list_splits(root, with_train=True):
     """Class names, and the (files, labels) of DIR/train (None unless `with_train`) and of DIR/test;
     UserError when the two splits share a folder or differ in their classes."""
     train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
-    # split-folders and other tools make DIR/val/ (or valid/), which train.py does not read: --val-split does that
-    other = next((name for name in ("val", "valid", "validation") if os.path.isdir(os.path.join(root, name))), None)
+    other = next((name for name in VAL_FOLDERS if os.path.isdir(os.path.join(root, name))), None)
+    held_out = " (--val-split N holds out N training images for validation)" if with_train else ""
     if other and not os.path.exists(test_dir):
-        raise UserError(f"{root} has a {other}/ split but no test/, the split scored: rename {other}/ to test/ "
-                        "(--val-split N holds out N training images for validation)")
+        raise UserError(f"{root} has a {other}/ split but no test/, the split scored: rename {other}/ to "
+                        f"test/{held_out}")
     if with_train and os.path.realpath(train_dir) == os.path.realpath(test_dir):
         raise UserError(f"{printable(test_dir)} is {printable(train_dir)} (through a link): the test accuracy would "
                         "be measured on the images trained on; give test/ images of its own")

@@ -85,10 +85,6 @@ def parse_args(argv=None):
                          " (the confusion matrix's picture, beside FILE)")
     if args.save_grid:
         refuse_overwriting_an_image(p, args.save_grid, args.images)
-    if not args.images and args.save_grid and args.data_dir:  # (a checkpoint's own dataset: load_test_split)
-        in_dataset = grid_in_dataset(args.save_grid, args.data_dir)
-        if in_dataset:
-            p.error(in_dataset)
     args.topk = args.topk or 1
     args.num_workers = DEFAULTS["num_workers"] if args.num_workers is None else args.num_workers
     return args
@@ -276,7 +272,7 @@ def load_test_split(ckpt, args):
         raise UserError(f"the checkpoint's data directory {saved} does not exist here: pass --data-dir DIR "
                         "to score its test split, or give images to classify")
     data_dir = args.data_dir or saved or DEFAULTS["data_dir"]
-    in_dataset = args.save_grid and grid_in_dataset(args.save_grid, data_dir)  # (--data-dir's: refused already)
+    in_dataset = args.save_grid and grid_in_dataset(args.save_grid, data_dir)
     if in_dataset:  # before the data loads
         raise UserError(in_dataset)
     # Read as the run read it: streamed, a class none of whose test images can be read is scored without

@@ -503,11 +503,19 @@ def test_a_val_split_folder_and_class_folders_each_split_in_two_are_told_how_to_
     assert f"note: {tiny}/val is not used: train.py trains on train/ and scores test/ (--val-split N holds out N " \
         "training images for validation)\n" in capsys.readouterr().err
     shutil.rmtree(os.path.join(tiny, "test"))
-    with pytest.raises(data.UserError, match="has a val/ split but no test/, the split scored: rename val/ to"):
+    with pytest.raises(data.UserError, match="has a val/ split but no test/, the split scored: rename val/ to test/ "
+                       r"\(--val-split N holds out N training images for validation\)$"):
         data.load_dataset(tiny)
+    with pytest.raises(data.UserError, match="has a val/ split but no test/, the split scored: rename val/ to test/$"):
+        data.load_dataset(tiny, with_train=False)  # (test.py, which has no --val-split)
+    shutil.rmtree(os.path.join(tiny, "train"))  # val/ alone, as an ImageNet-style download
+    with pytest.raises(data.UserError, match=r"holds neither a test/ image folder nor CIFAR-10\. It holds a val/ "
+                       "split: rename it test/ to score it.$"):
+        data.load_dataset(tiny, with_train=False)
     for name in CLASSES:
         for split in ("train", "test"):
-            shutil.copytree(os.path.join(tiny, "train", name), os.path.join("mine", name, split))
+            shutil.copytree(os.path.join(tiny, "val", name), os.path.join("mine", name, split))
+    os.makedirs(os.path.join("mine", "cross", "train", "@eaDir", "000.png"))  # (a NAS's, hidden: no split's class)
     with pytest.raises(data.UserError) as told:
         data.load_dataset("mine")
     assert str(told.value).endswith("Its folders are classes, each split in two (circle/train/, circle/test/, …): the "

@@ -308,7 +308,7 @@ def test_weights_of_wrapped_networks_and_of_other_loops_checkpoints_load_as_save
 
 
 def test_class_names_saved_as_an_imagefolders_class_to_idx_name_the_outputs(tiny, workdir, capsys):
-    """PyTorch's transfer-learning tutorial saves an ImageFolder's class_to_idx beside the weights: it was
+    """Many transfer-learning projects save an ImageFolder's class_to_idx beside the weights: it was
     ignored, the outputs called class_0, class_1, … and, scored on a folder, taken as holding no names (until
     2026-11-28, a helper's probe). The names go in the order of their numbers; a map that is not of names
     to 0 … n-1 is refused, as a malformed `classes` is."""
