@@ -115,7 +115,7 @@ def grid_in_dataset(grid, data_dir):
     where = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(grid))), os.path.basename(grid))
     for split in ("test", "train"):
         folder = os.path.realpath(os.path.join(data_dir, split))
-        if os.path.commonpath([where, folder]) == folder:
+        if where.startswith(os.path.join(folder, "")):  # (not commonpath: on Windows, two drives raise ValueError)
             return (f"argument --save-grid: {printable(grid)} lies inside {printable(os.path.join(data_dir, split))}, "
                     "a split of the dataset, where it would become one of its images; save the picture elsewhere")
     return None

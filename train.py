@@ -980,6 +980,10 @@ def run(argv=None):
         except torch.OutOfMemoryError as e:
             interrupt.out_of_memory("train.py", e, "try a smaller --batch-size; any checkpoints saved are kept")
         except Diverged as e:
+            # Every process finds it at the same step (the losses checked are over them all): process 0 says it,
+            # and the others end quietly with 0, so that torchrun's report names process 0 (as on_rank_0 does).
+            if not interrupt.speaks():
+                sys.exit(0)
             # A loss can grow for epochs before it overflows: the last checkpoints kept may be diverging too.
             print(f"train.py: error: training diverged: {e}. The checkpoints of earlier epochs (if any) are kept, "
                   "though the last may be diverging already (a test loss far above the first epoch's): try a lower "

@@ -218,6 +218,9 @@ def test_an_error_only_process_0_meets_is_one_line_from_it_alone(tiny, capsys):
     err = torchrun_fails("--resume", "logs_train/v", "--epochs", "2")
     assert err.count("train.py: error: the training split has changed") == 1, err[-3000:]
     assert "[rank1]" not in err and "Connection" not in err, err[-3000:]
+    # Divergence: every process said it, and exited 3 (until 2026-11-28, a helper's review).
+    err = torchrun_fails(*COMMON, "--data-dir", tiny, "--run-name", "diverged", "--lr", "100")
+    assert err.count("train.py: error: training diverged: loss became") == 1, err[-3000:]
     # A --val-split that holds out a whole class: said by every process (until a review, 2026-11-27).
     for name in os.listdir(f"{tiny}/train/circle")[1:]:
         os.remove(f"{tiny}/train/circle/{name}")
