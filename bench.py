@@ -324,7 +324,7 @@ def floor_seconds(device, sizes, steps, eval_n, memory_format, graphed=False):
     model = Tudui().to(device, memory_format=memory_format)
     optimizer = train.make_optimizer(model, train.DEFAULTS, device, graphed)  # the project's SGD step
     criterion = nn.CrossEntropyLoss()
-    xs = [torch.rand(BATCH, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
+    xs = [torch.rand(BATCH, 3, data.IMAGE_SIZE, data.IMAGE_SIZE, device=device).contiguous(memory_format=memory_format)
           for _ in range(FLOOR_BATCHES)]
     ys = [torch.randint(0, 10, (BATCH,), device=device) for _ in range(FLOOR_BATCHES)]
 
@@ -339,7 +339,7 @@ def floor_seconds(device, sizes, steps, eval_n, memory_format, graphed=False):
     seconds = timed(lambda i: run(xs[i % FLOOR_BATCHES], ys[i % FLOOR_BATCHES]), steps, device)
     train_s = seconds / (steps * BATCH) * sizes[0]
     batch = min(train.EVAL_BATCH, eval_n)
-    x = torch.rand(batch, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
+    x = torch.rand(batch, 3, data.IMAGE_SIZE, data.IMAGE_SIZE, device=device).contiguous(memory_format=memory_format)
     eval_steps = max(1, eval_n // batch)
     model.eval()
     with torch.no_grad():

@@ -312,7 +312,7 @@ def check_entries(obj, path):
         obj["unnamed"] = True  # test.py takes a scored folder's names instead
     if not obj["classes"]:
         raise UserError(f"{path} has no classes")
-    outputs = obj["model"].get("model.8.bias")
+    outputs = obj["model"].get(output_bias_key())
     if outputs is not None and outputs.dim() == 1 and len(outputs) != len(obj["classes"]):
         raise UserError(f"{path} names {len(obj['classes'])} classes, but its network has {len(outputs)} outputs")
     if "normalize" not in obj:  # weights alone: the tutorial's, or a train.py network's saved in one's own way
@@ -392,8 +392,16 @@ def valid_normalize(stats):
 
 
 def num_classes(state_dict):
-    last = state_dict.get("model.8.bias")
+    last = state_dict.get(output_bias_key())
     return last.shape[0] if last is not None and last.dim() == 1 else 10  # another shape is named by load_model
+
+
+def output_bias_key():
+    """The state_dict key of the network's last linear layer's bias, one number per class: model.8.bias in
+    the tutorial's network, and found again in one's own edit of model.py (BatchNorm added, say)."""
+    with torch.device("meta"):
+        linear = [name for name, module in Tudui().named_modules() if isinstance(module, nn.Linear)]
+    return f"{linear[-1]}.bias" if linear else None
 
 
 def load_model(ckpt, device="cpu"):
@@ -412,9 +420,13 @@ def load_model(ckpt, device="cpu"):
             raise UserError(f"{ckpt['path']} is for another network: {k} expected {tuple(v.shape)}, "
                             f"found {tuple(found[k].shape)}")
     for k, v in found.items():
-        if v.layout != torch.strided or v.is_meta or not v.is_floating_point():  # sparse, quantized, complex, ...
+        # Floats where the network has floats (an edited model.py may hold integers too: a BatchNorm's batch count)
+        plain = v.layout == torch.strided and not v.is_meta and not v.is_complex() and \
+            v.is_floating_point() == expected[k].is_floating_point()
+        if not plain:  # sparse, quantized, complex, integer weights, ...
             raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
-        if not torch.isfinite(v.float()).all():  # a diverged run's (float: float8 has no isfinite of its own)
+        # A diverged run's (float(): float8 has no isfinite of its own)
+        if v.is_floating_point() and not torch.isfinite(v.float()).all():
             raise UserError(f"{ckpt['path']} holds weights that are not finite numbers (NaN or inf) in {k}")
     model = Tudui(len(ckpt["classes"]))
     model.load_state_dict(found)

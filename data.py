@@ -11,6 +11,7 @@ import collections
 import contextlib
 import functools
 import hashlib
+import inspect
 import math
 import multiprocessing
 import multiprocessing.resource_tracker
@@ -493,7 +494,7 @@ def folder_fingerprint(split_dir, files):
     """A key that changes when any file is added, removed, resized or rewritten, also with its old
     size and modification time (cp -p, rsync -a, touch -r), or made readable or not (chmod): its
     ctime changes then, and no tool sets it back."""
-    h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}\n".encode())
+    h = hashlib.sha256(f"v{CACHE_VERSION} {IMAGE_SIZE}\n{decoding_code()}".encode())
     for path in files:
         try:
             st = os.stat(path)
@@ -503,6 +504,12 @@ def folder_fingerprint(split_dir, files):
         # fsencode: a name that is not UTF-8 (from another system) has no str encoding of its own.
         h.update(os.fsencode(os.path.relpath(path, split_dir)) + f"\0{size_and_time}\n".encode())
     return h.hexdigest()
+
+
+def decoding_code():
+    """The code that turns a file into an image, as written: a cache decoded by other code (one's own edit of
+    it, undone since, say) is decoded again, as CACHE_VERSION has this version's caches of older ones."""
+    return "".join(inspect.getsource(f) for f in (load_image, turn_upright, to_rgb))
 
 
 def cache_path(split_dir):

@@ -79,6 +79,22 @@ def test_cache_of_an_older_version_of_the_decoding_is_rebuilt(tiny, capsys, monk
     assert "stale" in capsys.readouterr().err and len(decoded) == 2  # both splits
 
 
+def test_a_cache_decoded_by_code_of_ones_own_is_decoded_again_once_the_code_changes(tiny, capsys, monkeypatch):
+    """An edit of the decoding (grey images, say), undone, left its grey pixels in the cache, trained on and
+    scored by test.py, while test.py read image files in colour (until 2026-11-28, a helper's probe)."""
+    to_rgb = data.to_rgb
+
+    def grey(img):  # one's own edit of data.to_rgb
+        return to_rgb(img).convert("L").convert("RGB")
+
+    colour = data.load_dataset(tiny)[0].images
+    for decode, is_grey in ((grey, True), (to_rgb, False)):
+        monkeypatch.setattr(data, "to_rgb", decode)
+        images = data.load_dataset(tiny)[0].images
+        assert "decoding 24 images" in capsys.readouterr().err
+        assert torch.equal(images[:, 0], images[:, 1]) == is_grey and torch.equal(images, colour) != is_grey
+
+
 def truncate(path):
     with open(path, "r+b") as f:
         f.truncate(100)
