@@ -306,15 +306,14 @@ def check_entries(obj, path):
             raise UserError(f"{path} has a malformed 'class_to_idx' entry: expected class names numbered 0, 1, …")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
+    outputs = classes_in(obj["model"])  # (None: shapes load_model names)
     if "classes" not in obj:  # the tutorial's checkpoints: CIFAR-10's classes; class_0, ... when not 10
-        n = num_classes(obj["model"])
-        obj["classes"] = CIFAR10_CLASSES if n == 10 else [f"class_{i}" for i in range(n)]
+        obj["classes"] = CIFAR10_CLASSES if outputs in (None, 10) else [f"class_{i}" for i in range(outputs)]
         obj["unnamed"] = True  # test.py takes a scored folder's names instead
     if not obj["classes"]:
         raise UserError(f"{path} has no classes")
-    outputs = obj["model"].get(output_bias_key())
-    if outputs is not None and outputs.dim() == 1 and len(outputs) != len(obj["classes"]):
-        raise UserError(f"{path} names {len(obj['classes'])} classes, but its network has {len(outputs)} outputs")
+    if outputs is not None and outputs != len(obj["classes"]):
+        raise UserError(f"{path} names {len(obj['classes'])} classes, but its network has {outputs} outputs")
     if "normalize" not in obj:  # weights alone: the tutorial's, or a train.py network's saved in one's own way
         obj["normalize"], obj["weights_alone"] = IDENTITY, True  # no statistics saved: ToTensor()'s [0, 1]
     if not valid_normalize(obj["normalize"]):
@@ -391,17 +390,15 @@ def valid_normalize(stats):
     return min(stats["std"]) >= FLOAT32.tiny
 
 
-def num_classes(state_dict):
-    last = state_dict.get(output_bias_key())
-    return last.shape[0] if last is not None and last.dim() == 1 else 10  # another shape is named by load_model
-
-
-def output_bias_key():
-    """The state_dict key of the network's last linear layer's bias, one number per class: model.8.bias in
-    the tutorial's network, and found again in one's own edit of model.py (BatchNorm added, say)."""
+def classes_in(state_dict):
+    """The number of classes the weights are for: the first length of the weights whose shape depends on
+    it (model.8.* in the tutorial's network, and wherever they lie in one's own edit of model.py); None
+    where they are missing or disagree."""
     with torch.device("meta"):
-        linear = [name for name, module in Tudui().named_modules() if isinstance(module, nn.Linear)]
-    return f"{linear[-1]}.bias" if linear else None
+        one, two = Tudui(1).state_dict(), Tudui(2).state_dict()
+    sizes = {state_dict[k].shape[0] for k in one if one[k].shape != two[k].shape
+             and isinstance(state_dict.get(k), torch.Tensor) and state_dict[k].dim() > 0}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def load_model(ckpt, device="cpu"):
@@ -420,9 +417,9 @@ def load_model(ckpt, device="cpu"):
             raise UserError(f"{ckpt['path']} is for another network: {k} expected {tuple(v.shape)}, "
                             f"found {tuple(found[k].shape)}")
     for k, v in found.items():
-        # Floats where the network has floats (an edited model.py may hold integers too: a BatchNorm's batch count)
-        plain = v.layout == torch.strided and not v.is_meta and not v.is_complex() and \
-            v.is_floating_point() == expected[k].is_floating_point()
+        # Floats where the network has floats, or its own integers (an edited model.py's BatchNorm counts batches)
+        plain = v.layout == torch.strided and not v.is_meta and (
+            v.is_floating_point() and expected[k].is_floating_point() or v.dtype == expected[k].dtype)
         if not plain:  # sparse, quantized, complex, integer weights, ...
             raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
         # A diverged run's (float(): float8 has no isfinite of its own)

@@ -134,7 +134,7 @@ def load_dataset(root, data_path="auto", num_workers=0, download=False, with_tra
         os.path.exists(os.path.join(root, CIFAR10.filename))
     if not cifar_there and not download:
         needed = "train/ and test/ image folders" if with_train else "a test/ image folder"
-        hint = val_hint(root) or datasets_inside(root) or split_hint(root, splits) or where_data_goes(splits)
+        hint = datasets_inside(root) or val_hint(root) or split_hint(root, splits) or where_data_goes(splits)
         raise UserError(f"{root} holds neither {needed} nor CIFAR-10.{hint}")
     try:
         os.makedirs(root, exist_ok=True)
@@ -206,7 +206,7 @@ def require_directory(root):
 def val_hint(root):
     """A hint for a dataset whose only split is DIR/val/ (an ImageNet-style validation download)."""
     other = next((name for name in VAL_FOLDERS if os.path.isdir(os.path.join(root, name))), None)
-    return f" It holds a {other}/ split: rename it test/ to score it." if other else ""
+    return f" It holds a {other}/ split: the splits are train/ and test/ (rename {other}/ to test/)." if other else ""
 
 
 def datasets_inside(root):
@@ -509,7 +509,11 @@ def folder_fingerprint(split_dir, files):
 def decoding_code():
     """The code that turns a file into an image, as written: a cache decoded by other code (one's own edit of
     it, undone since, say) is decoded again, as CACHE_VERSION has this version's caches of older ones."""
-    return "".join(inspect.getsource(f) for f in (load_image, turn_upright, to_rgb))
+    decoders = (load_image, turn_upright, to_rgb)
+    try:
+        return "".join(inspect.getsource(f) for f in decoders)
+    except OSError:  # no source files (compiled alone): their bytecode
+        return "".join(f.__code__.co_code.hex() for f in decoders)
 
 
 def cache_path(split_dir):

@@ -94,6 +94,12 @@ def test_a_cache_decoded_by_code_of_ones_own_is_decoded_again_once_the_code_chan
         assert "decoding 24 images" in capsys.readouterr().err
         assert torch.equal(images[:, 0], images[:, 1]) == is_grey and torch.equal(images, colour) != is_grey
 
+    def no_source(f):  # the code compiled alone, without its .py files (a review, 2026-11-28)
+        raise OSError("could not get source code")
+
+    monkeypatch.setattr(data.inspect, "getsource", no_source)
+    assert torch.equal(data.load_dataset(tiny)[0].images, colour)
+
 
 def truncate(path):
     with open(path, "r+b") as f:
@@ -526,7 +532,7 @@ def test_a_val_split_folder_and_class_folders_each_split_in_two_are_told_how_to_
         data.load_dataset(tiny, with_train=False)  # (test.py, which has no --val-split)
     shutil.rmtree(os.path.join(tiny, "train"))  # val/ alone, as an ImageNet-style download
     with pytest.raises(data.UserError, match=r"holds neither a test/ image folder nor CIFAR-10\. It holds a val/ "
-                       "split: rename it test/ to score it.$"):
+                       r"split: the splits are train/ and test/ \(rename val/ to test/\)\.$"):
         data.load_dataset(tiny, with_train=False)
     for name in CLASSES:
         for split in ("train", "test"):

@@ -169,25 +169,27 @@ def test_a_run_resumed_on_changed_training_data_never_trains_on_its_validation_i
 
 
 class WithBatchNorm(torch.nn.Module):
-    """model.py as a practitioner edits it: a BatchNorm and a ReLU after each convolution, so that the last
-    layer's bias is no longer model.8.bias, and the state_dict holds integers (each BatchNorm's batch count)."""
-    def __init__(self, num_classes=10):
+    """model.py as a practitioner edits it: a BatchNorm and a ReLU after each convolution (integers in the
+    state_dict: each BatchNorm's batch count), the last layer defined first and named otherwise, and no
+    default number of classes."""
+    def __init__(self, num_classes):
         super().__init__()
         nn = torch.nn
+        self.head = nn.Linear(64, num_classes)
         self.model = nn.Sequential(
             *[layer for c_in, c_out in ((3, 32), (32, 32), (32, 64))
               for layer in (nn.Conv2d(c_in, c_out, 5, padding=2), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2))],
-            nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.Linear(64, num_classes))
+            nn.Flatten(), nn.Linear(64 * 4 * 4, 64))
 
     def forward(self, x):
-        return self.model(x)
+        return self.head(self.model(x))
 
 
 def test_a_network_edited_in_model_py_trains_resumes_and_is_scored(tiny, capsys, monkeypatch):
     """Its every checkpoint was refused, the run told to go on with test.py: 'names 3 classes, but its network
     has 64 outputs' (the classes counted at model.8.bias, fixed), or, BatchNorm after the first convolution
     alone, 'holds model.1.num_batches_tracked as a torch.int64 tensor …, not plain weights' (until 2026-11-28,
-    a helper's probe)."""
+    a helper's probe; then the last nn.Linear, or Tudui() without a number of classes, until a review)."""
     for module in (train, checkpoint):
         monkeypatch.setattr(module, "Tudui", WithBatchNorm)
     run_dir, _ = train_run(capsys, tiny, "bn", "--epochs", "1", "--device", "cpu")
@@ -200,6 +202,13 @@ def test_a_network_edited_in_model_py_trains_resumes_and_is_scored(tiny, capsys,
     torch.save(ckpt, "two.pth")
     code, _, err = run_cli(predict, ["two.pth", "--data-dir", tiny], capsys)
     assert code == 2 and "two.pth names 2 classes, but its network has 3 outputs" in err, err
+    # Integers only where the network has integers of that type (a quantized count, too, was a traceback)
+    ckpt = torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)
+    ckpt["model"]["model.1.num_batches_tracked"] = torch.tensor(True)
+    torch.save(ckpt, "odd.pth")
+    code, _, err = run_cli(predict, ["odd.pth", "--data-dir", tiny], capsys)
+    assert code == 2 and err.endswith("odd.pth holds model.1.num_batches_tracked as a torch.bool tensor of layout "
+                                      "torch.strided, not plain weights\n") and err.count("\n") == 1, err
 
 
 def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, capsys):
