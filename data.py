@@ -230,6 +230,18 @@ def datasets_inside(root):
         f" (or {others})." if others else ".")
 
 
+def split_holding(path, root):
+    """The split folder of the dataset at `root` (root/train or root/test, links followed) that the file or
+    folder `path` lies in, or None. (The folder's real path, not the name's: a link at the name itself is
+    replaced by atomic writes, not written through.)"""
+    where = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+    for split in ("test", "train"):
+        folder = os.path.realpath(os.path.join(root, split))
+        if where.startswith(os.path.join(folder, "")):  # (not commonpath: on Windows, two drives raise ValueError)
+            return os.path.join(root, split)
+    return None
+
+
 def holds_images_not_folders(folder):
     """Whether `folder` holds images and no subfolders: a class's folder, not a split's."""
     entries = [entry for entry in os.listdir(folder) if not is_hidden(entry)]

@@ -20,7 +20,8 @@ import torch
 
 from checkpoint import (atomic_save, atomic_write, checkpoint_files, newest_readable, read_checkpoint,
                         remove_partial_writes)
-from data import UserError, class_difference, is_hidden, is_utf8, list_folder, printable, say, shell_word
+from data import (CACHE_DIR, UserError, class_difference, is_hidden, is_utf8, list_folder, printable, say, shell_word,
+                  split_holding)
 
 TRAIN_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train.py")
 
@@ -82,6 +83,12 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
         run_dir, new_run = resumed_run_dir(resume, resume_ckpt, config, explicit)
     if not is_utf8(run_dir):  # a resumed run's folder, named on another system
         raise UserError(f"{printable(run_dir)}: TensorBoard cannot write under a name that is not UTF-8; rename it")
+    for path in (run_dir, CACHE_DIR):  # (both under the folder train.py runs in, by default)
+        split = split_holding(path, config["data_dir"])
+        if split:  # (a class folder of its own, or files in one: a class, or images, of the dataset)
+            raise UserError(f"{printable(path)} would lie inside {printable(split)}, where train.py's files would be "
+                            f"taken for the dataset's; run it from elsewhere, with a --log-dir outside "
+                            f"{printable(split)}")
     blocked = file_in_the_way(run_dir) if new_run else None
     if blocked and blocked != run_dir:  # the default logs_train: a given --log-dir is a flag error
         raise UserError(f"{not_a_folder(blocked)}, where runs go (--log-dir); pass another --log-dir")

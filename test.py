@@ -24,7 +24,7 @@ import pictures
 from checkpoint import atomic_write, is_stream, load_model, read_checkpoint
 from cli import Parser, checked, errors_in_one_line, folder_path, keep_others_file, output_file
 from data import (IMAGE_SIZE, BadImage, UserError, class_difference, has_image_extension, is_hidden, is_special,
-                  list_folder, load_dataset, load_image, printable, say, warn_ignored)
+                  list_folder, load_dataset, load_image, printable, say, split_holding, warn_ignored)
 from train import DEFAULTS, EVAL_BATCH, MAX_WORKERS, evaluate, logits_of, pick_device, prepare
 
 GRID_IMAGES = 64  # --save-grid draws at most this many: a whole folder would make a picture of gigabytes
@@ -106,18 +106,12 @@ def refuse_overwriting_an_image(parser, grid, images):
 
 def grid_in_dataset(grid, data_dir):
     """Why --save-grid may not write its pictures where it is told: they would lie in a split of the dataset
-    scored (DIR/test or DIR/train, or below, links followed) and be among its images at the next scoring, and
-    train.py's. None where they may. (The confusion matrix's picture goes in the grid's folder: the grid's
-    place answers for both.)"""
-    if is_stream(grid):  # written as it is: no file is made
-        return None
-    # Its folder's real path: a link at the name itself is replaced, not written through (atomic_write).
-    where = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(grid))), os.path.basename(grid))
-    for split in ("test", "train"):
-        folder = os.path.realpath(os.path.join(data_dir, split))
-        if where.startswith(os.path.join(folder, "")):  # (not commonpath: on Windows, two drives raise ValueError)
-            return (f"argument --save-grid: {printable(grid)} lies inside {printable(os.path.join(data_dir, split))}, "
-                    "a split of the dataset, where it would become one of its images; save the picture elsewhere")
+    scored, and be among its images at the next scoring, and train.py's. None where they may. (The confusion
+    matrix's picture goes in the grid's folder: the grid's place answers for both.)"""
+    split = None if is_stream(grid) else split_holding(grid, data_dir)  # (a stream makes no file)
+    if split:
+        return (f"argument --save-grid: {printable(grid)} lies inside {printable(split)}, a split of the dataset, "
+                "where it would become one of its images; save the picture elsewhere")
     return None
 
 

@@ -1070,6 +1070,22 @@ def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, flag, capsys, work
     assert len(err.strip().splitlines()) == 1 and flag in err
 
 
+def test_a_run_folder_or_cache_inside_a_split_of_the_dataset_is_refused(tiny, capsys, monkeypatch):
+    """--log-dir inside train/, or train.py run from inside a split: its run folder, or data/cache, became a
+    class of the dataset at the next listing (until 2026-11-28, a known limit)."""
+    code, _, err = run_cli(train, ["--data-dir", tiny, "--log-dir", f"{tiny}/train/logs", "--run-name", "r",
+                                   *TRAIN_FAST], capsys)
+    assert code == 2 and err == (f"train.py: error: {tiny}/train/logs/r would lie inside {tiny}/train, where "
+                                 "train.py's files would be taken for the dataset's; run it from elsewhere, with a "
+                                 f"--log-dir outside {tiny}/train\n"), err
+    monkeypatch.chdir(f"{tiny}/test/cross")
+    code, _, err = run_cli(train, ["--data-dir", "../..", "--log-dir", "../../../logs", "--run-name", "r",
+                                   *TRAIN_FAST], capsys)
+    assert code == 2 and err.startswith("train.py: error: data/cache would lie inside ../../test, where") and \
+        err.count("\n") == 1, err
+    assert sorted(os.listdir(f"{tiny}/test")) == CLASSES and sorted(os.listdir(f"{tiny}/train")) == CLASSES
+
+
 def test_a_log_dir_that_is_a_file_is_one_line(tiny, capsys, monkeypatch):
     """With a time-stamped name it looped for ever, taking its FileExistsError for a name already
     taken (until 2026-11-26; found by a fuzzing helper with --log-dir /dev/null). A user's mistake:
