@@ -203,9 +203,14 @@ def require_directory(root):
     list_folder(root)
 
 
+def val_folder(root):
+    """The name of root's validation split (val/, valid/, validation/), which train.py does not read; or None."""
+    return next((name for name in VAL_FOLDERS if os.path.isdir(os.path.join(root, name))), None)
+
+
 def val_hint(root):
     """A hint for a dataset whose only split is DIR/val/ (an ImageNet-style validation download)."""
-    other = next((name for name in VAL_FOLDERS if os.path.isdir(os.path.join(root, name))), None)
+    other = val_folder(root)
     return f" It holds a {other}/ split: the splits are train/ and test/ (rename {other}/ to test/)." if other else ""
 
 
@@ -293,7 +298,7 @@ def list_splits(root, with_train=True):
     """Class names, and the (files, labels) of DIR/train (None unless `with_train`) and of DIR/test;
     UserError when the two splits share a folder or differ in their classes."""
     train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
-    other = next((name for name in VAL_FOLDERS if os.path.isdir(os.path.join(root, name))), None)
+    other = val_folder(root)
     held_out = " (--val-split N holds out N training images for validation)" if with_train else ""
     if other and not os.path.exists(test_dir):
         raise UserError(f"{root} has a {other}/ split but no test/, the split scored: rename {other}/ to "
@@ -311,8 +316,8 @@ def list_splits(root, with_train=True):
         raise UserError(f"train and test class folders differ in {root}: "
                         f"{class_difference(train_classes, classes, 'train/', 'test/')}")
     if other:
-        say(f"note: {printable(os.path.join(root, other))} is not used: train.py trains on train/ and scores test/ "
-            "(--val-split N holds out N training images for validation)")
+        say(f"note: {printable(os.path.join(root, other))} is not used: train.py trains on train/ and scores "
+            f"test/{held_out}")
     return classes, (train_files, train_labels), (test_files, test_labels)
 
 

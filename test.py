@@ -104,15 +104,14 @@ def refuse_overwriting_an_image(parser, grid, images):
                      " (a glob put after --save-grid makes its first match the picture)")
 
 
-def grid_in_dataset(grid, data_dir):
-    """Why --save-grid may not write its pictures where it is told: they would lie in a split of the dataset
-    scored, and be among its images at the next scoring, and train.py's. None where they may. (The confusion
-    matrix's picture goes in the grid's folder: the grid's place answers for both.)"""
+def refuse_a_grid_inside_the_dataset(grid, data_dir):
+    """--save-grid's pictures may not lie in a split of the dataset scored: they would be among its images at
+    the next scoring, and train.py's. (The confusion matrix's picture goes in the grid's folder: the grid's
+    place answers for both.)"""
     split = None if is_stream(grid) else split_holding(grid, data_dir)  # (a stream makes no file)
     if split:
-        return (f"argument --save-grid: {printable(grid)} lies inside {printable(split)}, a split of the dataset, "
-                "where it would become one of its images; save the picture elsewhere")
-    return None
+        raise UserError(f"argument --save-grid: {printable(grid)} lies inside {printable(split)}, a split of the "
+                        "dataset, where it would become one of its images; save the picture elsewhere")
 
 
 def made_by_save_grid(path):
@@ -266,9 +265,8 @@ def load_test_split(ckpt, args):
         raise UserError(f"the checkpoint's data directory {saved} does not exist here: pass --data-dir DIR "
                         "to score its test split, or give images to classify")
     data_dir = args.data_dir or saved or DEFAULTS["data_dir"]
-    in_dataset = args.save_grid and grid_in_dataset(args.save_grid, data_dir)
-    if in_dataset:  # before the data loads
-        raise UserError(in_dataset)
+    if args.save_grid:  # before the data loads
+        refuse_a_grid_inside_the_dataset(args.save_grid, data_dir)
     # Read as the run read it: streamed, a class none of whose test images can be read is scored without
     # them, where in memory it is refused (the run's own evaluation would not match).
     data_path = ckpt["config"].get("data_path")
