@@ -206,6 +206,8 @@ def make_config(explicit, resume_ckpt):
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
         config = {**saved, **explicit}
+        if config["cuda_graphs"] is True and "cuda_graphs" not in explicit:  # auto: on where they can be
+            config["cuda_graphs"] = "auto"
         check_resumed_run_fits_here(config, explicit)
     if config["optimizer"] == "adamw" and {"momentum", "nesterov"} & explicit.keys():
         raise UserError("--momentum and --nesterov are SGD's; AdamW has momentum of its own (betas 0.9, 0.999)")
@@ -229,10 +231,7 @@ def say_what_a_long_run_takes(config, explicit):
 
 def check_resumed_run_fits_here(config, explicit):
     """A resumed run keeps its device and data directory unless the flags name others: where this
-    machine lacks them (the run was trained on another one), the error says which flag to add. Its
-    --cuda-graphs becomes auto: on where they can be (a CPU or torchrun cannot take them)."""
-    if config["cuda_graphs"] is True and "cuda_graphs" not in explicit:
-        config["cuda_graphs"] = "auto"
+    machine lacks them (the run was trained on another one), the error says which flag to add."""
     if "device" not in explicit:
         try:
             pick_device(config["device"])
