@@ -504,13 +504,13 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     # loss and accuracy count the batches trained before the stop too.
     earlier = state["epoch_sums"] if resumed_inside else [0.0, 0.0, 0.0]
     state["epoch_sums"] = [a + b for a, b in zip(earlier, trained)]
-    loss_total, correct, seen = state["epoch_sums"]
-    if not math.isfinite(loss_total):
-        raise Diverged(f"loss became {loss_total} in epoch {state['epoch'] + 1}")
+    epoch_loss, epoch_correct, epoch_images = state["epoch_sums"]
+    if not math.isfinite(epoch_loss):
+        raise Diverged(f"loss became {epoch_loss} in epoch {state['epoch'] + 1}")
     # Nothing trained in the epoch (a mid-epoch checkpoint without epoch_sums, saved before 2026-11-28, resumed on
     # a training split that has since shrunk to its batch count): no loss or accuracy, rather than 0.
-    return {"loss": loss_total / seen if seen else math.nan, "accuracy": correct / seen if seen else math.nan,
-            "images": trained[2]}
+    return {"loss": epoch_loss / epoch_images if epoch_images else math.nan,
+            "accuracy": epoch_correct / epoch_images if epoch_images else math.nan, "images": trained[2]}
 
 
 @torch.no_grad()
