@@ -449,7 +449,7 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     total_steps = config["epochs"] * math.ceil(n / batch_size)
     # Running sums stay on the device: reading them would wait for the GPU at every step.
     loss_total, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    window = ctx["loss_window"]  # [loss, images] since the last train/loss point, which may lie in the epoch before
+    window = ctx["loss_window"]  # [loss, images] since the last train/loss point (or resume), maybe in the epoch before
     bar = tqdm(total=len(loader), desc=f"epoch {state['epoch'] + 1}/{config['epochs']}", leave=False,
                disable=not ctx["show_bar"], dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -592,7 +592,7 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
-STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"]; under torchrun the later one wins
+STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"]; under torchrun the furthest along wins
 HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
 
 
