@@ -592,7 +592,7 @@ def graphed_train_step(model, optimizer, criterion, ctx):
     return GraphedStep(functools.partial(train_step, model, optimizer, criterion, ctx, 1 / ctx["config"]["batch_size"]))
 
 
-STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"]; under torchrun the furthest along wins
+STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"]; under torchrun the later in it wins
 HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
 
 
