@@ -468,8 +468,8 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
             # global batch: DDP averages the gradients over the `world` processes, which gives exactly the
             # mean over the global batch, however it was split (a streamed batch that lost an unreadable
             # image is still divided by its full size: a slightly smaller step).
-            in_batch = min(batch_size, n - state["batch"] * batch_size)
-            loss_sum, right = train_step(model, optimizer, criterion, ctx, ctx["world"] / in_batch, *batch)
+            global_batch = min(batch_size, n - state["batch"] * batch_size)
+            loss_sum, right = train_step(model, optimizer, criterion, ctx, ctx["world"] / global_batch, *batch)
         state["step"] += 1
         state["batch"] += 1
         loss_total += loss_sum
@@ -479,17 +479,7 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
         window[1] += len(labels)
         bar.update()
         if state["step"] % config["log_every"] == 0:
-            # Over every process's images: each then sees the same loss, and a divergence stops them all here.
-            loss_and_seen = torch.stack([window[0], torch.tensor(float(window[1]), device=device)])
-            all_sum(loss_and_seen)
-            mean_loss = loss_and_seen[0].item() / max(loss_and_seen[1].item(), 1)
-            if not math.isfinite(mean_loss):
-                raise Diverged(f"loss became {mean_loss} at step {state['step']} (lr {lr:.4g})")
-            window[0].zero_()
-            window[1] = 0
-            if ctx["writer"]:
-                ctx["writer"].add_scalar("train/loss", mean_loss, state["step"])
-                ctx["writer"].add_scalar("lr", lr, state["step"])
+            mean_loss = log_train_loss(window, state["step"], lr, ctx)
             bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / max(seen, 1):.3f}",
                             img_s=f"{seen * ctx['world'] / (time.perf_counter() - t0):,.0f}")
         if stop_agreed(ctx, state["step"]):
@@ -511,6 +501,22 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     # a training split that has since shrunk to its batch count): no loss or accuracy, rather than 0.
     return {"loss": epoch_loss / epoch_images if epoch_images else math.nan,
             "accuracy": epoch_correct / epoch_images if epoch_images else math.nan, "images": trained[2]}
+
+
+def log_train_loss(window, step, lr, ctx):
+    """The mean training loss since the last point, logged as train/loss (with the lr); the window then
+    starts again. Over every process's images: each sees the same loss, and a divergence stops them all here."""
+    loss_and_seen = torch.stack([window[0], torch.tensor(float(window[1]), device=ctx["device"])])
+    all_sum(loss_and_seen)
+    mean_loss = loss_and_seen[0].item() / max(loss_and_seen[1].item(), 1)
+    if not math.isfinite(mean_loss):
+        raise Diverged(f"loss became {mean_loss} at step {step} (lr {lr:.4g})")
+    window[0].zero_()
+    window[1] = 0
+    if ctx["writer"]:
+        ctx["writer"].add_scalar("train/loss", mean_loss, step)
+        ctx["writer"].add_scalar("lr", lr, step)
+    return mean_loss
 
 
 @torch.no_grad()
