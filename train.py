@@ -206,8 +206,11 @@ def make_config(explicit, resume_ckpt):
         if fixed:
             raise UserError(f"--{fixed[0].replace('_', '-')} cannot change when resuming a run")
         config = {**saved, **explicit}
+        # Settings of the machine it was trained on, which this one may not take (unless given again):
         if config["cuda_graphs"] is True and "cuda_graphs" not in explicit:  # auto: on where they can be
             config["cuda_graphs"] = "auto"
+        if config["num_workers"] > CPUS and "num_workers" not in explicit:  # more than the CPUs here: the default
+            config["num_workers"] = DEFAULTS["num_workers"]
         check_resumed_run_fits_here(config, explicit)
     if config["optimizer"] == "adamw" and {"momentum", "nesterov"} & explicit.keys():
         raise UserError("--momentum and --nesterov are SGD's; AdamW has momentum of its own (betas 0.9, 0.999)")
