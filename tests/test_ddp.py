@@ -3,6 +3,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -171,6 +172,9 @@ def test_a_refused_run_folder_stops_every_process_with_one_line(tiny):
         while not os.path.exists("logs_train/busy/checkpoints/epoch_001.pth"):
             assert live.poll() is None and time.time() < deadline, live.communicate()
             time.sleep(0.05)
+        # Stopped, it holds its lock (lockf's, let go only as the process ends) without the CPU time that
+        # torchrun's three interpreters need to start (a 2-core machine): the same refusal, sooner.
+        live.send_signal(signal.SIGSTOP)
         err = torchrun_fails("--resume", "logs_train/busy", "--epochs", "200000")
     finally:
         live.kill()
