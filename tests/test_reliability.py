@@ -37,11 +37,17 @@ from conftest import ROOT, TRAIN_FAST, signal_at_step, make_dataset, run_cli, wi
 DETERMINISTIC = ["--deterministic", "--epochs", "3", "--device", "cpu", "--lr", "0.01", *TRAIN_FAST]
 
 
+@pytest.fixture(scope="module")
+def bigger_images(tmp_path_factory):
+    """Written once for the module's tests (1,320 PNGs, about 1.6 s): none of them changes it."""
+    return make_dataset(tmp_path_factory.mktemp("images") / "bigger", n_train=400, n_test=40)
+
+
 @pytest.fixture
-def bigger(workdir):
+def bigger(workdir, bigger_images):
     """Enough images that an epoch takes a moment (300 steps, about 0.6 s on a 2-core VM), so that
     a signal sent 0.3 s after a checkpoint lands inside the next epoch, not after the run's end."""
-    return make_dataset(workdir / "bigger", n_train=400, n_test=40)
+    return bigger_images
 
 
 def tensors(path):
