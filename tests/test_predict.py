@@ -460,8 +460,8 @@ class Calls:
         return (self.function, self.args)
 
 
-def test_a_small_file_naming_millions_of_classes_is_refused_before_a_network_of_that_size_is_built(workdir, capsys,
-                                                                                                    monkeypatch):
+def test_a_small_file_naming_a_vast_number_of_classes_is_refused_before_a_network_of_that_size_is_built(
+        workdir, capsys, monkeypatch):
     """A file of a few MB naming millions of classes, the last layer left out (so no count is compared
     before the network is made), had test.py build it: for 4 million, 1.7 GB and 10 s before the keys
     were found wrong (until 2026-11-27; a helper's review). Shapes are now compared on the meta device."""
