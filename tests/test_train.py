@@ -264,6 +264,10 @@ def test_a_run_saved_with_gpu_optimizer_settings_resumes_on_the_cpu(tiny, capsys
     # Its decoding processes, more than this machine's CPUs, were kept: DataLoader's warning of a slowdown or a
     # freeze (until 2026-11-28, a helper's review).
     assert ckpt["config"]["num_workers"] == train.DEFAULTS["num_workers"]
+    # Given again, the number is the user's: kept.
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "3", "--num-workers", str(train.CPUS + 1)], capsys)
+    assert code == 0, err
+    assert torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["config"]["num_workers"] == train.CPUS + 1
 
 
 def test_a_run_whose_data_directory_is_gone_says_how_to_continue_it_on_a_copy(tiny, capsys):
