@@ -899,6 +899,8 @@ def main(argv=None):
                   f"{len(test)} test images, {len(classes)} classes, device {device}, {world} process(es)", flush=True)
             return opened
         writer = on_rank_0(start_logging, rank, world, device)
+        # What training needs, beside the network and `state`. Changed as it goes: stop_requested (set by the
+        # signal handlers, stop_on_signal) and loss_window ([loss, images] since the last train/loss point).
         ctx = {"config": config, "device": device, "stats": stats, "world": world, "writer": writer,
                "show_bar": rank == 0 and sys.stderr.isatty(), "stop_requested": None,  # (tqdm draws on stderr)
                "loss_window": [torch.zeros((), device=device), 0]}
