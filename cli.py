@@ -8,7 +8,6 @@ import math
 import os
 import sys
 
-import torch
 
 import interrupt
 import runs
@@ -131,5 +130,7 @@ def errors_in_one_line(script):
         interrupt.stopped(script, e)
     except OSError as e:  # stdout on a full disk (> results.txt), say
         interrupt.failed(script, e)
-    except torch.OutOfMemoryError as e:
+    except RuntimeError as e:  # torch.OutOfMemoryError among them
+        if not interrupt.gpu_memory_full(e):
+            raise
         interrupt.out_of_memory(script, e, "run it with --device cpu")

@@ -92,10 +92,23 @@ def failed(script, e, note=""):
     output_closed()
 
 
+# The GPU's memory full where torch's allocator is not what asks for it (a RuntimeError, not an OutOfMemoryError):
+# CUDA starting in this process while another program holds the memory, cuBLAS or cuDNN making their handles.
+MEMORY_FULL_ELSEWHERE = re.compile(r"CUDA error: out of memory|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED")
+
+
+def gpu_memory_full(e):
+    return type(e).__name__ == "OutOfMemoryError" or bool(MEMORY_FULL_ELSEWHERE.search(str(e)))
+
+
 def out_of_memory(script, e, otherwise):
-    """A CUDA GPU's memory full (torch.OutOfMemoryError: a batch too large, or another program using it): one
-    line, exit 1. Of torch's message, the first sentences: what was asked for and what is free."""
-    said = " ".join(re.split(r"(?<=\.)\s+", str(e).strip())[:3])
+    """A CUDA GPU's memory full (a batch too large, or another program using it): one line, exit 1. Of
+    torch.OutOfMemoryError's message, the first sentences: what was asked for and what is free; of another
+    error, its first line."""
+    if type(e).__name__ == "OutOfMemoryError":
+        said = " ".join(re.split(r"(?<=\.)\s+", str(e).strip())[:3])
+    else:
+        said = f"the GPU's memory is full ({str(e).strip().splitlines()[0]})."
     print(f"{script}: error: {said} Free the GPU's memory (nvidia-smi lists what uses it) or {otherwise}.",
           file=sys.stderr)
     sys.exit(1)

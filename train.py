@@ -20,10 +20,12 @@ just call f(), and every other rank or world line can be skipped on a first read
 import interrupt  # before all else: Ctrl-C while torch loads is one line
 
 import argparse
+import contextlib
 import datetime
 import functools
 import glob
 import importlib
+import io
 import math
 import os
 import signal
@@ -678,7 +680,9 @@ def open_writer(run_dir, config, state, first_start, examples, model, classes):
     writer.file_writer.add_summary(experiment)
     writer.file_writer.add_summary(session_start)
     if first_start:
-        with warnings.catch_warnings():  # add_graph traces with torch.jit, which warns that it is deprecated
+        # add_graph traces with torch.jit, which warns that it is deprecated, and prints an error it meets (the GPU's
+        # memory full) before raising it: run() says it in one line.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             writer.add_graph(model, examples[:1])
         writer.add_image("train/augmented_batch", pictures.image_grid(examples, None, classes), 0,
@@ -988,7 +992,9 @@ def run(argv=None):
             interrupt.output_closed()
         except OSError as e:  # not a checkpoint's (atomic_write says which): TensorBoard's log or stdout on a full disk
             interrupt.failed("train.py", e, note="; any checkpoints saved are kept")
-        except torch.OutOfMemoryError as e:
+        except RuntimeError as e:  # torch.OutOfMemoryError among them
+            if not interrupt.gpu_memory_full(e):
+                raise
             interrupt.out_of_memory("train.py", e, "try a smaller --batch-size; any checkpoints saved are kept")
         except Diverged as e:
             # Every process finds it at the same step (the losses checked are over them all): process 0 says it,

@@ -546,6 +546,49 @@ def test_a_gpu_out_of_memory_is_one_line_saying_what_was_asked_and_what_is_free(
         f"{advice}\n", err
 
 
+# As torch raised them on an H200 that another process had filled (2026-11-28), where its allocator is not what
+# asks for the memory: CUDA starting in this process, cuBLAS making its handle; cuDNN's by its status name.
+MEMORY_FULL_ELSEWHERE = [
+    (getattr(torch, "AcceleratorError", RuntimeError), "CUDA error: out of memory\nCUDA kernel errors might be "
+     "asynchronously reported at some other API call, so the stacktrace below might be incorrect.\nFor debugging "
+     "consider passing CUDA_LAUNCH_BLOCKING=1\nCompile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.\n",
+     "CUDA error: out of memory"),
+    (RuntimeError, "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+     "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"),
+    (RuntimeError, "cuDNN error: CUDNN_STATUS_ALLOC_FAILED", "cuDNN error: CUDNN_STATUS_ALLOC_FAILED")]
+
+
+@pytest.mark.parametrize("module,script,advice", [
+    (train, "train.py", "try a smaller --batch-size; any checkpoints saved are kept."),
+    (predict, "test.py", "run it with --device cpu."), (bench, "bench.py", "run it with --device cpu.")])
+@pytest.mark.parametrize("kind,message,said", MEMORY_FULL_ELSEWHERE)
+def test_a_gpu_whose_memory_another_program_holds_is_one_line_too(module, script, advice, kind, message, said,
+                                                                  capsys, monkeypatch):
+    """A traceback (until 2026-11-28: only torch.OutOfMemoryError was caught). Any other RuntimeError stays one."""
+    def memory_full(argv):
+        raise kind(message)
+    monkeypatch.setattr(module, "main", memory_full)
+    code, _, err = run_cli(module, [], capsys)
+    assert code == 1 and err == f"{script}: error: the GPU's memory is full ({said}). Free the GPU's memory " \
+        f"(nvidia-smi lists what uses it) or {advice}\n", err
+    monkeypatch.setattr(module, "main", lambda argv: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        module.run([])
+
+
+def test_an_error_as_the_graph_is_traced_for_tensorboard_is_said_once(tiny, capsys, monkeypatch):
+    """TensorBoard's add_graph printed the error it met (the GPU's memory full: torch's paragraph) and "Error
+    occurs, No graph saved" before raising it (an H200 of 2026-11-28)."""
+    def trace(*args, **kwargs):
+        raise torch.OutOfMemoryError(CUDA_OUT_OF_MEMORY)
+    monkeypatch.setattr(torch.jit, "trace", trace)
+    code, out, err = run_cli(train, ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST], capsys)
+    assert code == 1 and "Error occurs" not in out and "Process 4242" not in out + err, out + err
+    assert err.endswith("train.py: error: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total "
+                        "capacity of 7.63 GiB of which 1.06 GiB is free. Free the GPU's memory (nvidia-smi lists what "
+                        "uses it) or try a smaller --batch-size; any checkpoints saved are kept.\n"), err
+
+
 def as_under_torchrun(run, monkeypatch):
     """interrupt.run_as_script(run) as train.py's __main__ block calls it under torchrun; returns what happened,
     the process's end as ("exit", code)."""
