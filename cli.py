@@ -8,7 +8,6 @@ import math
 import os
 import sys
 
-
 import interrupt
 import runs
 from checkpoint import is_stream
