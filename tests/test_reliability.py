@@ -571,7 +571,9 @@ def test_a_gpu_whose_memory_another_program_holds_is_one_line_too(module, script
     code, _, err = run_cli(module, [], capsys)
     assert code == 1 and err == f"{script}: error: the GPU's memory is full ({said}). Free the GPU's memory " \
         f"(nvidia-smi lists what uses it) or {advice}\n", err
-    monkeypatch.setattr(module, "main", lambda argv: (_ for _ in ()).throw(RuntimeError("a bug")))
+    def bug(argv):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(module, "main", bug)
     with pytest.raises(RuntimeError, match="a bug"):
         module.run([])
 
