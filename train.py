@@ -673,20 +673,24 @@ def open_writer(run_dir, config, state, first_start, examples, model, classes):
         for name in glob.glob(os.path.join(glob.escape(run_dir), "events.out.tfevents.*")):
             os.remove(name)
     writer = SummaryWriter(run_dir, purge_step=None if first_start else state["step"] + 1)
-    # Into the run's own event file: add_hparams would make a run of its own in a subfolder. The
-    # HParams tab reads the metrics' values from the run's scalars. The session's end, which
-    # says it succeeded, is written when the run ends (main).
-    experiment, session_start, _ = hparams_summaries(config)
-    writer.file_writer.add_summary(experiment)
-    writer.file_writer.add_summary(session_start)
-    if first_start:
-        # add_graph traces with torch.jit, which warns that it is deprecated, and prints an error it meets (the GPU's
-        # memory full) before raising it: run() says it in one line.
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            writer.add_graph(model, examples[:1])
-        writer.add_image("train/augmented_batch", pictures.image_grid(examples, None, classes), 0,
-                         dataformats="HWC")
+    try:
+        # Into the run's own event file: add_hparams would make a run of its own in a subfolder. The
+        # HParams tab reads the metrics' values from the run's scalars. The session's end, which
+        # says it succeeded, is written when the run ends (main).
+        experiment, session_start, _ = hparams_summaries(config)
+        writer.file_writer.add_summary(experiment)
+        writer.file_writer.add_summary(session_start)
+        if first_start:
+            # add_graph traces with torch.jit, which warns that it is deprecated, and prints an error it meets (the
+            # GPU's memory full) before raising it: run() says it in one line.
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                writer.add_graph(model, examples[:1])
+            writer.add_image("train/augmented_batch", pictures.image_grid(examples, None, classes), 0,
+                             dataformats="HWC")
+    except BaseException:  # main() never gets the writer to close: its thread would go on writing
+        writer.close()
+        raise
     return writer
 
 
@@ -897,11 +901,10 @@ def main(argv=None):
         def start_logging():
             runs.write_config(run_dir, config)
             examples = augmented_examples(train, config, device) if new_run else None
-            opened = open_writer(run_dir, config, state, new_run, examples, model, classes)
             held_out = f"{len(val)} validation images, " if val is not None else ""
             print(f"run {run_dir}: {resumed_at(state) if resume_ckpt else ''}{len(train)} training images, {held_out}"
                   f"{len(test)} test images, {len(classes)} classes, device {device}, {world} process(es)", flush=True)
-            return opened
+            return open_writer(run_dir, config, state, new_run, examples, model, classes)  # (the last: main closes it)
         writer = on_rank_0(start_logging, rank, world, device)
         # What training needs, beside the network and `state`. Changed as it goes: stop_requested (set by the
         # signal handlers, stop_on_signal) and loss_window ([loss, images] since the last train/loss point).

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 
@@ -56,6 +57,16 @@ def torch_switches_restored(monkeypatch):
     yield
     torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.benchmark = benchmark
+
+
+@pytest.fixture(autouse=True)
+def no_tensorboard_writer_left_open():
+    """train.py run in-process closes its TensorBoard writer however the run ends: one left open goes on
+    writing from its thread, after the test, into whatever folder its relative path then names."""
+    yield
+    left = [t for t in threading.enumerate() if type(t).__name__ == "_AsyncWriterThread"]
+    if left:
+        pytest.fail(f"{len(left)} TensorBoard writer(s) left open")
 
 
 @pytest.fixture
