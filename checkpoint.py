@@ -292,7 +292,8 @@ def check_entries(obj, path):
     what the tutorial's files lack: CIFAR-10's classes, and the normalization of ToTensor() alone."""
     for key, kind in ENTRY_TYPES.items():
         if key in obj and (not isinstance(obj[key], kind) or isinstance(obj[key], bool)
-                           or (kind is int and not 0 <= obj[key] < 2**53)):  # an epoch, step or batch
+                           or (kind is int and not 0 <= obj[key] < 2**53)  # an epoch, step or batch
+                           or (key == "best_val_accuracy" and not -1 <= obj[key] <= 1)):  # (-1: none yet; not NaN)
             raise UserError(f"{path} has a malformed {key!r} entry")
     if isinstance(obj.get("training_data"), dict) and obj["training_data"].keys() == {"images", "labels_sha256"}:
         del obj["training_data"]  # its first form (2026-11-27 00:26-00:43 UTC), of the labels alone: not compared

@@ -388,6 +388,7 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
         "step as text": ({**ours, "step": "6"}, "malformed 'step'"),
         "negative step": ({**ours, "step": -100}, "malformed 'step'"),  # the lr went negative
         "epoch as a bool": ({**ours, "epoch": True}, "malformed 'epoch'"),
+        "best accuracy NaN": ({**ours, "best_val_accuracy": math.nan}, "malformed 'best_val_accuracy'"),  # never beaten
         # The sums a resumed epoch adds to its own, to report its training loss and accuracy:
         "epoch sums of two": ({**ours, "epoch_sums": [1.0, 2.0]}, "malformed 'epoch_sums'"),
         "epoch sums infinite": ({**ours, "epoch_sums": [math.inf, 2.0, 4.0]}, "malformed 'epoch_sums'"),
