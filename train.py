@@ -359,7 +359,7 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     # channels_last: the layout the CPU's and GPU's convolution kernels run fastest in (README, Speed).
     model = Tudui(num_classes).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, config, device, graphs)
-    train_model = model  # (to torch.compile, wrap this one: `model` is saved, resumed and traced for TensorBoard)
+    train_model = model
     if world > 1:
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -367,7 +367,9 @@ def build_model(config, num_classes, device, world=1, graphs=False):
     # short last batch and across torchrun's processes. (A loss of one's own must sum too: a mean would be
     # divided by the batch again, each step 128 times too small at the default batch.)
     criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=config["label_smoothing"])
-    return model, train_model, optimizer, criterion
+    # `model` as it is saved, resumed and traced for TensorBoard: the network itself, also where a
+    # `model = torch.compile(model)` above wrapped it (train_model is then the compiled one).
+    return getattr(model, "_orig_mod", model), train_model, optimizer, criterion
 
 
 def make_optimizer(model, config, device, graphs=False):

@@ -211,6 +211,20 @@ def test_a_network_edited_in_model_py_trains_resumes_and_is_scored(tiny, capsys,
                                       "torch.strided, not plain weights\n") and err.count("\n") == 1, err
 
 
+def test_a_network_compiled_in_build_model_trains_resumes_and_is_scored(tiny, capsys, monkeypatch):
+    """`model = torch.compile(model)` in build_model, as nanoGPT does: TensorBoard's graph trace failed with a
+    traceback (torch.jit cannot trace a compiled module), and checkpoints held its "_orig_mod." names (until
+    2026-11-28). The eager backend: dynamo's wrapping without a C++ compiler."""
+    monkeypatch.setattr(train, "Tudui", lambda num_classes: torch.compile(Tudui(num_classes), backend="eager"))
+    run_dir, _ = train_run(capsys, tiny, "compiled", "--epochs", "1")
+    code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
+    assert code == 0, err
+    assert torch.load(f"{run_dir}/checkpoints/last.pth", weights_only=True)["model"].keys() == \
+        Tudui(3).state_dict().keys()
+    code, out, err = run_cli(predict, [run_dir, "--data-dir", tiny], capsys)
+    assert code == 0 and "test accuracy" in out, err
+
+
 def test_resume_from_a_checkpoint_file_and_finished_run_needs_more_epochs(tiny, capsys):
     run_dir, _ = train_run(capsys, tiny, "done", "--epochs", "1")
     code, _, err = run_cli(train, ["--resume", f"{run_dir}/checkpoints/epoch_001.pth"], capsys)
