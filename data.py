@@ -643,6 +643,10 @@ def load_image(path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": the pixels still decode
             with Image.open(path) as img:  # over 179 megapixels: DecompressionBombError
+                # Pillow knows a file by its bytes, not its name: a dog.png that is PostScript, a program, would be
+                # drawn by running Ghostscript on it (for ever, if it loops).
+                if img.format == "EPS":
+                    raise ValueError("PostScript, which is a program: not run")
                 img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
                 # Over 89 megapixels once drafted (a large phone's photo as a JPEG is not): gigabytes to decode.
                 if img.width * img.height > Image.MAX_IMAGE_PIXELS:

@@ -120,6 +120,22 @@ def test_an_iphone_photo_in_heic_is_named_as_such(checkpoint, workdir, capsys):
     assert code == 1 and err.endswith("IMG_0001.HEIC: a HEIC photo, which Pillow cannot read: convert it to JPEG\n")
 
 
+def test_a_postscript_file_named_as_an_image_is_not_run(checkpoint, workdir, capsys, monkeypatch):
+    """Pillow draws EPS by running Ghostscript on the file, whatever its name: a dog.png holding `{} loop` hung
+    test.py where Ghostscript is installed, and one Ghostscript failed on was a traceback (CalledProcessError)
+    (until 2026-11-28, a helper). A stand-in for Ghostscript records whether it ran."""
+    from PIL import EpsImagePlugin
+    marker = workdir / "ghostscript_ran"
+    fake = workdir / "gs"
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", str(fake))
+    (workdir / "dog.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n{} loop\n")
+    code, _, err = run_cli(predict, [checkpoint, str(workdir / "dog.png")], capsys)
+    assert code == 1 and err.endswith("dog.png: unreadable image (PostScript, which is a program: not run)\n"), err
+    assert not marker.exists()
+
+
 def test_sixteen_bit_images_are_scaled_not_clipped():
     from data import to_rgb
     img = Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))
