@@ -307,6 +307,13 @@ def check_entries(obj, path):
             raise UserError(f"{path} has a malformed 'class_to_idx' entry: expected class names numbered 0, 1, …")
     if not all(isinstance(name, str) for name in obj.get("classes", [])):
         raise UserError(f"{path} has a malformed 'classes' entry")
+    for k, v in obj["model"].items():
+        # A number in the file for each weight, before shapes are counted: a sparse or meta tensor, or one expanded
+        # from a single number (stride 0), takes any shape in a few bytes, and a network of that many classes
+        # would be built.
+        if v.layout != torch.strided or v.is_meta or v.numel() * v.element_size() > v.untyped_storage().nbytes():
+            raise UserError(f"{path} holds {k} as a {tuple(v.shape)} tensor whose numbers are not all in the file "
+                            "(sparse, on the meta device or expanded), not plain weights")
     outputs = classes_in(obj["model"])  # (None: shapes load_model names)
     if "classes" not in obj:  # the tutorial's checkpoints: CIFAR-10's classes; class_0, ... when not 10
         obj["classes"] = CIFAR10_CLASSES if outputs in (None, 10) else [f"class_{i}" for i in range(outputs)]

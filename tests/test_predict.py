@@ -501,6 +501,26 @@ def test_a_small_file_naming_a_vast_number_of_classes_is_refused_before_a_networ
     assert code == 2 and "big.pth is for another network: missing ['model.8.weight', 'model.8.bias']" in err, err
     assert built and set(built) == {"meta"}, built
 
+@pytest.mark.parametrize("kind", ["expanded", "meta", "sparse"])
+def test_weights_of_a_vast_shape_that_the_file_does_not_hold_are_refused_before_classes_are_counted(
+        workdir, capsys, kind):
+    """The last layer expanded from one number (stride 0), or on the meta device, or sparse: a file of a few KB
+    whose weights have any shape. Its outputs were taken for classes: a name made for each (10**12: a hang and
+    memory without end) and, expanded, the network built (10**7: 5.5 GB and 17 s, then a prediction, exit 0)
+    (until 2026-11-28, a helper). A million here: classified, or refused after the names, without the check."""
+    n = 10**6
+    weight, bias = {"expanded": lambda: (torch.zeros(1, 64).expand(n, 64), torch.zeros(1).expand(n)),
+                    "meta": lambda: (torch.empty(n, 64, device="meta"), torch.empty(n, device="meta")),
+                    "sparse": lambda: (torch.zeros(1, 64).to_sparse().sparse_resize_((n, 64), 2, 0),
+                                       torch.zeros(1).to_sparse().sparse_resize_((n,), 1, 0))}[kind]()
+    torch.save({**Tudui().state_dict(), "model.8.weight": weight, "model.8.bias": bias}, "vast.pth")
+    Image.new("RGB", (32, 32)).save("x.png")
+    code, _, err = run_cli(predict, ["vast.pth", "x.png"], capsys)
+    assert code == 2 and err == ("test.py: error: vast.pth holds model.8.weight as a (1000000, 64) tensor whose "
+                                 "numbers are not all in the file (sparse, on the meta device or expanded), not plain "
+                                 "weights\n"), err
+
+
 
 def test_a_pickle_that_calls_a_class_the_tutorials_files_hold_is_refused_and_the_class_never_runs(workdir, capsys,
                                                                                                    monkeypatch):
