@@ -181,6 +181,12 @@ def check_crcs(path):
         if any(name.endswith("/constants.pkl") for name in names):  # torch.jit.save's: the network as code
             raise UserError(f"{path} is a TorchScript file (torch.jit.save), which holds code: save the network's "
                             "state_dict() instead")
+        # torch.save stores each member as it is, once: members compressed, or entries sharing their bytes, would
+        # have a file of a few MB checked here and loaded as terabytes (a zip bomb).
+        if (any(info.compress_type != zipfile.ZIP_STORED for info in z.infolist())
+                or sum(info.compress_size for info in z.infolist()) > os.path.getsize(path)):
+            raise UserError(f"{path} is not a checkpoint torch.save wrote: its zip's members are compressed or "
+                            "overlap")
         for info in z.infolist():
             if info.CRC == 0:  # saved without CRCs (torch's config.save.compute_crc32 = False)
                 continue

@@ -581,6 +581,31 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is(workdir, capsys):
         assert code == 2 and err.endswith(message + "\n") and err.count("\n") == 1, err
 
 
+def test_a_zip_bomb_given_as_a_checkpoint_is_refused_before_its_members_are_read(workdir, capsys):
+    """torch.save stores its members as they are. Deflated, a file of 1.5 MB held a 1 GB tensor that torch.load
+    made (1000 times the file); a central directory naming one member 2,000 times had the CRC check read 4 MB
+    2,000 times over, 8 GB in 4 s, and more the larger the file, without end (until 2026-11-28, a helper)."""
+    torch.save(Tudui().state_dict(), "tudui_9.pth")
+    for name, compression in (("deflated.pth", zipfile.ZIP_DEFLATED), ("stored.pth", zipfile.ZIP_STORED)):
+        with zipfile.ZipFile("tudui_9.pth") as saved, zipfile.ZipFile(name, "w", compression) as z:
+            for info in sorted(saved.infolist(), key=lambda info: info.file_size):  # the largest last
+                z.writestr(info.filename, saved.read(info))
+    data = open("stored.pth", "rb").read()  # (written by zipfile: no zip64 records to mend)
+    end = data.rindex(b"PK\x05\x06")  # the end of central directory record, after the last member's entry
+    entry = data[data.rindex(b"PK\x01\x02", 0, end):end]
+    here, total, size = struct.unpack("<HHI", data[end + 8:end + 16])
+    with open("shared.pth", "wb") as f:  # the largest member's entry 1,000 times over, each reading the same bytes
+        f.write(data[:end] + entry * 999 + data[end:end + 8] +
+                struct.pack("<HHI", here + 999, total + 999, size + 999 * len(entry)) + data[end + 16:])
+    Image.new("RGB", (32, 32)).save("x.png")
+    code, out, err = run_cli(predict, ["stored.pth", "x.png"], capsys)
+    assert code == 0 and out.startswith("x.png: "), err
+    for name in ("deflated.pth", "shared.pth"):
+        code, _, err = run_cli(predict, [name, "x.png"], capsys)
+        assert code == 2 and err == (f"test.py: error: {name} is not a checkpoint torch.save wrote: its zip's members "
+                                     "are compressed or overlap\n"), err
+
+
 def test_a_network_of_ones_own_saved_whole_is_refused_with_what_to_save_instead(workdir, capsys, monkeypatch):
     """A Tudui of one's own package, or with a ReLU added, or saved whole in PyTorch's format of before
     1.6: the line said only what PyTorch refused (the last until 2026-11-27)."""
