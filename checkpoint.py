@@ -463,7 +463,7 @@ def load_optimizer_state(optimizer, saved):
         groups = [{**saved_group, **{k: v for k, v in group.items() if k != "params"}}
                   for saved_group, group in zip(saved["param_groups"], optimizer.param_groups)]
         optimizer.load_state_dict({**saved, "param_groups": groups})
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:  # (lists nested thousands deep)
         raise UserError(f"the checkpoint's optimizer state does not fit this network "
                         f"({type(e).__name__}: {e})") from None
     # load_state_dict checks how many states there are, not what they hold.

@@ -185,6 +185,8 @@ def saved_settings(ckpt):
             continue
         if value is None:
             refuse(f"{key} is unset")
+        if not isinstance(value, (str, int, float)):  # (bool is an int) a list or a dict, nested past what repr() takes
+            refuse(f"{key} is a {type(value).__name__}")
         flag = "--" + key.replace("_", "-")
         argv.append((flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag}={value}")
     return parse_args(argv, Refused)[0]

@@ -6,6 +6,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 import tarfile
 import time
 
@@ -456,6 +457,32 @@ def test_a_checkpoint_that_cannot_be_resumed_is_named_in_one_line(tiny, capsys):
     code, _, err = run_cli(train, ["--resume", run_dir, "--epochs", "2"], capsys)
     assert code == 0 and os.path.isfile(f"{run_dir}/checkpoints/epoch_002.pth"), err
     assert json.load(open(f"{run_dir}/config.json"))["run_name"] == "ours"
+
+
+def test_a_setting_or_an_optimizer_entry_nested_thousands_deep_is_named_in_one_line(tiny, capsys):
+    """A list 3,000 deep (a file of a few KB) as a setting, or in the optimizer's state: RecursionError tracebacks,
+    from the setting's repr() and from the optimizer's deepcopy of its groups (until 2026-11-28, a helper)."""
+    deep = []
+    for _ in range(3000):
+        deep = [deep]
+    model = Tudui(len(CLASSES))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9).state_dict()
+    ours = {"model": model.state_dict(), "optimizer": optimizer, "epoch": 1, "step": 1, "classes": CLASSES,
+            "config": {"data_dir": tiny, "device": "cpu", "num_workers": 0}}
+    cases = {"setting": ({**ours, "config": {**ours["config"], "lr": deep}}, "holds settings that train.py refuses "
+                                                                             "(lr is a list); it cannot be resumed"),
+             "optimizer": ({**ours, "optimizer": {**optimizer, "param_groups": [{**optimizer["param_groups"][0],
+                                                                                 "note": deep}]}},
+                           "the checkpoint's optimizer state does not fit this network (RecursionError: ")}
+    limit = sys.getrecursionlimit()
+    for name, (ckpt, message) in cases.items():
+        sys.setrecursionlimit(10_000)  # (pickling it goes 3,000 deep)
+        try:
+            torch.save(ckpt, "deep.pth")
+        finally:
+            sys.setrecursionlimit(limit)
+        code, _, err = run_cli(train, ["--resume", "deep.pth", "--epochs", "2"], capsys)
+        assert code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err, (name, err)
 
 
 def test_a_resume_takes_the_checkpoint_with_the_most_steps_and_a_run_with_only_interrupt_pth_is_a_run(tiny,
