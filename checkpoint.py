@@ -197,10 +197,9 @@ def check_crcs(path):
 
 def unwrapped(key):
     """A state_dict key without the prefixes of DataParallel or DDP (module.) and torch.compile
-    (_orig_mod.), in any order: torch.compile(DDP(model)) saves _orig_mod.module.model.0.weight."""
-    while key.startswith(("module.", "_orig_mod.")):
-        key = key.split(".", 1)[1]
-    return key
+    (_orig_mod.), in any order: torch.compile(DDP(model)) saves _orig_mod.module.model.0.weight. All at once:
+    taken off one by one, a key of a million prefixes (7 MB) took minutes, each copying the rest of the key."""
+    return re.sub(r"^(?:module\.|_orig_mod\.)+", "", key)
 
 
 def read_checkpoint(path):
