@@ -51,6 +51,7 @@ STATS_SAMPLE = 10_000  # images used for normalization statistics on the streami
 WHITEN_SIZE = 5  # the whitening filter is 5x5 pixels, like the network's first convolution
 WHITEN_SAMPLE = 5_000  # images whose 5x5 patches give the whitening filter
 WHITEN_EPS = 0.1  # added to the eigenvalues of standardized patches (pixel variance 1; scaled for others)
+MAX_JPEG_SCANS = 100  # progressive passes: libjpeg writes 6 for grey, 10 for colour, 18 for CMYK (see load_image)
 
 # Truncated files must fail loudly, not decode half grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -647,6 +648,10 @@ def load_image(path):
                 # drawn by running Ghostscript on it (for ever, if it loops).
                 if img.format == "EPS":
                     raise ValueError("PostScript, which is a program: not run")
+                # Each scan of a progressive JPEG is a pass over the whole picture, and a scan can be 95 bytes: 1,000
+                # repeated in a file of 350 KB took 43 s to decode.
+                if img.format in ("JPEG", "MPO") and jpeg_scans(img.fp) > MAX_JPEG_SCANS:
+                    raise ValueError(f"a JPEG of over {MAX_JPEG_SCANS} scans, which would take minutes to decode")
                 img.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # JPEG: decode at reduced scale, cheap for huge files
                 # Over 89 megapixels once drafted (a large phone's photo as a JPEG is not): gigabytes to decode.
                 if img.width * img.height > Image.MAX_IMAGE_PIXELS:
@@ -669,6 +674,18 @@ def load_image(path):
     if img.size != (IMAGE_SIZE, IMAGE_SIZE):  # as the tutorial's transforms.Resize((32, 32)) does it
         img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()
+
+
+def jpeg_scans(f):
+    """The scans of the JPEG in file `f` (its SOS markers, FF DA, which its compressed data never holds), counted
+    from its start; `f` is left where it was."""
+    at, count, last = f.tell(), 0, b""
+    f.seek(0)
+    while chunk := f.read(1 << 20):
+        count += (last + chunk).count(b"\xff\xda")  # (one may straddle two chunks)
+        last = chunk[-1:]
+    f.seek(at)
+    return count
 
 
 def turn_upright(img):

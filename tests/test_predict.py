@@ -136,6 +136,22 @@ def test_a_postscript_file_named_as_an_image_is_not_run(checkpoint, workdir, cap
     assert not marker.exists()
 
 
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_it_is_decoded(checkpoint, workdir, capsys):
+    """Each scan of a progressive JPEG is a pass over the whole picture, and one over a blank picture is a few
+    bytes: 1,000 repeated in an 8000x8000 JPEG of 350 KB took 43 s to decode, 20,000 (2 MB) would take a
+    quarter of an hour (until 2026-11-28, a helper). The repeats, here over a small picture, are counted."""
+    jpeg = io.BytesIO()
+    Image.new("L", (64, 64), 128).save(jpeg, "JPEG", progressive=True)
+    data = jpeg.getvalue()
+    last = data.rindex(b"\xff\xda")  # the last scan, then the end of image marker (FF D9)
+    (workdir / "scans.jpg").write_bytes(data[:-2] + data[last:-2] * 100 + b"\xff\xd9")  # 6 scans, then 100 more
+    (workdir / "progressive.jpg").write_bytes(data)
+    code, out, err = run_cli(predict, [checkpoint, str(workdir / "scans.jpg"), str(workdir / "progressive.jpg")],
+                             capsys)
+    assert code == 1 and err.endswith("scans.jpg: unreadable image (a JPEG of over 100 scans, which would take minutes "
+                                      "to decode)\n") and out.startswith(str(workdir / "progressive.jpg")), err
+
+
 def test_sixteen_bit_images_are_scaled_not_clipped():
     from data import to_rgb
     img = Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16))
