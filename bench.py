@@ -459,7 +459,8 @@ def main(argv=None):
     reset_peak_memory(device)
     try:
         tutorial = {**bench_tutorial(args.data_dir, device, sizes, steps, eval_n), **peak_memory(device)}
-    except (OSError, RuntimeError, Image.DecompressionBombError) as e:  # ImageFolder + ToTensor stop at an odd image
+    # ImageFolder + ToTensor stop at an odd image (ValueError: a PNG's text over Pillow's limit, say)
+    except (OSError, RuntimeError, ValueError, Image.DecompressionBombError) as e:
         if isinstance(e, RuntimeError) and "stack expects each tensor to be equal size" not in str(e):
             raise  # the GPU's own errors, say, are no fault of the images
         raise data.UserError(f"the tutorial's pipeline (ImageFolder + ToTensor) cannot run on {args.data_dir}: "

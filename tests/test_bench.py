@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 import bench
 import data
@@ -58,10 +58,11 @@ def test_bench_writing_to_a_full_disk_is_one_line(tiny, capsys, monkeypatch):
     assert code == 1 and err == "bench.py: error: No space left on device\n", err
 
 
-@pytest.mark.parametrize("odd", ["not an image", "a larger image", "one too large to open"])
+@pytest.mark.parametrize("odd", ["not an image", "a larger image", "one too large to open", "text Pillow refuses"])
 def test_bench_on_a_folder_the_tutorials_loader_cannot_read_is_one_line(tiny, capsys, monkeypatch, odd):
     """ImageFolder + ToTensor, as the tutorial's loop has them, stopped with a traceback
-    (until 2026-11-26 15:07 UTC; for an image over Pillow's limit, until 2026-11-27, a review)."""
+    (until 2026-11-26 15:07 UTC; for an image over Pillow's limit, until 2026-11-27, a review; for a PNG whose text
+    is over Pillow's limit, a ValueError, until 2026-11-28, a helper)."""
     monkeypatch.setattr(bench, "WARMUP", 1)
     for name in os.listdir(os.path.join(tiny, "train", "cross")):
         path = os.path.join(tiny, "train", "cross", name)
@@ -69,8 +70,13 @@ def test_bench_on_a_folder_the_tutorials_loader_cannot_read_is_one_line(tiny, ca
             open(path, "wb").close()
         elif odd == "a larger image":
             Image.new("RGB", (64, 48)).save(path)
-        else:  # 400 megapixels: a DecompressionBombError, no OSError
+        elif odd == "one too large to open":  # 400 megapixels: a DecompressionBombError, no OSError
             Image.new("1", (20000, 20000)).save(path)
+            break
+        else:  # 2 MB of text, compressed (zTXt): over PngImagePlugin.MAX_TEXT_CHUNK, a ValueError, no OSError
+            text = PngImagePlugin.PngInfo()
+            text.add_text("Comment", "a" * (2 << 20), zip=True)
+            Image.new("RGB", (32, 32)).save(path, pnginfo=text)
             break
     code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2"], capsys)
     last = err.strip().splitlines()[-1]
