@@ -53,13 +53,18 @@ def taken_over():
 
 def output_closed():
     """Output piped into `head` and the like, which has its lines and has gone: exit 1, not a
-    BrokenPipeError traceback."""
-    try:  # what is left unwritten goes nowhere, or the exit's own flush fails again
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # stdout no file (a program's own StringIO) or closed: nothing to flush
-        pass
+    BrokenPipeError traceback. A stdout that still takes what it holds is left as it is: the error was
+    elsewhere (TensorBoard's log on a full disk), and a program that called run() goes on printing to it."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):  # closed, full, or None (started with it closed, >&-)
+        try:  # what is left unwritten goes nowhere, or the exit's own flush fails again
+            fd = sys.stdout.fileno()  # (first: a stdout that is no file leaves no /dev/null open)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # stdout no file, closed or None: nothing to flush
+            pass
     sys.exit(1)
 
 

@@ -830,6 +830,26 @@ def test_a_full_disk_under_tensorboards_log_is_one_line(tiny, capsys, monkeypatc
     assert threading.excepthook is hook  # set back: a program that calls train.run() keeps its own
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd (Linux's) here")
+def test_an_error_outside_stdout_leaves_a_program_that_called_run_its_stdout(tiny, monkeypatch, tmp_path):
+    """TensorBoard's folder on a full disk: run() put /dev/null in place of the stdout of the program that called
+    it, whose later lines were lost; where that stdout was no file (pytest's, a notebook's), it left a /dev/null
+    open at each such error (until 2026-11-28, a helper's review)."""
+    def full(*_, **__):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(train, "SummaryWriter", full)
+    argv = ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST]
+    with open(tmp_path / "out.txt", "w") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        assert run_cli(train, [*argv, "--run-name", "a"])[0] == 1
+        print("the program's own line", file=out, flush=True)
+    assert (tmp_path / "out.txt").read_text().endswith("the program's own line\n")
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    open_before = sorted(os.listdir("/proc/self/fd"))
+    assert run_cli(train, [*argv, "--run-name", "b"])[0] == 1
+    assert sorted(os.listdir("/proc/self/fd")) == open_before
+
+
 def test_a_failed_best_pth_write_is_made_good_by_the_resume(tiny, capsys, monkeypatch):
     """last.pth, written before best.pth, counted the epoch's validation accuracy as the best so far:
     a resume after best.pth's write failed never wrote that epoch, nor any as good, to best.pth
