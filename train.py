@@ -459,41 +459,41 @@ def train_one_epoch(model, optimizer, criterion, loader, state, ctx):
     # Running sums stay on the device: reading them would wait for the GPU at every step.
     loss_total, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
     window = ctx["loss_window"]  # [loss, images] since the last train/loss point (or resume), maybe in the epoch before
-    bar = tqdm(total=len(loader), desc=f"epoch {state['epoch'] + 1}/{config['epochs']}", leave=False,
-               disable=not ctx["show_bar"], dynamic_ncols=True)
-    t0 = time.perf_counter()
-    model.train()
-    for images, labels, index in loader:
-        lr = lr_at(state["step"], total_steps, config)
-        set_lr(optimizer, lr)
-        # `index`: each image's place in the split, which picks its shift and flip of this epoch.
-        batch = (images, labels, shifts[index], flips[index])
-        # A graph replays one batch shape: the epoch's last, shorter batch (or a streamed one that lost an
-        # unreadable image) runs step by step.
-        if ctx["graphed_step"] and len(labels) == batch_size:
-            loss_sum, right = ctx["graphed_step"](*batch)
-        else:
-            # The loss of the global batch is its mean. This process sums over its share, times world /
-            # global batch: DDP averages the gradients over the `world` processes, which gives exactly the
-            # mean over the global batch, however it was split (a streamed batch that lost an unreadable
-            # image is still divided by its full size: a slightly smaller step).
-            global_batch = min(batch_size, n - state["batch"] * batch_size)
-            loss_sum, right = train_step(model, optimizer, criterion, ctx, ctx["world"] / global_batch, *batch)
-        state["step"] += 1
-        state["batch"] += 1
-        loss_total += loss_sum
-        correct += right
-        seen += len(labels)
-        window[0] += loss_sum
-        window[1] += len(labels)
-        bar.update()
-        if state["step"] % config["log_every"] == 0:
-            mean_loss = log_train_loss(window, state["step"], lr, ctx)
-            bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / max(seen, 1):.3f}",
-                            img_s=f"{seen * ctx['world'] / (time.perf_counter() - t0):,.0f}")
-        if stop_agreed(ctx, state["step"]):
-            break
-    bar.close()
+    # Closed however the epoch ends: left drawn, it had the line that says why a run failed written on its end.
+    with tqdm(total=len(loader), desc=f"epoch {state['epoch'] + 1}/{config['epochs']}", leave=False,
+              disable=not ctx["show_bar"], dynamic_ncols=True) as bar:
+        t0 = time.perf_counter()
+        model.train()
+        for images, labels, index in loader:
+            lr = lr_at(state["step"], total_steps, config)
+            set_lr(optimizer, lr)
+            # `index`: each image's place in the split, which picks its shift and flip of this epoch.
+            batch = (images, labels, shifts[index], flips[index])
+            # A graph replays one batch shape: the epoch's last, shorter batch (or a streamed one that lost an
+            # unreadable image) runs step by step.
+            if ctx["graphed_step"] and len(labels) == batch_size:
+                loss_sum, right = ctx["graphed_step"](*batch)
+            else:
+                # The loss of the global batch is its mean. This process sums over its share, times world /
+                # global batch: DDP averages the gradients over the `world` processes, which gives exactly the
+                # mean over the global batch, however it was split (a streamed batch that lost an unreadable
+                # image is still divided by its full size: a slightly smaller step).
+                global_batch = min(batch_size, n - state["batch"] * batch_size)
+                loss_sum, right = train_step(model, optimizer, criterion, ctx, ctx["world"] / global_batch, *batch)
+            state["step"] += 1
+            state["batch"] += 1
+            loss_total += loss_sum
+            correct += right
+            seen += len(labels)
+            window[0] += loss_sum
+            window[1] += len(labels)
+            bar.update()
+            if state["step"] % config["log_every"] == 0:
+                mean_loss = log_train_loss(window, state["step"], lr, ctx)
+                bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{correct.item() / max(seen, 1):.3f}",
+                                img_s=f"{seen * ctx['world'] / (time.perf_counter() - t0):,.0f}")
+            if stop_agreed(ctx, state["step"]):
+                break
     sums = torch.stack([loss_total, correct, torch.tensor(float(seen), device=device)])
     all_sum(sums)
     trained = sums.tolist()  # loss, right answers and images of this call, over all processes

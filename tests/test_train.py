@@ -696,6 +696,18 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tiny, c
     assert not os.path.exists(f"{run_dir}/checkpoints/epoch_002.pth")
 
 
+def test_in_a_terminal_a_divergence_inside_an_epoch_is_said_on_a_line_of_its_own(tiny, monkeypatch):
+    """The epoch's progress bar, left drawn, had the line written on its end ("... 2/6 [00:00<00:00, ...]train.py:
+    error: training diverged: ..."; until 2026-11-28, a helper's review)."""
+    class Terminal(io.StringIO):  # stderr: train.py draws its bar on a terminal only
+        def isatty(self):
+            return True
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    code, _, _ = run_cli(train, ["--data-dir", tiny, "--run-name", "boom", "--epochs", "1", "--lr", "1e12", *TRAIN_FAST])
+    drawn = sys.stderr.getvalue().rsplit("train.py: error: training diverged: loss became", 1)[0]
+    assert code == 3 and "%|" in drawn and drawn.endswith(("\r", "\n")), repr(drawn[-300:])
+
+
 @pytest.mark.parametrize("change", ["blue channel zero", "one colour"])
 def test_a_channel_that_never_varies_trains_without_nan(workdir, capsys, change):
     """Its std is 0: dividing by it made every input NaN, and the run stopped as if the lr were too high."""
