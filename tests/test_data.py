@@ -757,7 +757,7 @@ def test_the_default_decoding_processes_are_no_more_than_the_cpus_the_process_ma
 
 
 def test_decoding_workers_work_when_started_by_spawn_as_on_macos_and_windows(tiny, capsys):
-    flags = ["--data-dir", tiny, "--epochs", "2", *TRAIN_FAST, "--device", "cpu"]
+    flags = ["--data-dir", tiny, "--epochs", "1", *TRAIN_FAST, "--device", "cpu"]
     code, _, err = run_cli(train, [*flags, "--run-name", "forked"], capsys)
     assert code == 0, err
     script = SPAWNED.format(root=ROOT)
