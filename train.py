@@ -953,10 +953,12 @@ def main(argv=None):
             _, _, session_end = hparams_summaries(config)
             writer.file_writer.add_summary(session_end)
     finally:
-        if writer:
-            writer.close()
-        if lock:
-            lock.close()
+        try:
+            if writer:
+                writer.close()  # (it writes the last events: it fails on a full disk)
+        finally:
+            if lock:
+                lock.close()
     if rank == 0:
         print(f"done: test accuracy {metrics['test/accuracy']:.4f}; checkpoints in {run_dir}/checkpoints; classify "
               f"images with: python test.py {shell_word(run_dir)} IMAGE ...", flush=True)

@@ -830,6 +830,22 @@ def test_a_full_disk_under_tensorboards_log_is_one_line(tiny, capsys, monkeypatc
     assert threading.excepthook is hook  # set back: a program that calls train.run() keeps its own
 
 
+def test_a_disk_full_as_the_run_ends_lets_go_of_the_run_folder_all_the_same(tiny, monkeypatch):
+    """The writer's close, which writes the last events, failed on the full disk, and main() went no further: the
+    run folder stayed locked against every other train.py for as long as the exception was kept, and after it
+    until the garbage collector ran (until 2026-11-28, a helper's review)."""
+    class FullAtTheEnd(train.SummaryWriter):
+        def close(self):
+            super().close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(train, "SummaryWriter", FullAtTheEnd)
+    with pytest.raises(SystemExit) as stopped:  # (kept here)
+        train.run(["--data-dir", tiny, "--run-name", "r", "--epochs", "1", *TRAIN_FAST])
+    another = subprocess.run([sys.executable, "-c", "import fcntl, sys; fcntl.lockf(open(sys.argv[1], 'a'), "
+                              "fcntl.LOCK_EX | fcntl.LOCK_NB)", "logs_train/r/.lock"], capture_output=True, text=True)
+    assert stopped.value.code == 1 and another.returncode == 0, another.stderr
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc/self/fd (Linux's) here")
 def test_an_error_outside_stdout_leaves_a_program_that_called_run_its_stdout(tiny, monkeypatch, tmp_path):
     """TensorBoard's folder on a full disk: run() put /dev/null in place of the stdout of the program that called
