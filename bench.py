@@ -229,6 +229,7 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
 
     def step(_):
         imgs, targets = next(batches)
+        require_network_size(imgs)
         step_images.append(len(imgs))
         imgs, targets = imgs.to(device), targets.to(device)
         loss = loss_fn(model(imgs), targets)
@@ -244,6 +245,7 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
     total_loss, correct = 0.0, 0  # the tutorial's evaluation as it is, timed: its totals are not used
     with torch.no_grad():
         for imgs, targets in test_loader:
+            require_network_size(imgs)
             imgs, targets = imgs.to(device), targets.to(device)
             outputs = model(imgs)
             total_loss += loss_fn(outputs, targets).item()
@@ -251,6 +253,15 @@ def bench_tutorial(data_dir, device, sizes, steps, eval_n):
     sync(device)
     eval_s = (time.perf_counter() - t0) / eval_n * sizes[1]
     return row("tutorial (ImageFolder+ToTensor)", train_s, eval_s, sizes, setup_s)
+
+
+def require_network_size(imgs):
+    """A ValueError, which main() says in one line, for a batch of images of one size that is not 32×32:
+    dataset_sizes checks each split's first image alone, and such a batch, without it, stopped inside the
+    network with a traceback (a batch of mixed sizes stops in the DataLoader, in its own words)."""
+    if imgs.shape[-2:] != (data.IMAGE_SIZE, data.IMAGE_SIZE):
+        raise ValueError(f"a batch of {imgs.shape[-1]}×{imgs.shape[-2]} images, where its network takes "
+                         f"{data.IMAGE_SIZE}×{data.IMAGE_SIZE}")
 
 
 def load_project_data(data_dir, device):

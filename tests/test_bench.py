@@ -312,6 +312,22 @@ def test_bench_checks_the_size_of_a_first_image_it_can_read_and_names_width_then
         assert code == 2 and err.startswith(f"bench.py: error: {path} is 64×48 pixels: the tutorial's pipeline")
 
 
+def test_bench_on_batches_of_another_size_than_the_first_image_checked_is_one_line(tiny, capsys, monkeypatch):
+    """Images of 48×48 after a first one of 32×32, the one dataset_sizes checks: a shuffled batch without it
+    reached the network, a traceback (`mat1 and mat2 shapes cannot be multiplied`; until 2026-11-28, a helper)."""
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    monkeypatch.setattr(bench, "BATCH", 4)  # (batches of 4 of the 24 training images: the first lacks the 32×32 one)
+    monkeypatch.setattr(bench, "bench_floor", lambda *args: {})
+    for name in CLASSES:
+        for file in sorted(os.listdir(os.path.join(tiny, "train", name))):
+            if (name, file) != (CLASSES[0], "000.png"):
+                Image.new("RGB", (48, 48)).save(os.path.join(tiny, "train", name, file))
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--device", "cpu"], capsys)
+    assert code == 2 and "Traceback" not in err and err.strip().splitlines()[-1] == (
+        f"bench.py: error: the tutorial's pipeline (ImageFolder + ToTensor) cannot run on {tiny}: a batch of 48×48 "
+        "images, where its network takes 32×32; it needs every image readable and all of one size, as CIFAR-10's are")
+
+
 def test_bench_run_on_a_mac_times_the_cpu(tiny, capsys, monkeypatch):
     """bench.pick_device was right and main() could still call train.pick_device, which picks MPS (a
     mutation check's survivor): the device main() times on is checked here."""
