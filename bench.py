@@ -493,9 +493,11 @@ def main(argv=None):
     del loaded
     note("timing data.load_dataset")
     results["decode"] = bench_decode(args.data_dir, cold=args.decode or not args.quick)
-    if args.json:  # first: printing fails when the output's reader has gone (| head)
-        atomic_write(args.json, lambda f: f.write(json.dumps(results, indent=2).encode()))
-    print(report(results))
+    try:
+        if args.json:  # first: printing fails when the output's reader has gone (| head)
+            atomic_write(args.json, lambda f: f.write(json.dumps(results, indent=2).encode()))
+    finally:  # printed even when the JSON cannot be written (a disk full): the minutes of timing are not lost
+        print(report(results))
 
 
 def run(argv=None):

@@ -390,6 +390,16 @@ def test_bench_json_never_replaces_a_file_it_did_not_write(tiny, capsys, monkeyp
     assert inodes[1] != inodes[0]  # (written anew, renamed over the first)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="a device that is always full: Linux's")
+def test_bench_prints_its_results_even_when_its_json_cannot_be_written(tiny, capsys, monkeypatch):
+    """`--json` on a disk that fills as the timing ends: the one line, and the table never printed, the
+    minutes of timing lost (until 2026-11-28, a helper)."""
+    fake_pipelines(monkeypatch)
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--json", "/dev/full"], capsys)
+    assert code == 1 and err.endswith("bench.py: error: could not write /dev/full: No space left on device\n"), err
+    assert "tutorial / project: 1.00x" in out
+
+
 @pytest.mark.parametrize("quick", [True, False])
 def test_bench_evaluates_no_more_test_images_than_there_are_and_times_the_cold_load_unless_quick(
         tiny, capsys, monkeypatch, quick):
