@@ -407,7 +407,10 @@ def bench_decode(data_dir, cold):
                 data.CACHE_DIR = tmp
                 note(f"decoding the dataset into a fresh cache in {tmp} (the cold load)")
             first = time_load(data_dir) if cold else None
-            return {"first_run_s": first, "cached_s": time_load(data_dir)}
+            # None where the cache could not be written (a full disk, a data/ that is read-only: warned as it
+            # was decoded): the second run would decode again, and be no time of a load from the cache.
+            cached = all(os.path.exists(data.cache_path(os.path.join(data_dir, split))) for split in ("train", "test"))
+            return {"first_run_s": first, "cached_s": time_load(data_dir) if cached else None}
         finally:
             data.CACHE_DIR = saved
 
@@ -443,9 +446,10 @@ def report(r):
         lines.append(f"{b['batch']:>6}{b['train_s']:>10.2f}{b['epoch_s']:>10.2f}{b['train_images_per_s']:>13,.0f}")
     d = r["decode"]
     first = "skipped (--quick without --decode)" if d["first_run_s"] is None else f"{d['first_run_s']:.1f} s"
+    cached = "not timed: no cache (it could not be written)" if d["cached_s"] is None else f"{d['cached_s']:.1f} s"
     lines += ["", f"loading {sizes['train'] + sizes['test']:,} images (data.load_dataset)",
               f"  first run, decoding into a fresh cache: {first}",
-              f"  second run, from the cache:             {d['cached_s']:.1f} s"]
+              f"  second run, from the cache:             {cached}"]
     return "\n".join(lines)
 
 

@@ -417,6 +417,20 @@ def test_bench_evaluates_no_more_test_images_than_there_are_and_times_the_cold_l
     assert ("skipped (--quick without --decode)" in out) is quick
 
 
+def test_bench_times_no_load_from_a_cache_it_could_not_write(tiny, capsys, monkeypatch):
+    """data/cache/ that cannot be written (a full disk, a read-only folder): the second load decoded the images
+    again, and its time was reported as "second run, from the cache" (until 2026-11-28, a helper)."""
+    decode = bench.bench_decode
+    fake_pipelines(monkeypatch)
+    monkeypatch.setattr(bench, "bench_decode", decode)  # the loads timed as they are
+    os.makedirs("data")
+    open(data.CACHE_DIR, "w").close()  # a file where data/cache/ goes: no cache can be written
+    code, out, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--json", "b.json", "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert json.load(open("b.json"))["decode"]["cached_s"] is None
+    assert "second run, from the cache:             not timed: no cache (it could not be written)" in out
+
+
 def test_bench_report_counts_the_images_of_both_splits_it_loads(tiny, capsys, monkeypatch):
     """The load line said "loading 24 images" for a dataset of 24 training and 12 test images, both of which
     data.load_dataset loads and the time is of (a helper's mutant, 2026-11-28, that every test passed)."""
