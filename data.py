@@ -833,7 +833,10 @@ def whitening_filter(split, stats, num_workers=0):
     # WHITEN_EPS is sized for standardized pixels, of variance 1. Pixels left in [0, 1] (--no-normalize)
     # vary about 16 times less, and the same eps would leave them barely whitened: it scales with them.
     standardized = {k: stats[k] for k in IDENTITY} != IDENTITY
-    eps = WHITEN_EPS if standardized else WHITEN_EPS * cov.diag().mean().item()
+    pixel_variance = cov.diag().mean().item()
+    # Images that do not vary (all black, whose statistics are IDENTITY's, or of one colour left in [0, 1]) have
+    # nothing to whiten: an eps scaled to their variance of 0, or of a rounding error, made the filter nan.
+    eps = WHITEN_EPS if standardized or pixel_variance < 1e-6 else WHITEN_EPS * pixel_variance
     eigenvalues, u = torch.linalg.eigh(cov)
     centre = u[[c * area + area // 2 for c in range(3)]]  # the centre pixel of each channel (unfold's order)
     rows = centre * (eigenvalues + eps).rsqrt() @ u.T

@@ -431,6 +431,21 @@ def test_bench_times_no_load_from_a_cache_it_could_not_write(tiny, capsys, monke
     assert "second run, from the cache:             not timed: no cache (it could not be written)" in out
 
 
+def test_bench_on_images_that_do_not_vary_is_no_divergence(tiny, capsys, monkeypatch):
+    """All-black images: their statistics are IDENTITY's, taken for --no-normalize's pixels, whose whitening eps
+    is scaled to their variance, 0: the whitening filter was nan, and bench.py (train.py too) said `training
+    diverged on this data`, exit 3, before any step could have (until 2026-11-28, a helper)."""
+    project = bench.bench_project
+    fake_pipelines(monkeypatch)
+    monkeypatch.setattr(bench, "bench_project", project)  # train.py's code, timed as it is
+    monkeypatch.setattr(bench, "WARMUP", 1)
+    for folder, _, files in os.walk(tiny):
+        for name in files:
+            Image.new("RGB", (32, 32)).save(os.path.join(folder, name))
+    code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--device", "cpu"], capsys)
+    assert code == 0, err
+
+
 def test_bench_report_counts_the_images_of_both_splits_it_loads(tiny, capsys, monkeypatch):
     """The load line said "loading 24 images" for a dataset of 24 training and 12 test images, both of which
     data.load_dataset loads and the time is of (a helper's mutant, 2026-11-28, that every test passed)."""
