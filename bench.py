@@ -132,7 +132,7 @@ def first_image_size(path):
     try:
         with Image.open(path) as image:
             return image.size
-    except (OSError, Image.DecompressionBombError):
+    except (OSError, ValueError, Image.DecompressionBombError):  # (ValueError: a PNG's text over Pillow's limit)
         return None
 
 

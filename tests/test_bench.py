@@ -292,16 +292,23 @@ def test_bench_looks_for_hidden_folders_in_both_splits_and_only_for_folders(tiny
         assert bench.dataset_sizes(tiny) == (24, 12)
 
 
-@pytest.mark.parametrize("first", ["unreadable", "64×48"])
+@pytest.mark.parametrize("first", ["unreadable", "text Pillow refuses", "64×48"])
 def test_bench_checks_the_size_of_a_first_image_it_can_read_and_names_width_then_height(tiny, capsys, monkeypatch,
                                                                                         first):
     """An unreadable first image was a TypeError traceback were its size taken as it is (a mutation
-    check's survivor: the None case dropped); the size said as width×height, as pixels are said."""
+    check's survivor: the None case dropped); the size said as width×height, as pixels are said. A first PNG
+    whose text is over Pillow's limit, which Image.open refuses with a ValueError, was a traceback (until
+    2026-11-28, a helper)."""
     monkeypatch.setattr(bench, "WARMUP", 1)
     path = os.path.join(tiny, "train", "circle", "000.png")  # the first image bench looks at
-    if first == "unreadable":
-        with open(path, "wb") as f:
-            f.write(b"not a png")
+    if first != "64×48":
+        if first == "unreadable":
+            with open(path, "wb") as f:
+                f.write(b"not a png")
+        else:  # 2 MB of text, compressed (zTXt): over PngImagePlugin.MAX_TEXT_CHUNK
+            text = PngImagePlugin.PngInfo()
+            text.add_text("Comment", "a" * (2 << 20), zip=True)
+            Image.new("RGB", (32, 32)).save(path, pnginfo=text)
         code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick", "--steps", "2", "--device", "cpu"], capsys)
         assert code == 2 and "Traceback" not in err and \
             err.strip().splitlines()[-1].startswith("bench.py: error: the tutorial's pipeline (ImageFolder + "
