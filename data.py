@@ -13,9 +13,11 @@ import functools
 import hashlib
 import inspect
 import math
+import mmap
 import multiprocessing
 import multiprocessing.resource_tracker
 import os
+import re
 import shlex
 import signal
 import stat
@@ -676,15 +678,34 @@ def load_image(path):
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()
 
 
+# A marker of a JPEG: FF (the last of any FF fill bytes) then its kind. Passed over, as libjpeg passes them: FF 00 (a
+# byte FF of the compressed data), and RSTn and TEM, which have no segment. (Not \xff+: 20 times slower.)
+JPEG_MARKER = re.compile(rb"\xff([^\x00\xff\x01\xd0-\xd7])")
+
+
 def jpeg_scans(f):
-    """The scans of the JPEG in file `f` (its SOS markers, FF DA, which its compressed data never holds), counted
-    from its start; `f` is left where it was."""
-    at, count, last = f.tell(), 0, b""
+    """The scans of the JPEG in file `f` (its SOS markers, FF DA), as libjpeg reads them: from its start to its end
+    (EOI, FF D9), each segment passed over by its length. The bytes a segment holds (an EXIF thumbnail, a comment)
+    and those after the end (a motion photo's video, an MPO's other pictures) may hold FF DA anywhere: counted as
+    scans, 8 MB of a video after a phone's photo had it refused (2026-11-28, a helper's review). `f` is left where
+    it was."""
+    at, count, data = f.tell(), 0, b""
     f.seek(0)
-    while chunk := f.read(1 << 20):
-        count += (last + chunk).count(b"\xff\xda")  # (one may straddle two chunks)
-        last = chunk[-1:]
-    f.seek(at)
+    try:
+        try:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # (the file's bytes, not read into memory)
+        except (AttributeError, OSError, ValueError):  # no file of its own (io.BytesIO), or an empty one
+            data = f.read()
+        pos = 2  # after SOI, FF D8
+        while (marker := JPEG_MARKER.search(data, pos)) and marker[1] != b"\xd9":
+            pos = marker.end()
+            count += marker[1] == b"\xda"
+            if marker[1] != b"\xd8":  # (a second SOI, which libjpeg refuses, has no segment)
+                pos += int.from_bytes(data[pos:pos + 2], "big")  # (its length counts its own 2 bytes)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+        f.seek(at)
     return count
 
 
