@@ -546,7 +546,8 @@ def test_a_small_file_naming_a_vast_number_of_classes_is_refused_before_a_networ
     assert code == 2 and "big.pth is for another network: missing ['model.8.weight', 'model.8.bias']" in err, err
     assert built and set(built) == {"meta"}, built
 
-@pytest.mark.parametrize("kind", ["expanded", "meta", "sparse"])
+@pytest.mark.parametrize("kind", ["expanded", "meta", "sparse", "sparse CSR"])
+@pytest.mark.filterwarnings("ignore:Sparse:UserWarning")  # (torch's on making the CSR one: in beta, unchecked)
 def test_weights_of_a_vast_shape_that_the_file_does_not_hold_are_refused_before_classes_are_counted(
         workdir, capsys, kind):
     """The last layer expanded from one number (stride 0), or on the meta device, or sparse: a file of a few KB
@@ -557,7 +558,13 @@ def test_weights_of_a_vast_shape_that_the_file_does_not_hold_are_refused_before_
     weight, bias = {"expanded": lambda: (torch.zeros(1, 64).expand(n, 64), torch.zeros(1).expand(n)),
                     "meta": lambda: (torch.empty(n, 64, device="meta"), torch.empty(n, device="meta")),
                     "sparse": lambda: (torch.zeros(1, 64).to_sparse().sparse_resize_((n, 64), 2, 0),
-                                       torch.zeros(1).to_sparse().sparse_resize_((n,), 1, 0))}[kind]()
+                                       torch.zeros(1).to_sparse().sparse_resize_((n,), 1, 0)),
+                    # (a layout of its own, not is_sparse: a NotImplementedError traceback from untyped_storage() if
+                    # let through, untested until a helper's mutation run, 2026-11-28)
+                    "sparse CSR": lambda: (torch.sparse_csr_tensor(torch.zeros(n + 1, dtype=torch.int32),
+                                                                   torch.zeros(0, dtype=torch.int32), torch.zeros(0),
+                                                                   (n, 64)),
+                                           torch.zeros(1).to_sparse().sparse_resize_((n,), 1, 0))}[kind]()
     torch.save({**Tudui().state_dict(), "model.8.weight": weight, "model.8.bias": bias}, "vast.pth")
     Image.new("RGB", (32, 32)).save("x.png")
     code, _, err = run_cli(predict, ["vast.pth", "x.png"], capsys)
