@@ -13,7 +13,6 @@ import functools
 import hashlib
 import inspect
 import math
-import mmap
 import multiprocessing
 import multiprocessing.resource_tracker
 import os
@@ -689,23 +688,16 @@ def jpeg_scans(f):
     and those after the end (a motion photo's video, an MPO's other pictures) may hold FF DA anywhere: counted as
     scans, 8 MB of a video after a phone's photo had it refused (2026-11-28, a helper's review). `f` is left where
     it was."""
-    at, count, data = f.tell(), 0, b""
+    at, count = f.tell(), 0
     f.seek(0)
-    try:
-        try:
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # (the file's bytes, not read into memory)
-        except (AttributeError, OSError, ValueError):  # no file of its own (io.BytesIO), or an empty one
-            data = f.read()
-        pos = 2  # after SOI, FF D8
-        while (marker := JPEG_MARKER.search(data, pos)) and marker[1] != b"\xd9":
-            pos = marker.end()
-            count += marker[1] == b"\xda"
-            if marker[1] != b"\xd8":  # (a second SOI, which libjpeg refuses, has no segment)
-                pos += int.from_bytes(data[pos:pos + 2], "big")  # (its length counts its own 2 bytes)
-    finally:
-        if isinstance(data, mmap.mmap):
-            data.close()
-        f.seek(at)
+    data = f.read()
+    f.seek(at)
+    pos = 2  # after SOI, FF D8
+    while (marker := JPEG_MARKER.search(data, pos)) and marker[1] != b"\xd9":
+        pos = marker.end()
+        count += marker[1] == b"\xda"
+        if marker[1] != b"\xd8":  # (a second SOI, which libjpeg refuses, has no segment)
+            pos += int.from_bytes(data[pos:pos + 2], "big")  # (its length counts its own 2 bytes)
     return count
 
 
