@@ -693,7 +693,8 @@ def open_writer(run_dir, config, state, first_start, examples, model, classes):
             writer.add_image("train/augmented_batch", pictures.image_grid(examples, None, classes), 0,
                              dataformats="HWC")
     except BaseException:  # main() never gets the writer to close: its thread would go on writing
-        writer.close()
+        with contextlib.suppress(OSError):  # (a disk full as it closes: the error that stopped it is the one to say)
+            writer.close()
         raise
     return writer
 

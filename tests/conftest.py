@@ -63,10 +63,12 @@ def torch_switches_restored(monkeypatch):
 def no_tensorboard_writer_left_open():
     """train.py run in-process closes its TensorBoard writer however the run ends: one left open goes on
     writing from its thread, after the test, into whatever folder its relative path then names."""
+    def writers():
+        return {t for t in threading.enumerate() if type(t).__name__ == "_AsyncWriterThread"}
+    before = writers()  # (one that a test before left open fails that test alone)
     yield
-    left = [t for t in threading.enumerate() if type(t).__name__ == "_AsyncWriterThread"]
-    if left:
-        pytest.fail(f"{len(left)} TensorBoard writer(s) left open")
+    if writers() - before:
+        pytest.fail(f"{len(writers() - before)} TensorBoard writer(s) left open")
 
 
 @pytest.fixture
