@@ -706,7 +706,8 @@ def test_in_a_terminal_a_divergence_inside_an_epoch_is_said_on_a_line_of_its_own
         def isatty(self):
             return True
     monkeypatch.setattr(sys, "stderr", Terminal())
-    code, _, _ = run_cli(train, ["--data-dir", tiny, "--run-name", "boom", "--epochs", "1", "--lr", "1e12", *TRAIN_FAST])
+    code, _, _ = run_cli(train, ["--data-dir", tiny, "--run-name", "boom", "--epochs", "1", "--lr", "1e12",
+                                 *TRAIN_FAST])
     drawn = sys.stderr.getvalue().rsplit("train.py: error: training diverged: loss became", 1)[0]
     assert code == 3 and "%|" in drawn and drawn.endswith(("\r", "\n")), repr(drawn[-300:])
 
