@@ -430,10 +430,10 @@ def load_model(ckpt, device="cpu"):
             raise UserError(f"{ckpt['path']} is for another network: {k} expected {tuple(v.shape)}, "
                             f"found {tuple(found[k].shape)}")
     for k, v in found.items():
-        # Floats where the network has floats, or its own integers (an edited model.py's BatchNorm counts batches)
-        plain = v.layout == torch.strided and not v.is_meta and (
-            v.is_floating_point() and expected[k].is_floating_point() or v.dtype == expected[k].dtype)
-        if not plain:  # sparse, quantized, complex, integer weights, ...
+        # Floats where the network has floats, or its own integers (an edited model.py's BatchNorm counts batches).
+        # (Sparse, meta and expanded weights were refused as the file was read: check_entries.)
+        plain = v.is_floating_point() and expected[k].is_floating_point() or v.dtype == expected[k].dtype
+        if not plain:  # quantized, complex, integer weights, ...
             raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
         # A diverged run's (float(): float8 has no isfinite of its own)
         if v.is_floating_point() and not torch.isfinite(v.float()).all():
