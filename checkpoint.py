@@ -90,12 +90,13 @@ def write_stream(path, write):
         write(f)
 
 
-def os_error_behind(e):
-    """The OSError that `e` is, or that made torch.save's zip writer fail: on a full disk it raises the
-    OSError, then, closing the zip, a RuntimeError ("unexpected pos …") that hides it. Else None."""
-    if isinstance(e, RuntimeError) and isinstance(e.__context__, OSError):
+def behind_zip_writer(e):
+    """What made torch.save's zip writer fail, or `e` itself: on a full disk, or a Ctrl-C as it writes, it
+    raises the OSError or KeyboardInterrupt, then, closing the zip, a RuntimeError ("unexpected pos …")
+    that hides it."""
+    if isinstance(e, RuntimeError) and isinstance(e.__context__, (OSError, KeyboardInterrupt)):
         return e.__context__
-    return e if isinstance(e, OSError) else None
+    return e
 
 
 def atomic_write(path, write):
@@ -125,9 +126,11 @@ def atomic_write(path, write):
                 os.unlink(tmp)
             except OSError:
                 pass
-        failure = os_error_behind(e)
-        if failure:
+        failure = behind_zip_writer(e)
+        if isinstance(failure, OSError):
             raise UserError(f"could not write {path}: {failure.strerror or failure}", code=1) from None
+        if failure is not e:  # a Ctrl-C (or bench.py's SIGTERM): stopped, not a traceback
+            raise failure from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)

@@ -17,6 +17,7 @@ import traceback
 
 MAIN = getattr(sys.modules["__main__"], "__file__", None)  # None in a notebook
 SCRIPTS = ("train.py", "test.py", "bench.py")
+HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
 REQUIREMENTS = ("torch", "torchvision", "tensorboard", "tqdm", "PIL", "numpy")  # what the scripts import
 
 
@@ -119,13 +120,38 @@ def out_of_memory(script, e, otherwise):
     sys.exit(1)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where it lands as Ctrl-C's KeyboardInterrupt is (unwind_on_termination)."""
+
+
+def unwind_on_termination():
+    """Within taken_over(): SIGTERM (`kill`, `timeout`) and SIGHUP (the terminal closed) unwind the program as
+    Ctrl-C does, rather than end it at once, so that it removes its temporary files (bench.py's cold cache, 180
+    MB for CIFAR-10, was left in the system's temporary folder). A SIGHUP that nohup ignores stays ignored."""
+    def raise_terminated(signum, _):
+        if hasattr(signal, "SIGCHLD"):  # (not on Windows)
+            # Sent to the whole process group (`timeout`, a closed terminal), it kills the decoding workers too,
+            # and torch's handler of their deaths would raise its own error over this one as it unwinds. (Not
+            # put back: the program is ending.)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        raise Terminated(signum)
+    for signum in (signal.SIGTERM, HANGUP):
+        if signum and signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, raise_terminated)
+
+
 def stopped(script, reason):
-    """The end of test.py or bench.py stopped by Ctrl-C (a KeyboardInterrupt: one line, exit 130) or
-    by a reader that has gone (a BrokenPipeError: output_closed)."""
+    """The end of test.py or bench.py stopped by Ctrl-C (a KeyboardInterrupt: one line, exit 130; SIGTERM's
+    and SIGHUP's Terminated: 143 and 129, as if the signal had killed it) or by a reader that has gone (a
+    BrokenPipeError: output_closed)."""
     if isinstance(reason, BrokenPipeError):
         output_closed()
-    print(f"{script}: interrupted", file=sys.stderr)
-    sys.exit(130)
+    signum = reason.args[0] if isinstance(reason, Terminated) else signal.SIGINT
+    if signum == HANGUP:  # the terminal has gone: what is written to it would fail
+        quiet_terminal()
+    how = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}[signum]
+    print(f"{script}: {how}", file=sys.stderr)
+    sys.exit(128 + signum)
 
 
 def run_as_script(run, skip_shutdown=False):

@@ -1,6 +1,8 @@
 import errno
 import json
 import os
+import signal
+import tempfile
 
 import numpy as np
 import pytest
@@ -137,6 +139,30 @@ def test_bench_ctrl_c_is_one_line_and_exit_130(tiny, capsys, monkeypatch):
     monkeypatch.setattr(bench, "bench_floor", interrupted)
     code, _, err = run_cli(bench, ["--data-dir", tiny, "--quick"], capsys)
     assert code == 130 and err.strip().splitlines()[-1] == "bench.py: interrupted"
+
+
+def test_bench_stopped_by_kill_or_timeout_removes_its_temporary_cache(tiny, workdir, capsys, monkeypatch):
+    """SIGTERM ended it at once, its cold cache of the dataset left in the temporary folder (177 MB for
+    CIFAR-10; until 2026-11-28 22:00 UTC). Now it unwinds as Ctrl-C does: one line, exit 143."""
+    os.mkdir("tmp")
+    monkeypatch.setattr(tempfile, "tempdir", str(workdir / "tmp"))
+    time_load = bench.time_load
+
+    def killed_in_the_second_load(data_dir):
+        if os.listdir("tmp") and os.listdir(os.path.join("tmp", os.listdir("tmp")[0])):  # the cache is written
+            if not callable(signal.getsignal(signal.SIGTERM)):  # (SIG_DFL: it would kill pytest)
+                pytest.fail("bench.py left SIGTERM to kill the process")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return time_load(data_dir)
+    monkeypatch.setattr(bench, "time_load", killed_in_the_second_load)
+    monkeypatch.setattr(bench, "main", lambda argv: bench.bench_decode(tiny, cold=True))  # (its last timing)
+    torchs_handler = signal.getsignal(signal.SIGCHLD)  # (let go as bench.py ends: put back for the tests after)
+    try:
+        code, _, err = run_cli(bench, [], capsys)
+    finally:
+        signal.signal(signal.SIGCHLD, torchs_handler)
+    assert code == 143 and err.strip().splitlines()[-1] == "bench.py: terminated"
+    assert os.listdir("tmp") == []
 
 
 def test_bench_turns_the_time_of_its_steps_into_an_epochs_time_for_each_pipeline(tiny, capsys, monkeypatch):

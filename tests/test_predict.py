@@ -1317,27 +1317,32 @@ def test_ctrl_c_is_one_line_and_exit_130(checkpoint, workdir, capsys, monkeypatc
     assert code == 130 and err == "test.py: interrupted\n" and out == ""
 
 
-def test_ctrl_c_inside_run_is_test_pys_own_whatever_handler_the_program_had(checkpoint, workdir, capsys, monkeypatch):
+@pytest.mark.parametrize("signum, how, exit_code", [(signal.SIGINT, "interrupted", 130),
+                                                    (signal.SIGTERM, "terminated", 143)])
+def test_ctrl_c_or_kill_inside_run_is_test_pys_own_whatever_handler_the_program_had(
+        checkpoint, workdir, capsys, monkeypatch, signum, how, exit_code):
     """interrupt.taken_over(): within run(), Ctrl-C is a KeyboardInterrupt (one line, exit 130), also in a
-    program whose own handler would let it go on; after run(), that handler is back."""
+    program whose own handler would let it go on; after run(), that handler is back. SIGTERM (`kill`,
+    `timeout`) unwinds as Ctrl-C does, exit 143, removing what is half written (until 2026-11-28 22:30 UTC it
+    ended the process at once, as it did bench.py, whose temporary cache of the dataset it left behind)."""
     Image.new("RGB", (32, 32)).save(workdir / "a.png")
     called = []
 
     def mine(*_):
         called.append(1)
-    previous = signal.signal(signal.SIGINT, mine)
+    previous = signal.signal(signum, mine)
     try:
         load_image = predict.load_image
 
         def pressed(path):
-            os.kill(os.getpid(), signal.SIGINT)  # (Python runs the handler before the next line)
+            os.kill(os.getpid(), signum)  # (Python runs the handler before the next line)
             return load_image(path)
         monkeypatch.setattr(predict, "load_image", pressed)
         code, out, err = run_cli(predict, [checkpoint, str(workdir / "a.png")], capsys)
-        assert code == 130 and err == "test.py: interrupted\n" and out == "" and not called
-        assert signal.getsignal(signal.SIGINT) is mine
+        assert code == exit_code and err == f"test.py: {how}\n" and out == "" and not called
+        assert signal.getsignal(signum) is mine
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
 
 
 @pytest.mark.parametrize("on", ["images", "test split"])

@@ -1156,6 +1156,24 @@ def test_a_checkpoints_bytes_reach_the_disk_before_it_takes_the_name_and_the_ren
     assert events == [("file", os.path.getsize("last.pth")), "rename", "folder", ("file", 12), "rename", "folder"]
 
 
+def test_ctrl_c_as_torch_save_writes_is_a_ctrl_c_and_leaves_no_part_file(workdir):
+    """torch.save's zip writer, stopped by a KeyboardInterrupt as it writes (a Ctrl-C as the data's cache is
+    saved, a second one as a checkpoint is), raised over it a RuntimeError ("unexpected pos …"), which
+    ended the script with a traceback (until 2026-11-28 22:00 UTC)."""
+    class InterruptedFile:
+        def __init__(self, f):
+            self.f, self.writes = f, 0
+
+        def write(self, b):
+            self.writes += 1
+            if self.writes == 3:
+                raise KeyboardInterrupt
+            return self.f.write(b)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.atomic_write("last.pth", lambda f: torch.save({"weights": torch.zeros(1000)}, InterruptedFile(f)))
+    assert os.listdir(".") == []
+
+
 def test_writes_replace_links_append_to_streams_and_keep_permissions(workdir):
     """A write through a link overwrote the file linked to (last.pth linked to epoch_001.pth),
     a rename onto a pipe or a device put a file in its place, `--save-grid /dev/stdout >> log`
