@@ -251,7 +251,7 @@ def load_safely(path):
             raise UserError(f"{path} is not a checkpoint: not a file torch.save wrote")
         check_crcs(path)
         with torch.serialization.safe_globals(TUTORIAL_PICKLE_CLASSES), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. on sparse tensors, which load_model refuses in its one line
+            warnings.simplefilter("ignore")  # e.g. on sparse tensors, which check_entries refuses in its one line
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         reason = refusal_reason(e)
@@ -436,7 +436,7 @@ def load_model(ckpt, device="cpu"):
         # Floats where the network has floats, or its own integers (an edited model.py's BatchNorm counts batches).
         # (Sparse, meta and expanded weights were refused as the file was read: check_entries.)
         plain = v.is_floating_point() and expected[k].is_floating_point() or v.dtype == expected[k].dtype
-        if not plain:  # quantized, complex, integer weights, ...
+        if not plain:  # quantized, complex, integers where the network has floats, ...
             raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
         # A diverged run's (float(): float8 has no isfinite of its own)
         if v.is_floating_point() and not torch.isfinite(v.float()).all():
