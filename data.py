@@ -918,8 +918,9 @@ class BatchLoader:
             # The epoch's indices go to the GPU in one copy: a copy from the CPU's memory waits for the GPU to
             # finish its queued work, and one per batch would stop the CPU from preparing the next step meanwhile.
             batches = list(self.batches)
-            for index in torch.cat(batches).to(self.device).split([len(b) for b in batches]) if batches else []:
-                yield images[index], labels[index], index
+            if batches:  # (none: an epoch resumed after its last batch)
+                for index in torch.cat(batches).to(self.device).split([len(b) for b in batches]):
+                    yield images[index], labels[index], index
             return
         bad = []
         with workers_ignore_ctrl_c():
