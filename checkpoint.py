@@ -435,7 +435,7 @@ def load_model(ckpt, device="cpu"):
     for k, v in found.items():
         # Floats where the network has floats, or its own integers (an edited model.py's BatchNorm counts batches).
         # (Sparse, meta and expanded weights were refused as the file was read: check_entries.)
-        plain = v.is_floating_point() and expected[k].is_floating_point() or v.dtype == expected[k].dtype
+        plain = (v.is_floating_point() and expected[k].is_floating_point()) or v.dtype == expected[k].dtype
         if not plain:  # quantized, complex, integers where the network has floats, ...
             raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
         # A diverged run's (float(): float8 has no isfinite of its own)

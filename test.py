@@ -97,8 +97,8 @@ def refuse_overwriting_an_image(parser, grid, images):
     folder = os.path.dirname(grid) or "."
     for path in images:
         if os.path.exists(path) and os.path.exists(grid) and (
-                os.path.samefile(path, grid) or os.path.isdir(path) and os.path.samefile(path, folder)
-                and has_image_extension(grid)):
+                os.path.samefile(path, grid) or (os.path.isdir(path) and os.path.samefile(path, folder)
+                                                 and has_image_extension(grid))):
             parser.error(f"argument --save-grid: {grid} is one of the images to classify; name another file")
     keep_others_file(parser, "--save-grid", grid, made_by_save_grid, DRAWN_HERE,
                      " (a glob put after --save-grid makes its first match the picture)")
