@@ -188,7 +188,10 @@ def saved_settings(ckpt):
         if not isinstance(value, (str, int, float)):  # (bool is an int) a list or a dict, nested past what repr() takes
             refuse(f"{key} is a {type(value).__name__}")
         flag = "--" + key.replace("_", "-")
-        argv.append((flag if value else "--no-" + flag[2:]) if isinstance(value, bool) else f"{flag}={value}")
+        if isinstance(value, bool):  # --flip, --no-flip
+            argv.append(flag if value else "--no-" + flag[2:])
+        else:
+            argv.append(f"{flag}={value}")
     return parse_args(argv, Refused)[0]
 
 
