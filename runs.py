@@ -86,9 +86,10 @@ def choose_run_dir(config, explicit, resume, resume_ckpt):
     for path in (run_dir, CACHE_DIR):  # (both under the folder train.py runs in, by default)
         split = split_holding(path, config["data_dir"])
         if split:  # (a class folder of its own, or files in one: a class, or images, of the dataset)
+            fix = "run it from a folder outside it (data/cache is made where train.py runs)" if path == CACHE_DIR \
+                else f"run it from elsewhere, with a --log-dir outside {printable(split)}"
             raise UserError(f"{printable(path)} would lie inside {printable(split)}, where train.py's files would be "
-                            f"taken for the dataset's; run it from elsewhere, with a --log-dir outside "
-                            f"{printable(split)}")
+                            f"taken for the dataset's; {fix}")
     blocked = file_in_the_way(run_dir) if new_run else None
     if blocked and blocked != run_dir:  # the default logs_train: a given --log-dir is a flag error
         raise UserError(f"{not_a_folder(blocked)}, where runs go (--log-dir); pass another --log-dir")
