@@ -1326,23 +1326,39 @@ def test_ctrl_c_or_kill_inside_run_is_test_pys_own_whatever_handler_the_program_
     `timeout`) unwinds as Ctrl-C does, exit 143, removing what is half written (until 2026-11-28 22:30 UTC it
     ended the process at once, as it did bench.py, whose temporary cache of the dataset it left behind)."""
     Image.new("RGB", (32, 32)).save(workdir / "a.png")
-    called = []
+    called, hangup_within = [], []
 
     def mine(*_):
         called.append(1)
     previous = signal.signal(signum, mine)
+    # Started by nohup (SIGHUP ignored), which must stay so; or not, where a closed terminal ends it as SIGTERM.
+    nohup = signum == signal.SIGINT
+    previous_hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN if nohup else signal.SIG_DFL)
     try:
         load_image = predict.load_image
 
         def pressed(path):
+            hangup_within.append(signal.getsignal(signal.SIGHUP))
             os.kill(os.getpid(), signum)  # (Python runs the handler before the next line)
             return load_image(path)
         monkeypatch.setattr(predict, "load_image", pressed)
         code, out, err = run_cli(predict, [checkpoint, str(workdir / "a.png")], capsys)
         assert code == exit_code and err == f"test.py: {how}\n" and out == "" and not called
         assert signal.getsignal(signum) is mine
+        assert hangup_within[0] is signal.SIG_IGN if nohup else callable(hangup_within[0])
     finally:
         signal.signal(signum, previous)
+        signal.signal(signal.SIGHUP, previous_hangup)
+
+
+def test_a_closed_terminal_ends_test_py_and_bench_py_in_one_line_that_goes_nowhere(capsys, monkeypatch):
+    """SIGHUP (their unwind_on_termination): `hung up`, exit 129, as if the signal had killed it, written
+    where the terminal has gone to /dev/null (quiet_terminal, not called here: it would silence pytest's)."""
+    quieted = []
+    monkeypatch.setattr(interrupt, "quiet_terminal", lambda: quieted.append(1))
+    with pytest.raises(SystemExit) as stop:
+        interrupt.stopped("bench.py", interrupt.Terminated(signal.SIGHUP))
+    assert stop.value.code == 129 and capsys.readouterr().err == "bench.py: hung up\n" and quieted == [1]
 
 
 @pytest.mark.parametrize("on", ["images", "test split"])
