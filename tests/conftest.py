@@ -50,13 +50,17 @@ def make_dataset(root, n_train=8, n_test=4, classes=CLASSES, size=32):
 @pytest.fixture(autouse=True)
 def torch_switches_restored(monkeypatch):
     """train.py and bench.py, run in-process, set switches for the whole process (--deterministic's,
-    cuDNN's autotuning): each test starts from torch's own, not from what a test before it left."""
+    cuDNN's autotuning, a signal's handler): each test starts from torch's own, not from what a test before it
+    left."""
     import torch
     deterministic, benchmark = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)  # (put back as it was after the test)
+    # torch's handler of its decoding workers' deaths, which test.py and bench.py let go of when a SIGTERM ends them
+    workers_watched = signal.getsignal(signal.SIGCHLD)
     yield
     torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.benchmark = benchmark
+    signal.signal(signal.SIGCHLD, workers_watched)
 
 
 @pytest.fixture(autouse=True)
