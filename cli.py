@@ -16,7 +16,7 @@ from data import UserError, is_utf8
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not the whole usage text
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {interrupt.on_one_line(message)} (see --help)\n")
 
 
 def checked(kind, *, above=None, at_least=None, at_most=math.inf, below=None):
@@ -123,7 +123,7 @@ def errors_in_one_line(script):
         yield
         interrupt.flush_output()
     except UserError as e:
-        print(f"{script}: error: {e}", file=sys.stderr)
+        print(f"{script}: error: {interrupt.on_one_line(str(e))}", file=sys.stderr)
         sys.exit(e.code)
     except (KeyboardInterrupt, BrokenPipeError) as e:  # nothing is half written: files are written atomically
         interrupt.stopped(script, e)

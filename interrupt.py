@@ -14,6 +14,7 @@ import signal
 import stat
 import sys
 import traceback
+import unicodedata
 
 MAIN = getattr(sys.modules["__main__"], "__file__", None)  # None in a notebook
 SCRIPTS = ("train.py", "test.py", "bench.py")
@@ -90,11 +91,18 @@ def flush_output():
         sys.stdout.flush()
 
 
+def on_one_line(message):
+    """An error `message` as one line: a newline, a tab or another control character in it (a file's name
+    holds any but / and NUL) written as Python escapes it (\\n, \\x1b), so that the line is not split and a
+    name cannot send the terminal its escape sequences."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in message)
+
+
 def failed(script, e, note=""):
     """An OSError that reached run(), such as stdout on a full disk (> log): one line, exit 1."""
     # (a name as bytes, as TensorBoard's writer gives it, or as text; printed as text either way)
     where = f" ({os.fsencode(e.filename).decode(errors='replace')})" if isinstance(e.filename, (str, bytes)) else ""
-    print(f"{script}: error: {e.strerror or e}{where}{note}", file=sys.stderr)
+    print(on_one_line(f"{script}: error: {e.strerror or e}{where}{note}"), file=sys.stderr)
     output_closed()
 
 

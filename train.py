@@ -985,7 +985,7 @@ def run(argv=None):
             main(argv)
             interrupt.flush_output()
         except UserError as e:
-            print(f"train.py: error: {e}", file=sys.stderr)
+            print(f"train.py: error: {interrupt.on_one_line(str(e))}", file=sys.stderr)
             sys.exit(e.code)
         except Interrupted as e:
             if interrupt.speaks():  # one line, not one a process

@@ -768,7 +768,10 @@ def test_a_file_that_torch_save_did_not_write_is_named_so(workdir, capsys):
 def test_a_missing_checkpoint_or_one_that_is_no_file_is_named_so(workdir, capsys):
     """/dev/null was "not found" (until 2026-11-27)."""
     for path, message in (("missing.pth", "checkpoint missing.pth not found"),
-                          (os.devnull, f"checkpoint {os.devnull} is not a file")):
+                          (os.devnull, f"checkpoint {os.devnull} is not a file"),
+                          # A name's newline split the line, its escape sequence reached the terminal (until
+                          # 2026-11-28 23:00 UTC): written as Python escapes them.
+                          ("a\nb\x1b[31m.pth", "checkpoint a\\nb\\x1b[31m.pth not found")):
         code, _, err = run_cli(predict, [path], capsys)
         assert code == 2 and err == f"test.py: error: {message}\n"
 

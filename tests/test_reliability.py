@@ -498,14 +498,15 @@ def test_output_to_a_full_disk_or_to_no_stdout_at_all_is_one_line_or_none(tiny):
     assert done.returncode == 1 and done.stderr == "test.py: error: No space left on device\n", done.stderr
 
 
-@pytest.mark.parametrize("name", ["logs_train/r/x", b"logs_train/r/x"])
-def test_an_os_error_that_names_a_file_names_it(capsys, name):
+@pytest.mark.parametrize("name, shown", [("logs_train/r/x", "logs_train/r/x"), (b"logs_train/r/x", "logs_train/r/x"),
+                                         ("logs_train/r\n/x", "logs_train/r\\n/x")])
+def test_an_os_error_that_names_a_file_names_it(capsys, name, shown):
     """As bytes, as TensorBoard's writer names its file (a run folder moved as it trains): not named (until
-    2026-11-28, a helper)."""
+    2026-11-28, a helper). A newline in the name: one line still (since 23:00 UTC that day)."""
     with pytest.raises(SystemExit) as e:
         interrupt.failed("train.py", OSError(errno.ENOENT, "No such file or directory", name))
     said = capsys.readouterr().err
-    assert e.value.code == 1 and said == "train.py: error: No such file or directory (logs_train/r/x)\n"
+    assert e.value.code == 1 and said == f"train.py: error: No such file or directory ({shown})\n"
 
 
 @pytest.mark.parametrize("module,script", [(train, "train.py"), (predict, "test.py"), (bench, "bench.py")])

@@ -1212,6 +1212,9 @@ def test_a_short_streamed_batch_is_not_replayed_through_the_captured_cuda_graph(
 def test_missing_or_empty_data_dir_exits_2(workdir, capsys):
     code, _, err = run_cli(train, ["--data-dir", "nowhere"], capsys)
     assert code == 2 and "nowhere" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(train, ["--data-dir", "no\nwhere"], capsys)  # (a newline: still one line)
+    assert code == 2 and err.startswith("train.py: error: data directory no\\nwhere does not exist") and \
+        len(err.strip().splitlines()) == 1
     os.mkdir("empty")
     code, _, err = run_cli(train, ["--data-dir", "empty"], capsys)
     assert code == 2 and "empty" in err
