@@ -2,9 +2,9 @@
 line and exit 130, not a traceback through importlib; a requirement not installed, or a
 torchvision made for another torch: one line and exit 1. Each script imports this module before
 anything else, and its run() works inside taken_over(); test.py's and bench.py's run() end in
-stopped() or output_closed() when Ctrl-C stops them later, or what they print to has stopped
-reading (train.py's says how it stopped itself); run_as_script() lets a second Ctrl-C end the
-exit at once, without a traceback."""
+stopped() or output_closed() when Ctrl-C (or SIGTERM, or SIGHUP) stops them later, or what they print
+to has stopped reading (train.py's says how it stopped itself); run_as_script() lets a second Ctrl-C
+end the exit at once, without a traceback."""
 import contextlib
 import functools
 import importlib.util
@@ -19,6 +19,7 @@ import unicodedata
 MAIN = getattr(sys.modules["__main__"], "__file__", None)  # None in a notebook
 SCRIPTS = ("train.py", "test.py", "bench.py")
 HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
+HOW = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}  # how a signal stopped a script
 REQUIREMENTS = ("torch", "torchvision", "tensorboard", "tqdm", "PIL", "numpy")  # what the scripts import
 
 
@@ -157,8 +158,7 @@ def stopped(script, reason):
     signum = reason.args[0] if isinstance(reason, Terminated) else signal.SIGINT
     if signum == HANGUP:  # the terminal has gone: what is written to it would fail
         quiet_terminal()
-    how = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}[signum]
-    print(f"{script}: {how}", file=sys.stderr)
+    print(f"{script}: {HOW[signum]}", file=sys.stderr)
     sys.exit(128 + signum)
 
 

@@ -611,7 +611,7 @@ def graphed_train_step(model, optimizer, criterion, ctx):
 
 
 STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"]; under torchrun the later in it wins
-HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
+HANGUP = interrupt.HANGUP  # (none on Windows)
 
 
 def stop_on_signal(ctx, streamed_by_workers):
@@ -626,8 +626,7 @@ def stop_on_signal(ctx, streamed_by_workers):
     def request_stop(signum, _):
         if signum == HANGUP:  # the terminal has gone: what is written to it would fail
             interrupt.quiet_terminal()
-        how = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}[signum]
-        ctx["stop_requested"] = ctx["stop_requested"] or how
+        ctx["stop_requested"] = ctx["stop_requested"] or interrupt.HOW[signum]
         if signum == signal.SIGINT:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGINT, request_stop)
