@@ -507,7 +507,6 @@ def main(argv=None):
 def run(argv=None):
     """main() with user errors as one line on stderr and an exit code, never a traceback."""
     with interrupt.taken_over(), cli.errors_in_one_line("bench.py"):
-        interrupt.unwind_on_termination()
         try:
             main(argv)
         except train.Diverged as e:  # the timings of a diverged run mean nothing

@@ -117,8 +117,9 @@ def keep_others_file(parser, flag, path, written_here, what, note=""):
 
 @contextlib.contextmanager
 def errors_in_one_line(script):
-    """test.py's and bench.py's run(): what main() meets that the user can fix or that fails it, one
-    line and an exit code, never a traceback."""
+    """test.py's and bench.py's run(), inside interrupt.taken_over(): what main() meets that the user can fix or
+    that fails it, one line and an exit code, never a traceback; Ctrl-C, SIGTERM and SIGHUP too (stopped)."""
+    interrupt.unwind_on_termination()
     try:
         yield
         interrupt.flush_output()

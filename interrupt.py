@@ -134,9 +134,10 @@ class Terminated(KeyboardInterrupt):
 
 
 def unwind_on_termination():
-    """Within taken_over(): SIGTERM (`kill`, `timeout`) and SIGHUP (the terminal closed) unwind the program as
-    Ctrl-C does, rather than end it at once, so that it removes its temporary files (bench.py's cold cache, 180
-    MB for CIFAR-10, was left in the system's temporary folder). A SIGHUP that nohup ignores stays ignored."""
+    """Within taken_over() (test.py's and bench.py's cli.errors_in_one_line): SIGTERM (`kill`, `timeout`) and
+    SIGHUP (the terminal closed) unwind the program as Ctrl-C does, rather than end it at once, so that it removes
+    its temporary files (bench.py's cold cache, 180 MB for CIFAR-10, was left in the system's temporary folder).
+    A SIGHUP that nohup ignores stays ignored."""
     def raise_terminated(signum, _):
         if hasattr(signal, "SIGCHLD"):  # (not on Windows)
             # Sent to the whole process group (`timeout`, a closed terminal), it kills the decoding workers too,

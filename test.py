@@ -372,7 +372,6 @@ def main(argv=None):
 def run(argv=None):
     """main() with user errors as one line on stderr and an exit code, never a traceback."""
     with interrupt.taken_over(), errors_in_one_line("test.py"):
-        interrupt.unwind_on_termination()
         status = main(argv)
     sys.exit(status)
 
