@@ -7,6 +7,7 @@ is one indexing operation. Datasets too large for memory are streamed through a 
 yield the same batches in the same order when every image is readable (memory leaves an unreadable one out of the
 split, streaming out of its batch); normalization and augmentation are applied afterwards to whole batches.
 """
+import atexit
 import collections
 import contextlib
 import functools
@@ -23,6 +24,7 @@ import stat
 import sys
 import unicodedata
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -565,22 +567,41 @@ def read_cache(path, key, files, num_classes):
         return None
 
 
+# Workers started by workers_leave_stops_to_us, ended at exit (kill_leftover_workers) where still running.
+SHIELDED_WORKERS = weakref.WeakSet()
+
+
 @contextlib.contextmanager
-def workers_ignore_ctrl_c():
-    """Decoding workers started in here, which a terminal's Ctrl-C reaches too, leave it to train.py,
-    which stops after the step it is in and saves: they inherit SIGINT blocked (forked ones inherit
-    train.py's handler anyway; one started by spawn, as on macOS, died of it, and the run with a
-    traceback and nothing saved). One pressed meanwhile waits, and reaches train.py after."""
+def workers_leave_stops_to_us():
+    """Decoding workers started in here leave Ctrl-C, SIGTERM and SIGHUP to the process that started them:
+    train.py stops after the step it is in and saves, test.py removes what it was writing. A terminal
+    sends Ctrl-C and its hang-up to every process of its group, `timeout` and schedulers send SIGTERM to
+    every process: a worker that died of one failed the run (a DataLoader that lost its workers), nothing
+    saved. They inherit these signals blocked; one sent meanwhile waits, and reaches the process after."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
     if multiprocessing.get_start_method() != "fork":  # its first start unblocks SIGINT: done before the block
         multiprocessing.resource_tracker.ensure_running()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    before = set(multiprocessing.active_children())
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        SHIELDED_WORKERS.update(set(multiprocessing.active_children()) - before)
+
+
+@atexit.register  # (registered after multiprocessing's exit, which terminates and joins, so run before it)
+def kill_leftover_workers():
+    """Python's exit ends the worker processes still running with SIGTERM, then waits for them. A shielded
+    one ignores it: where its DataLoader lives on to the exit (held by a traceback, say), the exit waited
+    for ever. Killed here instead."""
+    leftover = [worker for worker in SHIELDED_WORKERS if worker.is_alive()]
+    if leftover:  # (torch's SIGCHLD handler would raise that a worker was killed)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for worker in leftover:
+        worker.kill()
 
 
 def decode_all(files, labels, num_workers):
@@ -923,7 +944,7 @@ class BatchLoader:
                     yield images[index], labels[index], index
             return
         bad = []
-        with workers_ignore_ctrl_c():
+        with workers_leave_stops_to_us():
             batches = iter(self.stream)
         for x, y, index, bad_idx in batches:
             bad += [self.split.files[i] for i in bad_idx]

@@ -614,15 +614,14 @@ STOPS = (None, "interrupted", "hung up", "terminated")  # ctx["stop_requested"];
 HANGUP = interrupt.HANGUP  # (none on Windows)
 
 
-def stop_on_signal(ctx, streamed_by_workers):
+def stop_on_signal(ctx):
     """Ctrl-C (SIGINT), SIGHUP (the terminal closed, an ssh session dropped) or SIGTERM (`kill`,
     `timeout`, a cluster's scheduler, torchrun stopping its processes): stop after the current step
     (under torchrun, a step all processes agree on: stop_agreed), save, exit. A second Ctrl-C stops at
     once; a second SIGTERM changes nothing (torchrun passes on one that has reached its processes
-    already, a millisecond later; schedulers send SIGKILL when they will wait no longer). Where
-    worker processes decode the images, SIGTERM and SIGHUP still end the run at once: they reach
-    every process, the workers die of them, and the DataLoader would fail the run with a traceback.
-    A SIGHUP that nohup has set to be ignored stays ignored."""
+    already, a millisecond later; schedulers send SIGKILL when they will wait no longer). Decoding
+    workers leave these signals to train.py (data.workers_leave_stops_to_us). A SIGHUP that nohup has
+    set to be ignored stays ignored."""
     def request_stop(signum, _):
         if signum == HANGUP:  # the terminal has gone: what is written to it would fail
             interrupt.quiet_terminal()
@@ -630,10 +629,9 @@ def stop_on_signal(ctx, streamed_by_workers):
         if signum == signal.SIGINT:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGINT, request_stop)
-    if not streamed_by_workers:
-        signal.signal(signal.SIGTERM, request_stop)
-        if HANGUP and signal.getsignal(HANGUP) is not signal.SIG_IGN:
-            signal.signal(HANGUP, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    if HANGUP and signal.getsignal(HANGUP) is not signal.SIG_IGN:
+        signal.signal(HANGUP, request_stop)
 
 
 def stop_agreed(ctx, step=None):
@@ -920,7 +918,7 @@ def main(argv=None):
                "loss_window": [torch.zeros((), device=device), 0]}
         ctx["graphed_step"] = graphed_train_step(train_model, optimizer, criterion, ctx) if graphs else None
 
-        stop_on_signal(ctx, streamed_by_workers=train.images is None and config["num_workers"] > 0)
+        stop_on_signal(ctx)
         while state["epoch"] < config["epochs"]:
             t0 = time.perf_counter()
             train_result = train_one_epoch(train_model, optimizer, criterion, train_loader, state, ctx)
