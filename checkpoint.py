@@ -437,7 +437,7 @@ def load_model(ckpt, device="cpu"):
         # (Sparse, meta and expanded weights were refused as the file was read: check_entries.)
         plain = (v.is_floating_point() and expected[k].is_floating_point()) or v.dtype == expected[k].dtype
         if not plain:  # quantized, complex, integers where the network has floats, ...
-            raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor of layout {v.layout}, not plain weights")
+            raise UserError(f"{ckpt['path']} holds {k} as a {v.dtype} tensor, not plain weights")
         # A diverged run's (float(): float8 has no isfinite of its own)
         if v.is_floating_point() and not torch.isfinite(v.float()).all():
             raise UserError(f"{ckpt['path']} holds weights that are not finite numbers (NaN or inf) in {k}")

@@ -824,7 +824,8 @@ def test_a_checkpoint_whose_outputs_overflow_is_named_not_scored(tiny, workdir, 
     # Until 2026-11-26 12:55 UTC: tracebacks, a PyTorch warning, or NaN predictions with exit 0.
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.tensor(0.0)}}, "model.8.bias expected (10,), found ()"),
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.zeros(10).to_sparse()}}, "not plain weights"),
-    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.zeros(10, dtype=torch.complex64)}}, "not plain weights"),
+    ({"model": {**Tudui().state_dict(), "model.8.bias": torch.zeros(10, dtype=torch.complex64)}},
+     "holds model.8.bias as a torch.complex64 tensor, not plain weights"),  # (it said "of layout torch.strided" too)
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.empty(10, device="meta")}}, "not plain weights"),
     ({"model": {**Tudui().state_dict(), "model.8.bias": torch.full((10,), float("nan"))}},
      "holds weights that are not finite numbers (NaN or inf) in model.8.bias"),  # not only the outputs
