@@ -208,8 +208,8 @@ def test_a_network_edited_in_model_py_trains_resumes_and_is_scored(tiny, capsys,
     ckpt["model"]["model.1.num_batches_tracked"] = torch.tensor(True)
     torch.save(ckpt, "odd.pth")
     code, _, err = run_cli(predict, ["odd.pth", "--data-dir", tiny], capsys)
-    assert code == 2 and err.endswith("odd.pth holds model.1.num_batches_tracked as a torch.bool tensor of layout "
-                                      "torch.strided, not plain weights\n") and err.count("\n") == 1, err
+    assert code == 2 and err.endswith("odd.pth holds model.1.num_batches_tracked as a torch.bool tensor, not plain "
+                                      "weights\n") and err.count("\n") == 1, err
 
 
 def test_a_network_compiled_in_build_model_trains_resumes_and_is_scored(tiny, capsys, monkeypatch):
