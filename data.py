@@ -567,6 +567,21 @@ def read_cache(path, key, files, num_classes):
         return None
 
 
+def start_resource_tracker():
+    """Python's resource tracker, which processes started by spawn (macOS) or forkserver need, started where it is
+    not running yet, with SIGHUP blocked. It ignores Ctrl-C and SIGTERM itself, not a hang-up: a terminal's, sent to
+    every process of its group, killed it, and a run that stopped and saved as it should ended with a warning and a
+    KeyError traceback for each of its semaphores. (Started by the first DataLoader with workers: the statistics'
+    sample, decode_all, where it is taken.)"""
+    if not hasattr(signal, "pthread_sigmask") or multiprocessing.get_start_method() == "fork":
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        multiprocessing.resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 # Workers started by workers_leave_stops_to_us, ended at exit (kill_leftover_workers) where still running.
 SHIELDED_WORKERS = weakref.WeakSet()
 
@@ -581,8 +596,7 @@ def workers_leave_stops_to_us():
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
-    if multiprocessing.get_start_method() != "fork":  # its first start unblocks SIGINT: done before the block
-        multiprocessing.resource_tracker.ensure_running()
+    start_resource_tracker()  # its first start unblocks SIGINT: done before the block
     before = set(multiprocessing.active_children())
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     try:
@@ -606,6 +620,8 @@ def kill_leftover_workers():
 
 def decode_all(files, labels, num_workers):
     """Decode every file once, in order; returns images, labels and the unreadable files."""
+    if num_workers > 0:
+        start_resource_tracker()
     loader = DataLoader(ImageFiles(files, labels), batch_size=256, num_workers=num_workers,
                         collate_fn=stack_readable)
     images, kept, bad = [], [], []

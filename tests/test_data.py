@@ -774,14 +774,17 @@ def test_decoding_workers_work_when_started_by_spawn_as_on_macos_and_windows(tin
 
 
 @pytest.mark.parametrize("started_by, signum, code, said", [("spawn", signal.SIGINT, 130, "train.py: interrupted"),
-                                                            ("fork", signal.SIGTERM, 143, "train.py: terminated")])
+                                                            ("fork", signal.SIGTERM, 143, "train.py: terminated"),
+                                                            ("spawn", signal.SIGHUP, 129, "train.py: hung up")])
 def test_a_signal_to_the_whole_process_group_of_a_streamed_run_stops_it_as_it_should(tiny, started_by, signum,
                                                                                      code, said):
     """A terminal's Ctrl-C reaches every process of its group: decoding workers started by spawn (macOS)
     died of it, and train.py with them, a traceback and no checkpoint (until 2026-11-27, a helper's
     review; forked workers inherit train.py's handler). SIGTERM, which `timeout` and schedulers send to
     every process, killed the workers, and train.py died of it at once, the epoch under way lost (until
-    2026-11-28); it now stops there and saves, as without workers."""
+    2026-11-28); it now stops there and saves, as without workers. A hang-up reached Python's resource
+    tracker too, which spawn starts beside the workers: it died of it, and the run that stopped as it should
+    ended in a warning and a KeyError traceback for each of its semaphores (until 2026-11-29, a helper)."""
     script = ["-c", SPAWNED.format(root=ROOT), "train"] if started_by == "spawn" else [os.path.join(ROOT, "train.py")]
     run = subprocess.Popen([sys.executable, *script, "--data-dir", tiny,
                             "--epochs", "1000", *TRAIN_FAST, "--device", "cpu", "--data-path", "stream",
