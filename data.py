@@ -571,8 +571,9 @@ def start_resource_tracker():
     """Python's resource tracker, which processes started by spawn (macOS) or forkserver need, started where it is
     not running yet, with SIGHUP blocked. It ignores Ctrl-C and SIGTERM itself, not a hang-up: a terminal's, sent to
     every process of its group, killed it, and a run that stopped and saved as it should ended with a warning and a
-    KeyError traceback for each of its semaphores. (Started by the first DataLoader with workers: the statistics'
-    sample, decode_all, where it is taken.)"""
+    KeyError traceback for each of its semaphores. (Started here before anything else starts it: by the statistics'
+    sample, decode_all, where it is taken, or as a streamed BatchLoader is made, before tqdm's lock of a resumed run's
+    first progress bar.)"""
     if not hasattr(signal, "pthread_sigmask") or multiprocessing.get_start_method() == "fork":
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
@@ -942,6 +943,8 @@ class BatchLoader:
         self.split, self.batches, self.device = split, batches, device
         self.stream = None
         if split.images is None:
+            if num_workers > 0:  # (here, not as it is iterated: a resumed run's progress bar starts it before)
+                start_resource_tracker()
             self.stream = DataLoader(ImageFiles(split.files, split.labels), batch_sampler=batches,
                                      num_workers=num_workers, collate_fn=stack_readable,
                                      pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)

@@ -838,6 +838,38 @@ def test_the_first_workers_started_by_spawn_are_blocked_from_ctrl_c_too(workdir)
     assert int(done.stdout.strip(), 16) & (1 << (signal.SIGINT - 1)), done.stdout
 
 
+TRACKER_STARTED = """
+import multiprocessing, sys
+sys.path.insert(0, {root!r})
+import data, tqdm
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    train, _, _ = data.load_dataset(sys.argv[1], "stream")
+    if sys.argv[2] == "decode_all":  # a new run's first workers: the statistics' sample
+        data.decode_all(train.files[:4], train.labels[:4], 1)
+    else:  # a resumed run's: its stats are saved; the epoch's progress bar makes tqdm's lock, then its loader iterates
+        loader = data.BatchLoader(train, data.Batches(len(train), 4), data.torch.device("cpu"), 1)
+        tqdm.tqdm.get_lock()
+    pid = multiprocessing.resource_tracker._resource_tracker._pid
+    print(next(line for line in open(f"/proc/{{pid}}/status") if line.startswith("SigBlk")).split()[1])
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux shows a process's blocked signals")
+@pytest.mark.parametrize("first", ["decode_all", "resumed"])
+def test_the_resource_tracker_started_beside_spawned_workers_holds_sighup_blocked(tiny, first):
+    """Python's resource tracker ignores Ctrl-C and SIGTERM, not SIGHUP: a terminal's hang-up, sent to every
+    process of its group, killed it, and a run started by spawn that stopped and saved as it should ended in a
+    warning and a KeyError traceback for each of its semaphores (until 2026-11-29, a helper; a resumed run's
+    first progress bar started it, through tqdm's lock, before its first loader)."""
+    with open("tracker.py", "w") as f:
+        f.write(TRACKER_STARTED.format(root=ROOT))
+    done = subprocess.run([sys.executable, "tracker.py", tiny, first], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout.strip(), 16) & (1 << (signal.SIGHUP - 1)), done.stdout
+
+
 STREAMED_WORKERS = """
 import multiprocessing, sys, torch
 sys.path.insert(0, {root!r})
