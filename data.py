@@ -24,7 +24,6 @@ import stat
 import sys
 import unicodedata
 import warnings
-import weakref
 
 import numpy as np
 import torch
@@ -567,24 +566,37 @@ def read_cache(path, key, files, num_classes):
         return None
 
 
-def start_resource_tracker():
-    """Python's resource tracker, which processes started by spawn (macOS) or forkserver need, started where it is
-    not running yet, with SIGHUP blocked. It ignores Ctrl-C and SIGTERM itself, not a hang-up: a terminal's, sent to
-    every process of its group, killed it, and a run that stopped and saved as it should ended with a warning and a
-    KeyError traceback for each of its semaphores. (Started here before anything else starts it: by the statistics'
-    sample, decode_all, where it is taken, or as a streamed BatchLoader is made, before tqdm's lock of a resumed run's
-    first progress bar.)"""
-    if not hasattr(signal, "pthread_sigmask") or multiprocessing.get_start_method() == "fork":
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}  # (no SIGHUP on Windows)
+
+
+@contextlib.contextmanager
+def signals_blocked(signums):
+    """`signums` blocked in this thread while inside: a process started meanwhile inherits them blocked."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
     try:
-        multiprocessing.resource_tracker.ensure_running()
+        yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-# Workers started by workers_leave_stops_to_us, ended at exit (kill_leftover_workers) where still running.
-SHIELDED_WORKERS = weakref.WeakSet()
+def start_process_helpers():
+    """The processes Python starts beside the workers where they are not forked from this one (spawn, as on
+    macOS; forkserver, Python 3.14's default on Linux), started before anything else starts them, and shielded
+    as the workers are (workers_leave_stops_to_us). The resource tracker ignores Ctrl-C and SIGTERM itself, not a
+    hang-up: a terminal's killed it, and a run that stopped and saved as it should ended with a warning and a
+    KeyError traceback for each of its semaphores. The fork server forks every worker, which inherits its blocked
+    signals, not those of the process that asks for it: started unshielded, its workers died of a signal sent to
+    the whole group, and so did the server. (Called by the statistics' sample, decode_all, and as a streamed
+    BatchLoader is made, before tqdm's lock of a resumed run's first progress bar starts the tracker.)"""
+    method = multiprocessing.get_start_method()
+    if not hasattr(signal, "pthread_sigmask") or method == "fork":  # (Windows: no signals to block)
+        return
+    with signals_blocked({signal.SIGHUP}):  # (its first start unblocks SIGINT and SIGTERM as it ends)
+        multiprocessing.resource_tracker.ensure_running()
+    if method == "forkserver":
+        from multiprocessing import forkserver  # (POSIX only)
+        with signals_blocked(STOP_SIGNALS):
+            forkserver.ensure_running()
 
 
 @contextlib.contextmanager
@@ -597,22 +609,17 @@ def workers_leave_stops_to_us():
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
-    start_resource_tracker()  # its first start unblocks SIGINT: done before the block
-    before = set(multiprocessing.active_children())
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-    try:
+    start_process_helpers()  # (not inside the block: the tracker's first start unblocks SIGINT and SIGTERM)
+    with signals_blocked(STOP_SIGNALS):
         yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        SHIELDED_WORKERS.update(set(multiprocessing.active_children()) - before)
 
 
 @atexit.register  # (registered after multiprocessing's exit, which terminates and joins, so run before it)
 def kill_leftover_workers():
-    """Python's exit ends the worker processes still running with SIGTERM, then waits for them. A shielded
-    one ignores it: where its DataLoader lives on to the exit (held by a traceback, say), the exit waited
-    for ever. Killed here instead."""
-    leftover = [worker for worker in SHIELDED_WORKERS if worker.is_alive()]
+    """Python's exit ends the daemonic processes still running, DataLoader's workers, with SIGTERM, then waits for
+    them. Shielded ones (workers_leave_stops_to_us; under forkserver, every worker) ignore it: where their
+    DataLoader lives on to the exit (held by a traceback, say), the exit waited for ever. Killed here instead."""
+    leftover = [worker for worker in multiprocessing.active_children() if worker.daemon]
     if leftover:  # (torch's SIGCHLD handler would raise that a worker was killed)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for worker in leftover:
@@ -622,7 +629,7 @@ def kill_leftover_workers():
 def decode_all(files, labels, num_workers):
     """Decode every file once, in order; returns images, labels and the unreadable files."""
     if num_workers > 0:
-        start_resource_tracker()
+        start_process_helpers()
     loader = DataLoader(ImageFiles(files, labels), batch_size=256, num_workers=num_workers,
                         collate_fn=stack_readable)
     images, kept, bad = [], [], []
@@ -944,7 +951,7 @@ class BatchLoader:
         self.stream = None
         if split.images is None:
             if num_workers > 0:  # (here, not as it is iterated: a resumed run's progress bar starts it before)
-                start_resource_tracker()
+                start_process_helpers()
             self.stream = DataLoader(ImageFiles(split.files, split.labels), batch_sampler=batches,
                                      num_workers=num_workers, collate_fn=stack_readable,
                                      pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
