@@ -579,24 +579,19 @@ def signals_blocked(signums):
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def start_process_helpers():
-    """The processes Python starts beside the workers where they are not forked from this one (spawn, as on
-    macOS; forkserver, Python 3.14's default on Linux), started before anything else starts them, and shielded
-    as the workers are (workers_leave_stops_to_us). The resource tracker ignores Ctrl-C and SIGTERM itself, not a
-    hang-up: a terminal's killed it, and a run that stopped and saved as it should ended with a warning and a
-    KeyError traceback for each of its semaphores. The fork server forks every worker, which inherits its blocked
-    signals, not those of the process that asks for it: started unshielded, its workers died of a signal sent to
-    the whole group, and so did the server. (Called by the statistics' sample, decode_all, and as a streamed
-    BatchLoader is made, before tqdm's lock of a resumed run's first progress bar starts the tracker.)"""
-    method = multiprocessing.get_start_method()
-    if not hasattr(signal, "pthread_sigmask") or method == "fork":  # (Windows: no signals to block)
+def start_resource_tracker():
+    """Python's resource tracker, which workers started by spawn (macOS) or forkserver need, started before anything
+    else starts it, with SIGHUP blocked. It ignores Ctrl-C and SIGTERM itself, not a hang-up: a terminal's, sent to
+    every process of its group, killed it, and a run that stopped and saved as it should ended with a warning and a
+    KeyError traceback for each of its semaphores. (Called by the statistics' sample, decode_all, and as a streamed
+    BatchLoader is made, before tqdm's lock of a resumed run's first progress bar starts it.) Under forkserver
+    (Python 3.14's default on Linux) the workers are forked by a server of Python's, whose blocked signals they
+    inherit, not this process's: they die of a signal sent to the whole group (README, Reliability). The server is
+    left so: shielded, it and its workers outlived a run killed before it could end them, for ever."""
+    if not hasattr(signal, "pthread_sigmask") or multiprocessing.get_start_method() == "fork":
         return
     with signals_blocked({signal.SIGHUP}):  # (its first start unblocks SIGINT and SIGTERM as it ends)
         multiprocessing.resource_tracker.ensure_running()
-    if method == "forkserver":
-        from multiprocessing import forkserver  # (POSIX only)
-        with signals_blocked(STOP_SIGNALS):
-            forkserver.ensure_running()
 
 
 @contextlib.contextmanager
@@ -609,7 +604,7 @@ def workers_leave_stops_to_us():
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
-    start_process_helpers()  # (not inside the block: the tracker's first start unblocks SIGINT and SIGTERM)
+    start_resource_tracker()  # (not inside the block: its first start unblocks SIGINT and SIGTERM)
     with signals_blocked(STOP_SIGNALS):
         yield
 
@@ -617,8 +612,8 @@ def workers_leave_stops_to_us():
 @atexit.register  # (registered after multiprocessing's exit, which terminates and joins, so run before it)
 def kill_leftover_workers():
     """Python's exit ends the daemonic processes still running, DataLoader's workers, with SIGTERM, then waits for
-    them. Shielded ones (workers_leave_stops_to_us; under forkserver, every worker) ignore it: where their
-    DataLoader lives on to the exit (held by a traceback, say), the exit waited for ever. Killed here instead."""
+    them. Shielded ones (workers_leave_stops_to_us) ignore it: where their DataLoader lives on to the exit (held by
+    a traceback, say), the exit waited for ever. Killed here instead."""
     leftover = [worker for worker in multiprocessing.active_children() if worker.daemon]
     if leftover:  # (torch's SIGCHLD handler would raise that a worker was killed)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -629,7 +624,7 @@ def kill_leftover_workers():
 def decode_all(files, labels, num_workers):
     """Decode every file once, in order; returns images, labels and the unreadable files."""
     if num_workers > 0:
-        start_process_helpers()
+        start_resource_tracker()
     loader = DataLoader(ImageFiles(files, labels), batch_size=256, num_workers=num_workers,
                         collate_fn=stack_readable)
     images, kept, bad = [], [], []
@@ -951,7 +946,7 @@ class BatchLoader:
         self.stream = None
         if split.images is None:
             if num_workers > 0:  # (here, not as it is iterated: a resumed run's progress bar starts it before)
-                start_process_helpers()
+                start_resource_tracker()
             self.stream = DataLoader(ImageFiles(split.files, split.labels), batch_sampler=batches,
                                      num_workers=num_workers, collate_fn=stack_readable,
                                      pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)

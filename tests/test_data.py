@@ -736,10 +736,9 @@ def test_streaming_and_memory_paths_learn_exactly_the_same(tiny, capsys):
 
 
 SPAWNED = """
-import multiprocessing, os, sys
+import multiprocessing, sys
 sys.path.insert(0, {root!r})
-# spawn, as on macOS and Windows: workers start afresh and import what they need (or START_METHOD: forkserver)
-multiprocessing.set_start_method(os.environ.get("START_METHOD", "spawn"))
+multiprocessing.set_start_method("spawn")  # as on macOS and Windows: workers start afresh and import what they need
 import train, test
 (train if sys.argv[1] == "train" else test).run(sys.argv[2:])
 """
@@ -775,9 +774,8 @@ def test_decoding_workers_work_when_started_by_spawn_as_on_macos_and_windows(tin
 
 
 # (spawn's hang-up, which killed its resource tracker, is checked where the tracker starts: the next tests)
-@pytest.mark.parametrize("started_by, signum, code, said", [
-    ("spawn", signal.SIGINT, 130, "train.py: interrupted"), ("fork", signal.SIGTERM, 143, "train.py: terminated"),
-    ("forkserver", signal.SIGTERM, 143, "train.py: terminated")])
+@pytest.mark.parametrize("started_by, signum, code, said", [("spawn", signal.SIGINT, 130, "train.py: interrupted"),
+                                                            ("fork", signal.SIGTERM, 143, "train.py: terminated")])
 def test_a_signal_to_the_whole_process_group_of_a_streamed_run_stops_it_as_it_should(tiny, started_by, signum,
                                                                                      code, said):
     """A terminal's Ctrl-C reaches every process of its group: decoding workers started by spawn (macOS)
@@ -786,13 +784,11 @@ def test_a_signal_to_the_whole_process_group_of_a_streamed_run_stops_it_as_it_sh
     every process, killed the workers, and train.py died of it at once, the epoch under way lost (until
     2026-11-28); it now stops there and saves, as without workers. A hang-up reached Python's resource
     tracker too, which spawn starts beside the workers: it died of it, and the run that stopped as it should
-    ended in a warning and a KeyError traceback for each of its semaphores (until 2026-11-29, a helper). Under
-    forkserver (Python 3.14's default on Linux) the workers, forked by the server, had its signals unblocked: they
-    died of it, and the run lost its stop (4 of 11 tries by a helper, 2026-11-29)."""
-    script = ["-c", SPAWNED.format(root=ROOT), "train"] if started_by != "fork" else [os.path.join(ROOT, "train.py")]
+    ended in a warning and a KeyError traceback for each of its semaphores (until 2026-11-29, a helper)."""
+    script = ["-c", SPAWNED.format(root=ROOT), "train"] if started_by == "spawn" else [os.path.join(ROOT, "train.py")]
     run = subprocess.Popen([sys.executable, *script, "--data-dir", tiny,
                             "--epochs", "1000", *TRAIN_FAST, "--device", "cpu", "--data-path", "stream",
-                            "--num-workers", "2", "--run-name", "r"], env={**os.environ, "START_METHOD": started_by},
+                            "--num-workers", "2", "--run-name", "r"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
     while not os.path.exists("logs_train/r/checkpoints/epoch_001.pth"):
@@ -893,16 +889,14 @@ if __name__ == "__main__":
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux shows a process's blocked signals")
-@pytest.mark.parametrize("started_by", ["spawn", "forkserver"])
-def test_streamed_workers_leave_ctrl_c_sigterm_and_sighup_to_train_py_and_its_exit_still_ends_them(tiny, started_by):
+def test_streamed_workers_leave_ctrl_c_sigterm_and_sighup_to_train_py_and_its_exit_still_ends_them(tiny):
     """The workers a streamed split's BatchLoader starts hold SIGINT, SIGTERM and SIGHUP blocked, train.py
     itself not. With the block left out, or the workers started after it (so a Ctrl-C 0.3 s into epoch 2
     killed spawned workers: a traceback, no interrupt.pth), the Ctrl-C test of a terminal still passed
     here: its signal came as epoch 1's checkpoint appeared (a mutation check, 2026-11-27). The script
     ends with its loader still there, as one held by a traceback is: Python's exit, which ends workers
-    with SIGTERM, waited for these for ever (data.kill_leftover_workers). Under forkserver the workers are forked
-    by the server, and hold its signals: it is started shielded too (data.start_process_helpers)."""
-    done = subprocess.run([sys.executable, "-c", STREAMED_WORKERS.format(root=ROOT, tiny=tiny), started_by],
+    with SIGTERM, waited for these for ever (data.kill_leftover_workers)."""
+    done = subprocess.run([sys.executable, "-c", STREAMED_WORKERS.format(root=ROOT, tiny=tiny), "spawn"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
     *workers, own = map(int, done.stdout.split())
