@@ -566,7 +566,7 @@ def read_cache(path, key, files, num_classes):
         return None
 
 
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}  # (no SIGHUP on Windows)
+STOP_SIGNALS = set(interrupt.HOW) - {None}  # Ctrl-C, SIGTERM, SIGHUP (none on Windows)
 
 
 @contextlib.contextmanager
@@ -616,7 +616,7 @@ def kill_leftover_workers():
     a traceback, say), the exit waited for ever. Killed here instead."""
     leftover = [worker for worker in multiprocessing.active_children() if worker.daemon]
     if leftover:  # (torch's SIGCHLD handler would raise that a worker was killed)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        interrupt.forget_worker_deaths()
     for worker in leftover:
         worker.kill()
 

@@ -139,15 +139,20 @@ def unwind_on_termination():
     its temporary files (bench.py's cold cache, 180 MB for CIFAR-10, was left in the system's temporary folder).
     A SIGHUP that nohup ignores stays ignored."""
     def raise_terminated(signum, _):
-        if hasattr(signal, "SIGCHLD"):  # (not on Windows)
-            # Sent to the whole process group (`timeout`, a closed terminal), it kills the decoding workers too,
-            # and torch's handler of their deaths would raise its own error over this one as it unwinds. (Not
-            # put back: the program is ending.)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # Sent to the whole process group (`timeout`, a closed terminal), it kills the decoding workers that are not
+        # shielded (data.decode_all's), and torch's handler of their deaths would raise its own error over this one.
+        forget_worker_deaths()
         raise Terminated(signum)
     for signum in (signal.SIGTERM, HANGUP):
         if signum and signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, raise_terminated)
+
+
+def forget_worker_deaths():
+    """Let go of torch's SIGCHLD handler, which raises an error of its own when a decoding worker dies: for a
+    program that is ending anyway (not put back). (No SIGCHLD on Windows.)"""
+    if hasattr(signal, "SIGCHLD"):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def stopped(script, reason):

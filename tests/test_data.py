@@ -879,7 +879,7 @@ def blocked(pid):  # a process's blocked signals, as Linux shows them
     return int(next(line for line in open(f"/proc/{{pid}}/status") if line.startswith("SigBlk")).split()[1], 16)
 
 if __name__ == "__main__":
-    multiprocessing.set_start_method(sys.argv[1])
+    multiprocessing.set_start_method("spawn")
     train, _, _ = data.load_dataset({tiny!r}, "stream")
     data.decode_all(train.files[:4], train.labels[:4], 1)  # as the statistics' sample does first in a new run
     batches = iter(data.BatchLoader(train, data.Batches(len(train), 4), torch.device("cpu"), num_workers=2))
@@ -896,7 +896,7 @@ def test_streamed_workers_leave_ctrl_c_sigterm_and_sighup_to_train_py_and_its_ex
     here: its signal came as epoch 1's checkpoint appeared (a mutation check, 2026-11-27). The script
     ends with its loader still there, as one held by a traceback is: Python's exit, which ends workers
     with SIGTERM, waited for these for ever (data.kill_leftover_workers)."""
-    done = subprocess.run([sys.executable, "-c", STREAMED_WORKERS.format(root=ROOT, tiny=tiny), "spawn"],
+    done = subprocess.run([sys.executable, "-c", STREAMED_WORKERS.format(root=ROOT, tiny=tiny)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
     *workers, own = map(int, done.stdout.split())
