@@ -585,9 +585,10 @@ def start_resource_tracker():
     every process of its group, killed it, and a run that stopped and saved as it should ended with a warning and a
     KeyError traceback for each of its semaphores. (Called by the statistics' sample, decode_all, and as a streamed
     BatchLoader is made, before tqdm's lock of a resumed run's first progress bar starts it.) Under forkserver
-    (Python 3.14's default on Linux) the workers are forked by a server of Python's, whose blocked signals they
-    inherit, not this process's: they die of a signal sent to the whole group (README, Reliability). The server is
-    left so: shielded, it and its workers outlived a run killed before it could end them, for ever."""
+    (Python 3.14's default on Linux, which the scripts replace with fork: interrupt.fork_workers_on_linux) the
+    workers are forked by a server of Python's, whose blocked signals they inherit, not this process's: they die of
+    a signal sent to the whole group (README, Reliability). The server is left so: shielded, it and its workers
+    outlived a run killed before it could end them, for ever."""
     if not hasattr(signal, "pthread_sigmask") or multiprocessing.get_start_method() == "fork":
         return
     with signals_blocked({signal.SIGHUP}):  # (its first start unblocks SIGINT and SIGTERM as it ends)

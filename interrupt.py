@@ -4,10 +4,11 @@ torchvision made for another torch: one line and exit 1. Each script imports thi
 anything else, and its run() works inside taken_over(); test.py's and bench.py's run() end in
 stopped() or output_closed() when Ctrl-C (or SIGTERM, or SIGHUP) stops them later, or what they print
 to has stopped reading (train.py's says how it stopped itself); run_as_script() lets a second Ctrl-C
-end the exit at once, without a traceback."""
+end the exit at once, without a traceback, and has decoding workers start by fork on Linux."""
 import contextlib
 import functools
 import importlib.util
+import multiprocessing
 import os
 import re
 import signal
@@ -173,12 +174,14 @@ def run_as_script(run, skip_shutdown=False):
     the exit waits for the decoding processes to shut down (a second or so; for good, where one
     hangs on a file), which a KeyboardInterrupt would cut short with a traceback. So does one in
     run()'s own clean-up, as torchrun's processes part. Called in each script's __main__ block: a
-    program that calls run() keeps its own Ctrl-C. With `skip_shutdown`, the process ends as run()
-    does, with its exit code, and Python's own shutdown is skipped (train.py under torchrun)."""
+    program that calls run() keeps its own Ctrl-C, and its own way of starting processes
+    (fork_workers_on_linux). With `skip_shutdown`, the process ends as run() does, with its exit code,
+    and Python's own shutdown is skipped (train.py under torchrun)."""
     # A name its encoding cannot write (a class 猫 into a Windows file, cp1252): escaped, not fatal. (No
     # reconfigure where stdout is no text file: a notebook's, under %run.)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
+    fork_workers_on_linux()
     code = 0
     try:
         try:
@@ -195,6 +198,16 @@ def run_as_script(run, skip_shutdown=False):
         # Past the except clause, the exception and with it run()'s frames are let go: what they held shuts down
         # here, as Python's exit would have shut it down (decoding processes, which would outlive a stopped run).
         exit_now(code=code)
+
+
+def fork_workers_on_linux():
+    """Decoding workers start by fork on Linux, as Python started them there until 3.14. Its default there,
+    forkserver, forks them from a server process of its own, whose signals they take, not the script's: a
+    terminal's Ctrl-C or hang-up, or `timeout`'s SIGTERM to the group, killed them, and train.py lost its
+    stop (data.workers_leave_stops_to_us blocks those signals in the workers it forks itself). Elsewhere
+    (macOS, Windows) the system's own, spawn; a program that calls run() keeps the method it chose."""
+    if sys.platform.startswith("linux") and multiprocessing.get_start_method(allow_none=True) is None:
+        multiprocessing.set_start_method("fork")
 
 
 def exit_now(*_, code=130):
