@@ -819,10 +819,11 @@ interrupt.run_as_script(lambda: print(multiprocessing.get_start_method()))  # as
 @pytest.mark.parametrize("chosen, used", [("none", "fork"), ("forkserver", "forkserver"), ("spawn", "spawn")])
 def test_the_scripts_start_their_workers_by_fork_on_linux_unless_the_program_chose_a_way(workdir, chosen, used):
     """Python 3.14 starts processes by forkserver on Linux, from a server whose signals they take: there a
-    SIGTERM to the group of a streamed run lost its stop as the test above sent it (1 of 3 tries), and a second
-    Ctrl-C as torchrun's processes part left a warning of a leaked semaphore after the run's line (3 of 3; until
-    2026-11-29, Python 3.14.8, the suite's first run on it). The scripts start them by fork there, as Python
-    did until 3.14; a program that calls run() keeps the way it chose."""
+    SIGTERM to the group of a streamed run lost its stop as the test above sent it (3 of 7 tries), and a second
+    Ctrl-C as torchrun's processes part left a warning of a leaked semaphore after the run's line (3 of 3), and
+    a run that died before it ended its workers left them and the server running for ever (until 2026-11-29,
+    Python 3.14.8, the suite's first run on it). The scripts start them by fork there, as Python did until
+    3.14; a program that calls run() keeps the way it chose."""
     done = subprocess.run([sys.executable, "-c", PYTHON_3_14.format(root=ROOT), chosen], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == f"{used}\n", done.stderr[-2000:]
