@@ -203,7 +203,7 @@ def run_as_script(run, skip_shutdown=False):
 def fork_workers_on_linux():
     """Decoding workers start by fork on Linux, as Python started them there until 3.14. Its default there,
     forkserver, forks them from a server process of its own, whose signals they take, not the script's: a
-    terminal's Ctrl-C or hang-up, or `timeout`'s SIGTERM to the group, killed them, and train.py lost its
+    terminal's Ctrl-C or hang-up, or `timeout`'s SIGTERM to the group, killed them, and train.py could lose its
     stop (data.workers_leave_stops_to_us blocks those signals in the workers it forks itself); and a script
     killed before it ended them left them and the server waiting for each other for ever (a worker ends when
     its parent process does). Elsewhere (macOS, Windows) the system's own, spawn; a program that calls run()
