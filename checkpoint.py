@@ -1,6 +1,6 @@
 """Checkpoints: written atomically, read without executing anything.
 
-A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
+A checkpoint is a plain dict of tensors, numbers, strings, None, lists and dicts, so
 torch.load(path, weights_only=True) reads it. The tutorial's own files are
 whole-model pickles (torch.save(model)); they are read under weights_only=True
 too, with an allowlist of exactly the classes that network is built from.
