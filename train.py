@@ -882,7 +882,7 @@ def main(argv=None):
     steps = config["epochs"] * batches_per_epoch
     if steps < config["log_every"]:  # a small folder: not one point of train/loss
         say(f"note: {steps} step{'s' * (steps != 1)} in all, fewer than --log-every {config['log_every']}: no "
-            "train/loss curve in TensorBoard (train/epoch_loss has each epoch's); a lower --log-every draws one")
+            "train/loss or lr curve in TensorBoard (train/epoch_loss has each epoch's); a lower --log-every draws them")
     if resume_ckpt is not None:
         resume_from(resume_ckpt, model, optimizer, state, config, batches_per_epoch)
         if new_run:  # branched off into a folder of its own: its best.pth is the best of its own epochs

@@ -80,13 +80,15 @@ def test_one_epoch_writes_checkpoints_events_and_config(tiny, capsys):
 def test_a_run_of_fewer_steps_than_log_every_says_it_draws_no_train_loss_curve(tiny, capsys):
     """A small folder of one's own showed no train/loss, the tutorial's curve, and nothing said why (until
     2026-11-28, a helper's walkthrough): --log-every was explained in README's table alone."""
-    for log_every, said in (("13", "note: 12 steps in all, fewer than --log-every 13: no train/loss curve in "
-                                    "TensorBoard (train/epoch_loss has each epoch's); a lower --log-every draws one"),
+    for log_every, said in (("13", "note: 12 steps in all, fewer than --log-every 13: no train/loss or lr "
+                                    "curve in TensorBoard (train/epoch_loss has each epoch's); a lower --log-every "
+                                    "draws them"),
                             ("12", None)):
         code, _, err = run_cli(train, ["--data-dir", tiny, "--run-name", log_every, *TRAIN_FAST, "--epochs", "2",
                                        "--log-every", log_every], capsys)
         assert code == 0 and (said in err.splitlines() if said else "--log-every" not in err), err
-        assert len(scalars(f"logs_train/{log_every}", "train/loss")) == (0 if said else 1)
+        for curve in ("train/loss", "lr"):
+            assert len(scalars(f"logs_train/{log_every}", curve)) == (0 if said else 1), curve
 
 
 def test_training_learns_the_tiny_dataset(tiny, capsys):
