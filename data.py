@@ -765,7 +765,8 @@ def to_rgb(img):
             top = 1.0
         else:  # 32-bit integers, other floats: 255 or 65535 as white, by their brightest pixel
             top = 65535.0 if a.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+        # (A 2-D uint8 array is mode "L": passing the mode is deprecated since Pillow 11.3.)
+        img = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8))
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     return img.convert("RGB")
