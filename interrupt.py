@@ -1,12 +1,13 @@
 """Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
-line and exit 130, not a traceback through importlib; a requirement not installed, or a
-torchvision made for another torch: one line and exit 1. Each script imports this module before
+line and exit 130, not a traceback through importlib; a requirement not installed, a torch older
+than requirements.txt asks for, or a torchvision made for another torch: one line and exit 1. Each script imports this module before
 anything else, and its run() works inside taken_over(); test.py's and bench.py's run() end in
 stopped() or output_closed() when Ctrl-C (or SIGTERM, or SIGHUP) stops them later, or what they print
 to has stopped reading (train.py's says how it stopped itself); run_as_script() lets a second Ctrl-C
 end the exit at once, without a traceback, and has decoding workers start by fork on Linux."""
 import contextlib
 import functools
+import importlib.metadata
 import importlib.util
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ SCRIPTS = ("train.py", "test.py", "bench.py")
 HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
 HOW = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}  # how a signal stopped a script
 REQUIREMENTS = ("torch", "torchvision", "tensorboard", "tqdm", "PIL", "numpy")  # what the scripts import
+OLDEST_TORCH = (2, 8)  # requirements.txt's torch>=2.8
 
 
 def speaks():
@@ -251,6 +253,19 @@ def install_problem(exc, tb):
     return None
 
 
+def torch_too_old():
+    """The installed torch's version where it is older than OLDEST_TORCH; None where it is not, or has no version
+    to read (not installed: its import says so). Older ones fail in ways that point elsewhere (tried, 2026-11-29):
+    torch 2.4.1 called the tutorial's checkpoints "truncated or corrupt", 1.13.1 ended in a traceback of its
+    TensorBoard's missing `six`. Read from its metadata, before torch loads."""
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    major_minor = re.match(r"(\d+)\.(\d+)", version)
+    return version if major_minor and tuple(map(int, major_minor.groups())) < OLDEST_TORCH else None
+
+
 def package_folders(name):
     """Where the installed package `name` lies (found, not imported); none when it cannot be found."""
     try:
@@ -273,3 +288,9 @@ def started_as_a_script():
 if started_as_a_script():
     signal.signal(signal.SIGINT, exit_at_once)
     sys.excepthook = functools.partial(broken_install, report=sys.excepthook)
+    if old_torch := torch_too_old():
+        if speaks():
+            print(f"{os.path.basename(MAIN)}: error: torch {old_torch} is installed, and this project needs "
+                  f"{'.'.join(map(str, OLDEST_TORCH))} or later: install the requirements (pip install -r "
+                  "requirements.txt)", file=sys.stderr)
+        sys.exit(1)

@@ -441,6 +441,28 @@ def test_a_requirement_missing_or_a_torchvision_made_for_another_torch_is_one_li
         assert done.stderr.startswith("Traceback")
 
 
+@pytest.mark.parametrize("version", ["2.4.1+cu121", "1.13.1", "2.8.0", "2.10.0"])
+def test_a_torch_older_than_requirements_txt_asks_for_is_one_line_before_it_loads(workdir, version):
+    """torch 2.4.1 called the tutorial's checkpoints "truncated or corrupt", 1.13.1 ended in a traceback (a
+    missing `six`; tried, 2026-11-29). A torch's metadata put first on the path stands for an install of it:
+    older than 2.8 (2.10 is not older: not a comparison of strings), each script stops in one line, exit 1."""
+    with open(os.path.join(ROOT, "requirements.txt")) as f:
+        assert f"torch>={'.'.join(map(str, interrupt.OLDEST_TORCH))}\n" in f.read()  # one minimum, said twice
+    os.makedirs(f"fake/torch-{version}.dist-info")
+    with open(f"fake/torch-{version}.dist-info/METADATA", "w") as f:
+        f.write(f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n")
+    too_old = not version.startswith(("2.8", "2.10"))
+    for script in ("train.py", "test.py", "bench.py") if too_old else ("train.py",):  # (a second each, with torch)
+        done = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "PYTHONPATH": os.path.abspath("fake")})
+        if too_old:
+            assert done.returncode == 1 and not done.stdout and done.stderr == (
+                f"{script}: error: torch {version} is installed, and this project needs 2.8 or later: install the "
+                "requirements (pip install -r requirements.txt)\n"), done.stderr[-2000:]
+        else:
+            assert done.returncode == 0 and done.stdout.startswith("usage: ") and not done.stderr, done.stderr[-2000:]
+
+
 def test_output_piped_into_head_ends_in_one_line_keeping_the_checkpoints_saved(tiny):
     """`python train.py | head -1`: a BrokenPipeError traceback at the next line printed (until
     2026-11-27, found by a helper). An epoch's line comes after its checkpoint is saved."""
