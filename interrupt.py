@@ -24,7 +24,8 @@ SCRIPTS = ("train.py", "test.py", "bench.py")
 HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
 HOW = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}  # how a signal stopped a script
 REQUIREMENTS = ("torch", "torchvision", "tensorboard", "tqdm", "PIL", "numpy")  # what the scripts import
-OLDEST_TORCH = (2, 8)  # requirements.txt's torch>=2.8
+# The oldest versions that work, as requirements.txt asks for them (a test holds the two the same).
+OLDEST = {"torch": "2.8", "tensorboard": "2.17.1"}
 
 
 def speaks():
@@ -237,34 +238,40 @@ def broken_install(exc_type, exc, tb, report):
 
 def install_problem(exc, tb):
     """What is wrong with the install, where `exc` comes of one: a requirement missing (its import
-    fails with ModuleNotFoundError), or torchvision's own code failing as it loads, as one made for
-    another torch does ("operator torchvision::nms does not exist"); None for any other exception (an
+    fails with ModuleNotFoundError), torchvision's own code failing as it loads, as one made for
+    another torch does ("operator torchvision::nms does not exist"), or that of a tensorboard older than
+    OLDEST's (before 2.17.1, under NumPy 2: "`np.string_` was removed"); None for any other exception (an
     ImportError of a broken Pillow that torchvision imports, say, keeps its traceback)."""
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").partition(".")[0] in REQUIREMENTS:
         return f"{exc}: install the requirements (pip install -r requirements.txt)"
     if isinstance(exc, ImportError):
         return None
     loading = [frame.f_code.co_filename for frame, _ in traceback.walk_tb(tb) if frame.f_code.co_name == "<module>"]
-    folders = [os.path.join(os.path.abspath(folder), "") for folder in package_folders("torchvision")]
-    if any(os.path.abspath(name).startswith(folder) for name in loading for folder in folders):
+
+    def failed_loading(package):
+        folders = [os.path.join(os.path.abspath(folder), "") for folder in package_folders(package)]
+        return any(os.path.abspath(name).startswith(folder) for name in loading for folder in folders)
+    if failed_loading("torchvision"):
         torch = sys.modules.get("torch")
         return (f"torchvision could not be loaded ({type(exc).__name__}: {exc}): it must be the version made for "
                 f"the torch installed ({getattr(torch, '__version__', 'unknown')}); "
                 "pip install --upgrade torch torchvision installs a pair made for each other")
+    if failed_loading("tensorboard") and (old := older_than_required("tensorboard")):
+        return (f"tensorboard {old} could not be loaded ({type(exc).__name__}: {exc}), and this project needs "
+                f"{OLDEST['tensorboard']} or later: install the requirements (pip install -r requirements.txt)")
     return None
 
 
-def torch_too_old():
-    """The installed torch's version where it is older than OLDEST_TORCH; None where it is not, or has no version
-    to read (not installed: its import says so). Older ones fail in ways that point elsewhere (tried, 2026-11-29):
-    torch 2.4.1 called the tutorial's checkpoints "truncated or corrupt", 1.13.1 ended in a traceback of its
-    TensorBoard's missing `six`. Read from its metadata, before torch loads."""
+def older_than_required(package):
+    """The installed version of `package` where it is older than OLDEST's; None where it is not, or has no
+    version to read (not installed: its import says so). Read from its metadata, without loading it."""
     try:
-        version = importlib.metadata.version("torch")
+        version = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-    major_minor = re.match(r"(\d+)\.(\d+)", version)
-    return version if major_minor and tuple(map(int, major_minor.groups())) < OLDEST_TORCH else None
+    # "2.14.1+cu130" as [2, 14, 1]: lists compare number by number (2.10 is not older than 2.8)
+    have, need = ([int(n) for n in re.match(r"[\d.]*", v)[0].split(".") if n] for v in (version, OLDEST[package]))
+    return version if have and have < need else None
 
 
 def package_folders(name):
@@ -289,9 +296,11 @@ def started_as_a_script():
 if started_as_a_script():
     signal.signal(signal.SIGINT, exit_at_once)
     sys.excepthook = functools.partial(broken_install, report=sys.excepthook)
-    if old_torch := torch_too_old():
+    # An older torch fails in ways that point elsewhere (tried, 2026-11-29): 2.4.1 called the tutorial's
+    # checkpoints "truncated or corrupt", 1.13.1 ended in a traceback of its TensorBoard's missing `six`.
+    if old_torch := older_than_required("torch"):
         if speaks():
             print(f"{os.path.basename(MAIN)}: error: torch {old_torch} is installed, and this project needs "
-                  f"{'.'.join(map(str, OLDEST_TORCH))} or later: install the requirements (pip install -r "
-                  "requirements.txt)", file=sys.stderr)
+                  f"{OLDEST['torch']} or later: install the requirements (pip install -r requirements.txt)",
+                  file=sys.stderr)
         sys.exit(1)

@@ -441,16 +441,22 @@ def test_a_requirement_missing_or_a_torchvision_made_for_another_torch_is_one_li
         assert done.stderr.startswith("Traceback")
 
 
+def fake_metadata(package, version):
+    """The metadata of `package` at `version` in fake/, which, put first on the path, stands for an install of it."""
+    os.makedirs(f"fake/{package}-{version}.dist-info")
+    with open(f"fake/{package}-{version}.dist-info/METADATA", "w") as f:
+        f.write(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
+
+
 @pytest.mark.parametrize("version", ["2.4.1+cu121", "1.13.1", "2.8.0", "2.10.0"])
 def test_a_torch_older_than_requirements_txt_asks_for_is_one_line_before_it_loads(workdir, version):
     """torch 2.4.1 called the tutorial's checkpoints "truncated or corrupt", 1.13.1 ended in a traceback (a
     missing `six`; tried, 2026-11-29). A torch's metadata put first on the path stands for an install of it:
     older than 2.8 (2.10 is not older: not a comparison of strings), each script stops in one line, exit 1."""
     with open(os.path.join(ROOT, "requirements.txt")) as f:
-        assert f"torch>={'.'.join(map(str, interrupt.OLDEST_TORCH))}\n" in f.read()  # one minimum, said twice
-    os.makedirs(f"fake/torch-{version}.dist-info")
-    with open(f"fake/torch-{version}.dist-info/METADATA", "w") as f:
-        f.write(f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n")
+        required = f.read().splitlines()
+    assert all(f"{package}>={oldest}" in required for package, oldest in interrupt.OLDEST.items())  # said twice
+    fake_metadata("torch", version)
     too_old = not version.startswith(("2.8", "2.10"))
     for script in ("train.py", "test.py", "bench.py") if too_old else ("train.py",):  # (a second each, with torch)
         done = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"], capture_output=True, text=True,
@@ -461,6 +467,28 @@ def test_a_torch_older_than_requirements_txt_asks_for_is_one_line_before_it_load
                 "requirements (pip install -r requirements.txt)\n"), done.stderr[-2000:]
         else:
             assert done.returncode == 0 and done.stdout.startswith("usage: ") and not done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("version", ["2.14.0", "2.18.0"])
+def test_a_tensorboard_older_than_requirements_txt_asks_for_that_fails_to_load_is_one_line(workdir, version):
+    """tensorboard 2.14 to 2.17.0 cannot be loaded under NumPy 2 (`np.string_` was removed): a traceback as
+    train.py started, also with 2.14, which requirements.txt allowed until 2026-11-29 (tried). Now one line,
+    exit 1; where a tensorboard new enough fails, the error is not the version's, and keeps its traceback."""
+    os.makedirs("fake/tensorboard")
+    with open("fake/tensorboard/__init__.py", "w") as f:
+        f.write('raise AttributeError("`np.string_` was removed in the NumPy 2.0 release. Use `np.bytes_` '
+                'instead.")\n')
+    fake_metadata("tensorboard", version)
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--help"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.path.abspath("fake")})
+    assert done.returncode == 1, done.stderr[-2000:]
+    if version == "2.14.0":
+        assert done.stderr == (
+            "train.py: error: tensorboard 2.14.0 could not be loaded (AttributeError: `np.string_` was removed in "
+            "the NumPy 2.0 release. Use `np.bytes_` instead.), and this project needs 2.17.1 or later: install the "
+            "requirements (pip install -r requirements.txt)\n")
+    else:
+        assert done.stderr.startswith("Traceback") and "AttributeError: `np.string_`" in done.stderr
 
 
 def test_output_piped_into_head_ends_in_one_line_keeping_the_checkpoints_saved(tiny):
