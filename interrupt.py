@@ -8,7 +8,6 @@ lets a second Ctrl-C end the exit at once, without a traceback, and has decoding
 Linux."""
 import contextlib
 import functools
-import importlib.metadata
 import importlib.util
 import multiprocessing
 import os
@@ -265,6 +264,7 @@ def install_problem(exc, tb):
 def older_than_required(package):
     """The installed version of `package` where it is older than OLDEST's; None where it is not, or has no
     version to read (not installed: its import says so). Read from its metadata, without loading it."""
+    import importlib.metadata  # here, once Ctrl-C is one line: it takes 10 ms to import
     try:
         version = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
