@@ -472,8 +472,9 @@ def test_a_torch_older_than_requirements_txt_asks_for_is_one_line_before_it_load
 @pytest.mark.parametrize("version", ["2.14.0", "2.18.0"])
 def test_a_tensorboard_older_than_requirements_txt_asks_for_that_fails_to_load_is_one_line(workdir, version):
     """tensorboard 2.14 to 2.17.0 cannot be loaded under NumPy 2 (`np.string_` was removed): a traceback as
-    train.py started, also with 2.14, which requirements.txt allowed until 2026-11-29 (tried). Now one line,
-    exit 1; where a tensorboard new enough fails, the error is not the version's, and keeps its traceback."""
+    train.py opened its log, also with 2.14, which requirements.txt allowed until 2026-11-29 (tried). Now one
+    line, exit 1; where a tensorboard new enough fails, the error is not the version's, and keeps its traceback.
+    (The stand-in fails as it is imported, before the data loads; the real ones failed as the log was opened.)"""
     os.makedirs("fake/tensorboard")
     with open("fake/tensorboard/__init__.py", "w") as f:
         f.write('raise AttributeError("`np.string_` was removed in the NumPy 2.0 release. Use `np.bytes_` '
