@@ -23,8 +23,9 @@ SCRIPTS = ("train.py", "test.py", "bench.py")
 HANGUP = getattr(signal, "SIGHUP", None)  # (none on Windows)
 HOW = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", HANGUP: "hung up"}  # how a signal stopped a script
 REQUIREMENTS = ("torch", "torchvision", "tensorboard", "tqdm", "PIL", "numpy")  # what the scripts import
-# The oldest versions that work, as requirements.txt asks for them (a test holds the two the same).
-OLDEST = {"torch": "2.8", "tensorboard": "2.17.1"}
+# The oldest versions that work, as requirements.txt asks for them (a test holds the two the same). An older torch
+# or Pillow stops the scripts as they start; an older tensorboard only where it fails to load (under NumPy 1 it works).
+OLDEST = {"torch": "2.8", "Pillow": "10.1", "tensorboard": "2.17.1"}
 
 
 def speaks():
@@ -296,11 +297,14 @@ def started_as_a_script():
 if started_as_a_script():
     signal.signal(signal.SIGINT, exit_at_once)
     sys.excepthook = functools.partial(broken_install, report=sys.excepthook)
-    # An older torch fails in ways that point elsewhere (tried, 2026-11-29): 2.4.1 called the tutorial's
-    # checkpoints "truncated or corrupt", 1.13.1 ended in a traceback of its TensorBoard's missing `six`.
-    if old_torch := older_than_required("torch"):
-        if speaks():
-            print(f"{os.path.basename(MAIN)}: error: torch {old_torch} is installed, and this project needs "
-                  f"{OLDEST['torch']} or later: install the requirements (pip install -r requirements.txt)",
-                  file=sys.stderr)
-        sys.exit(1)
+    # Older ones fail in ways that point elsewhere, or not at all (tried, 2026-11-29): torch 2.4.1 called the
+    # tutorial's checkpoints "truncated or corrupt", 1.13.1 ended in a traceback of its TensorBoard's missing
+    # `six`; under Pillow 9.0.1 (Ubuntu 22.04's) torch's TensorBoard failed to draw a picture, and before 10.0
+    # phone photos were left on their side.
+    for package in ("torch", "Pillow"):
+        if old := older_than_required(package):
+            if speaks():
+                print(f"{os.path.basename(MAIN)}: error: {package} {old} is installed, and this project needs "
+                      f"{OLDEST[package]} or later: install the requirements (pip install -r requirements.txt)",
+                      file=sys.stderr)
+            sys.exit(1)

@@ -15,10 +15,7 @@ RIGHT, WRONG, UNKNOWN = (0, 150, 0), (210, 0, 0), (0, 0, 0)
 
 
 def font(size=11):
-    try:
-        return ImageFont.load_default(size)
-    except TypeError:  # Pillow < 10.1 has only the small bitmap font
-        return ImageFont.load_default()
+    return ImageFont.load_default(size)
 
 
 def image_grid(images, labels, classes, preds=None, probs=None):

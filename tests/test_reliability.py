@@ -448,23 +448,27 @@ def fake_metadata(package, version):
         f.write(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
 
 
-@pytest.mark.parametrize("version", ["2.4.1+cu121", "1.13.1", "2.8.0", "2.10.0"])
-def test_a_torch_older_than_requirements_txt_asks_for_is_one_line_before_it_loads(workdir, version):
+@pytest.mark.parametrize("package, version, oldest", [("torch", "2.4.1+cu121", "2.8"), ("torch", "1.13.1", "2.8"),
+                                                       ("torch", "2.8.0", None), ("torch", "2.10.0", None),
+                                                       ("Pillow", "9.0.1", "10.1"), ("Pillow", "10.1.0", None)])
+def test_a_torch_or_pillow_older_than_requirements_txt_asks_for_is_one_line_before_it_loads(workdir, package,
+                                                                                            version, oldest):
     """torch 2.4.1 called the tutorial's checkpoints "truncated or corrupt", 1.13.1 ended in a traceback (a
-    missing `six`; tried, 2026-11-29). A torch's metadata put first on the path stands for an install of it:
-    older than 2.8 (2.10 is not older: not a comparison of strings), each script stops in one line, exit 1."""
+    missing `six`); under Pillow 9.0.1 train.py ended in a traceback of torch's TensorBoard, and before 10.0 phone
+    photos were read on their side (tried, 2026-11-29). The metadata of a version put first on the path stands
+    for an install of it: older than requirements.txt asks for (2.10 is not older than 2.8: not a comparison of
+    strings), each script stops in one line, exit 1."""
     with open(os.path.join(ROOT, "requirements.txt")) as f:
         required = f.read().splitlines()
-    assert all(f"{package}>={oldest}" in required for package, oldest in interrupt.OLDEST.items())  # said twice
-    fake_metadata("torch", version)
-    too_old = not version.startswith(("2.8", "2.10"))
-    for script in ("train.py", "test.py", "bench.py") if too_old else ("train.py",):  # (a second each, with torch)
+    assert all(f"{name}>={least}" in required for name, least in interrupt.OLDEST.items())  # said twice
+    fake_metadata(package, version)
+    for script in ("train.py", "test.py", "bench.py") if oldest else ("train.py",):  # (a second each, with torch)
         done = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"], capture_output=True, text=True,
                               timeout=120, env={**os.environ, "PYTHONPATH": os.path.abspath("fake")})
-        if too_old:
+        if oldest:
             assert done.returncode == 1 and not done.stdout and done.stderr == (
-                f"{script}: error: torch {version} is installed, and this project needs 2.8 or later: install the "
-                "requirements (pip install -r requirements.txt)\n"), done.stderr[-2000:]
+                f"{script}: error: {package} {version} is installed, and this project needs {oldest} or later: "
+                "install the requirements (pip install -r requirements.txt)\n"), done.stderr[-2000:]
         else:
             assert done.returncode == 0 and done.stdout.startswith("usage: ") and not done.stderr, done.stderr[-2000:]
 
