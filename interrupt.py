@@ -1,12 +1,11 @@
 """Ctrl-C in the first second or two of train.py, test.py or bench.py, while torch loads: one
 line and exit 130, not a traceback through importlib; a requirement not installed, a torch or Pillow
 older than requirements.txt asks for (a tensorboard where it fails to load), or a torchvision made for
-another torch: one line and exit 1. Each
-script imports this module before anything else, and its run() works inside taken_over(); test.py's
-and bench.py's run() end in stopped() or output_closed() when Ctrl-C (or SIGTERM, or SIGHUP) stops them
-later, or what they print to has stopped reading (train.py's says how it stopped itself); run_as_script()
-lets a second Ctrl-C end the exit at once, without a traceback, and has decoding workers start by fork on
-Linux."""
+another torch: one line and exit 1. Each script imports this module before anything else, and its
+run() works inside taken_over(); test.py's and bench.py's run() end in stopped() or output_closed() when
+Ctrl-C (or SIGTERM, or SIGHUP) stops them later, or what they print to has stopped reading (train.py's
+says how it stopped itself); run_as_script() lets a second Ctrl-C end the exit at once, without a
+traceback, and has decoding workers start by fork on Linux."""
 import contextlib
 import functools
 import importlib.util
